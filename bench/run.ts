@@ -1,0 +1,27 @@
+// `npm run bench`: runs every suite (or those named: `npm run bench -- store wire`) and writes bench/results/latest.json.
+import { fileURLToPath } from 'node:url';
+import { BenchReport } from './report.js';
+
+type Suite = (report: BenchReport) => Promise<void>;
+
+const suites: Record<string, () => Promise<Suite>> = {
+  store: async () => (await import('./store.js')).run,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const w of wanted) {
+  if (!(w in suites)) {
+    process.stderr.write(`bench: unknown suite '${w}'; suites: ${Object.keys(suites).join(', ')}\n`);
+    process.exit(2);
+  }
+}
+const report = new BenchReport();
+const out = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+for (const [name, load] of Object.entries(suites)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  process.stdout.write(`\n== ${name}\n`);
+  const run = await load();
+  await run(report);
+  report.write(out); // after each suite, so a later failure keeps what was measured
+}
+process.stdout.write(`\nwrote ${out}\n`);

@@ -1,0 +1,349 @@
+// TAP device access for netbranch: open /dev/net/tun as a TAP, read it from libuv's poll loop in batches
+// (never a blocking read, which would park a threadpool thread), write frames without blocking.
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace {
+
+// An Error carrying errno, its name and the failing call, so JS can tell "no device" from "no permission".
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& what) {
+  std::string message = std::string(syscall) + " " + what + ": " + strerror(err);
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("code", Napi::String::New(env, uv_err_name(-err)));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+bool CopyName(Napi::Env env, const Napi::Value& v, char out[IFNAMSIZ]) {
+  if (!v.IsString()) {
+    Napi::TypeError::New(env, "interface name must be a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  std::string name = v.As<Napi::String>().Utf8Value();
+  if (name.size() >= IFNAMSIZ) {
+    Napi::RangeError::New(env, "interface name longer than 15 bytes: " + name).ThrowAsJavaScriptException();
+    return false;
+  }
+  memset(out, 0, IFNAMSIZ);
+  memcpy(out, name.data(), name.size());
+  return true;
+}
+
+// open(name, multiQueue) -> { fd, name }: creates the TAP, or attaches to an existing one of that name.
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (!CopyName(env, info[0], ifr.ifr_name)) return env.Undefined();
+  bool multiQueue = info.Length() > 1 && info[1].ToBoolean().Value();
+
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, errno, "open", "/dev/net/tun");
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, err, "ioctl(TUNSETIFF)", ifr.ifr_name);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, fd));
+  out.Set("name", Napi::String::New(env, ifr.ifr_name));
+  return out;
+}
+
+// Interface ioctls go through any socket of the current network namespace.
+Napi::Value IfIoctl(const Napi::CallbackInfo& info, bool setMtu) {
+  Napi::Env env = info.Env();
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (!CopyName(env, info[0], ifr.ifr_name)) return env.Undefined();
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return ThrowErrno(env, errno, "socket", "AF_INET");
+  int rc;
+  const char* call;
+  if (setMtu) {
+    ifr.ifr_mtu = info[1].ToNumber().Int32Value();
+    call = "ioctl(SIOCSIFMTU)";
+    rc = ioctl(s, SIOCSIFMTU, &ifr);
+  } else {
+    call = "ioctl(SIOCGIFFLAGS)";
+    rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+      if (info[1].ToBoolean().Value()) ifr.ifr_flags |= IFF_UP;
+      else ifr.ifr_flags &= ~IFF_UP;
+      call = "ioctl(SIOCSIFFLAGS)";
+      rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+  }
+  int err = errno;
+  close(s);
+  if (rc < 0) return ThrowErrno(env, err, call, ifr.ifr_name);
+  return env.Undefined();
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  close(info[0].ToNumber().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value SetUp(const Napi::CallbackInfo& info) { return IfIoctl(info, false); }
+Napi::Value SetMtu(const Napi::CallbackInfo& info) { return IfIoctl(info, true); }
+
+// What the uv handle needs; it outlives the JS object when the handle is closing.
+struct PollState {
+  uv_poll_t handle;
+  int fd;
+};
+
+// new TapPoller(fd, buffer, meta, onBatch(count), onError(errno), maxBatch, maxFrame)
+// On each readable wake-up: read until EAGAIN into `buffer`, writing (offset, length) pairs into `meta`,
+// and call onBatch(count) per filled batch. The poller owns the fd from then on.
+class TapPoller : public Napi::ObjectWrap<TapPoller> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "TapPoller",
+                       {InstanceMethod<&TapPoller::Start>("start"), InstanceMethod<&TapPoller::Stop>("stop"),
+                        InstanceMethod<&TapPoller::Write>("write"), InstanceMethod<&TapPoller::Close>("close"),
+                        InstanceMethod<&TapPoller::SetRef>("setRef")});
+  }
+
+  explicit TapPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TapPoller>(info), env_(info.Env()) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsArrayBuffer() || !info[2].IsTypedArray() ||
+        !info[3].IsFunction() || !info[4].IsFunction()) {
+      Napi::TypeError::New(env, "TapPoller(fd, ArrayBuffer, Uint32Array, onBatch, onError, maxBatch, maxFrame)")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    Napi::ArrayBuffer buf = info[1].As<Napi::ArrayBuffer>();
+    Napi::TypedArray meta = info[2].As<Napi::TypedArray>();
+    if (meta.TypedArrayType() != napi_uint32_array) {
+      Napi::TypeError::New(env, "meta must be a Uint32Array").ThrowAsJavaScriptException();
+      return;
+    }
+    maxBatch_ = info[5].ToNumber().Uint32Value();
+    maxFrame_ = info[6].ToNumber().Uint32Value();
+    if (maxBatch_ == 0 || meta.ElementLength() < 2 * size_t(maxBatch_) || buf.ByteLength() < maxFrame_) {
+      Napi::RangeError::New(env, "meta holds fewer than 2*maxBatch entries or buffer is smaller than maxFrame")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    bufRef_ = Napi::Persistent(buf);
+    metaRef_ = Napi::Persistent(meta.As<Napi::Object>());
+    buf_ = static_cast<uint8_t*>(buf.Data());
+    bufLen_ = buf.ByteLength();
+    meta_ = reinterpret_cast<uint32_t*>(static_cast<uint8_t*>(meta.ArrayBuffer().Data()) + meta.ByteOffset());
+    onBatch_ = Napi::Persistent(info[3].As<Napi::Function>());
+    onError_ = Napi::Persistent(info[4].As<Napi::Function>());
+
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Napi::Error::New(env, "no libuv loop").ThrowAsJavaScriptException();
+      return;
+    }
+    state_ = new PollState();
+    state_->fd = fd;
+    int rc = uv_poll_init(loop, &state_->handle, fd);
+    if (rc < 0) {
+      delete state_;
+      state_ = nullptr;
+      ThrowErrno(env, -rc, "uv_poll_init", "tap fd");
+      return;
+    }
+    state_->handle.data = this;
+    napi_add_env_cleanup_hook(env, CleanupHook, this);
+    hookAdded_ = true;
+  }
+
+  ~TapPoller() override { CloseFd(); }
+
+ private:
+  static void CleanupHook(void* arg) {
+    TapPoller* self = static_cast<TapPoller*>(arg);
+    self->hookAdded_ = false;
+    self->CloseFd();
+  }
+
+  // Stop polling, close the fd now (uv_poll_stop already took it out of epoll), free the handle when libuv is done.
+  void CloseFd() {
+    if (hookAdded_) {
+      napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+      hookAdded_ = false;
+    }
+    if (state_ == nullptr) return;
+    PollState* s = state_;
+    state_ = nullptr;
+    uv_poll_stop(&s->handle);
+    close(s->fd);
+    s->handle.data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->handle),
+             [](uv_handle_t* h) { delete reinterpret_cast<PollState*>(h); });
+    if (polling_) {
+      polling_ = false;
+      Unref();
+    }
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (state_ == nullptr) return ThrowErrno(info.Env(), EBADF, "uv_poll_start", "closed tap");
+    if (!polling_) {
+      int rc = uv_poll_start(&state_->handle, UV_READABLE, OnPoll);
+      if (rc < 0) return ThrowErrno(info.Env(), -rc, "uv_poll_start", "tap fd");
+      polling_ = true;
+      Ref();  // the uv handle points at this object: keep it alive while polling
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    StopPolling();
+    return info.Env().Undefined();
+  }
+
+  void StopPolling() {
+    if (!polling_) return;
+    polling_ = false;
+    if (state_ != nullptr) uv_poll_stop(&state_->handle);
+    Unref();
+  }
+
+  // write(frame) -> bytes written, or -errno (EAGAIN/ENOBUFS when the device queue is full).
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (state_ == nullptr) return Napi::Number::New(env, -EBADF);
+    if (!info[0].IsTypedArray()) {
+      Napi::TypeError::New(env, "write(Uint8Array)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::TypedArray a = info[0].As<Napi::TypedArray>();
+    void* data = nullptr;
+    size_t len = 0;
+    napi_typedarray_type type;
+    napi_value ab;
+    size_t offset = 0;
+    if (napi_get_typedarray_info(env, a, &type, &len, &data, &ab, &offset) != napi_ok) return env.Undefined();
+    ssize_t n;
+    do {
+      n = write(state_->fd, data, len);
+    } while (n < 0 && errno == EINTR);
+    return Napi::Number::New(env, n >= 0 ? double(n) : -double(errno));
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    CloseFd();
+    return info.Env().Undefined();
+  }
+
+  // setRef(false) lets the process exit while the tap is open and idle.
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    if (state_ != nullptr) {
+      if (info[0].ToBoolean().Value()) uv_ref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+      else uv_unref(reinterpret_cast<uv_handle_t*>(&state_->handle));
+    }
+    return info.Env().Undefined();
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
+    TapPoller* self = static_cast<TapPoller*>(handle->data);
+    if (self == nullptr) return;
+    Napi::HandleScope scope(self->env_);
+    if (status < 0) {
+      self->StopPolling();
+      self->ReportError(-status);
+      return;
+    }
+    // Read until EAGAIN, a batch per JS call; bounded so one busy device cannot starve the loop
+    // (poll is level-triggered and fires again next turn).
+    for (int round = 0; round < 4; round++) {
+      if (self->state_ == nullptr || !self->polling_) return;
+      int fd = self->state_->fd;
+      size_t off = 0;
+      uint32_t count = 0;
+      int err = 0;
+      while (count < self->maxBatch_ && self->bufLen_ - off >= self->maxFrame_) {
+        ssize_t n = read(fd, self->buf_ + off, self->maxFrame_);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          err = errno;
+          break;
+        }
+        self->meta_[2 * count] = uint32_t(off);
+        self->meta_[2 * count + 1] = uint32_t(n);
+        count++;
+        off += size_t(n);
+      }
+      if (count > 0 && !self->Deliver(count)) return;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      if (err != 0) {
+        // EBADFD/EFAULT/EIO: the device went away (ip link del, netns deleted); stop rather than spin.
+        self->StopPolling();
+        self->ReportError(err);
+        return;
+      }
+    }
+  }
+
+  bool Deliver(uint32_t count) {
+    Napi::Env env = env_;
+    napi_value argv[1] = {Napi::Number::New(env, count)};
+    onBatch_.MakeCallback(Value(), 1, argv);
+    return RaiseIfThrown();
+  }
+
+  void ReportError(int err) {
+    Napi::Env env = env_;
+    napi_value argv[2] = {Napi::Number::New(env, err), Napi::String::New(env, uv_err_name(-err))};
+    onError_.MakeCallback(Value(), 2, argv);
+    RaiseIfThrown();
+  }
+
+  // An exception from a JS handler called from the poll loop has no JS caller: make it an uncaught exception.
+  bool RaiseIfThrown() {
+    Napi::Env env = env_;
+    if (!env.IsExceptionPending()) return true;
+    Napi::Error e = env.GetAndClearPendingException();
+    napi_fatal_exception(env, e.Value());
+    return false;
+  }
+
+  napi_env env_;
+  PollState* state_ = nullptr;
+  bool polling_ = false;
+  bool hookAdded_ = false;
+  uint8_t* buf_ = nullptr;
+  size_t bufLen_ = 0;
+  uint32_t* meta_ = nullptr;
+  uint32_t maxBatch_ = 0;
+  uint32_t maxFrame_ = 0;
+  Napi::Reference<Napi::ArrayBuffer> bufRef_;
+  Napi::ObjectReference metaRef_;
+  Napi::FunctionReference onBatch_;
+  Napi::FunctionReference onError_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("setUp", Napi::Function::New(env, SetUp, "setUp"));
+  exports.Set("setMtu", Napi::Function::New(env, SetMtu, "setMtu"));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("TapPoller", TapPoller::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tap, Init)

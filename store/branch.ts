@@ -1,0 +1,458 @@
+// A branch: tables with overlays, a bounded commit log, O(1) forks, and three-way merges per key
+// whose merge base is recorded at fork and sync time, never searched for.
+import { BranchTable } from './branch-table.js';
+import type { Commit, CommitKind, ConflictRecord } from './commit.js';
+import { BaseReleasedError, StoreError, UnknownCommitError } from './errors.js';
+import { Conflict, lazy, settle } from './merge.js';
+import type { Table } from './table.js';
+import type { Store } from './store.js';
+
+export interface CommitOptions {
+  author?: string;
+  message?: string;
+  time?: number;
+  /** Make a commit even when nothing changed. */
+  allowEmpty?: boolean;
+}
+
+/** One changed entry handed to a merge: table index, key, and the new value (undefined = deleted). */
+export type Change = readonly [table: number, key: string | number, value: unknown];
+
+export interface MergeOutcome {
+  /** The commit made on the target, or null when there was nothing to merge. */
+  commit: Commit | null;
+  fastForward: boolean;
+  conflicts: number;
+}
+
+export interface WatchEvent {
+  commit: Commit;
+  changes: { table: string; key: string | number }[];
+}
+
+export type Watcher = (event: WatchEvent) => void;
+
+const EMPTY_SET: ReadonlySet<never> = new Set();
+
+export class Branch {
+  parent: Branch | null;
+  /** The parent's commit this branch reads through to (its merge base with the parent). */
+  baseSeq: number;
+  headSeq: number;
+  readonly tables: BranchTable[];
+  /** Forks of this branch (allocated on first fork: forks must stay cheap). */
+  private forks: Set<Branch> | null = null;
+  /** Replicas on other threads based on this branch, by id: the commit each last synced to. */
+  private replicaPins: Map<string, number> | null = null;
+  /** Retained commits of this branch, oldest first. */
+  readonly commits: Commit[] = [];
+  /** Commits before this were released; no read, diff or merge may start earlier. */
+  horizon: number;
+  private watchers: Set<Watcher> | null = null;
+  private closed = false;
+
+  constructor(readonly store: Store, readonly name: string, parent: Branch | null, root?: Commit) {
+    this.parent = parent;
+    this.baseSeq = parent ? parent.headSeq : 0;
+    this.headSeq = this.baseSeq;
+    this.horizon = this.baseSeq;
+    this.tables = store.schema.tables.map((def, i) => new BranchTable(def, i, this, parent ? parent.tables[i] : null));
+    if (root) this.commits.push(root);
+  }
+
+  /** The typed view of one table on this branch. */
+  table<K extends string | number, V>(def: Table<K, V>): BranchTable<K, V> {
+    return this.tables[this.store.schema.indexOf(def)] as unknown as BranchTable<K, V>;
+  }
+
+  /** A table by name (for tools and the API); throws UnknownTableError. */
+  tableByName(name: string): BranchTable {
+    return this.tables[this.store.schema.index(name)];
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new StoreError('branch-closed', `branch '${this.name}' is closed`);
+  }
+
+  /** A new branch reading this one's head commit: O(1), whatever the size of the tables. */
+  fork(name = `${this.name}~${this.store.nextBranchId()}`): Branch {
+    this.assertOpen();
+    const child = new Branch(this.store, name, this);
+    (this.forks ??= new Set()).add(child);
+    return child;
+  }
+
+  /** Releases this branch's pin on its parent's history. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.parent?.forks?.delete(this);
+    this.parent?.collect();
+  }
+
+  get children(): ReadonlySet<Branch> {
+    return this.forks ?? EMPTY_SET;
+  }
+
+  /** Replicas' bases, by replica id; the ReplicaHost keeps them. */
+  get replicaBases(): Map<string, number> {
+    return (this.replicaPins ??= new Map());
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  hasUncommitted(): boolean {
+    return this.tables.some((t) => t.work.size !== 0);
+  }
+
+  /** Commits the uncommitted edits; returns null when they change nothing (unless allowEmpty). */
+  commit(opts: CommitOptions = {}): Commit | null {
+    this.assertOpen();
+    const seq = this.store.peekSeq();
+    const changes: (string | number)[][] = [];
+    let n = 0;
+    for (const t of this.tables) {
+      if (t.work.size === 0) continue;
+      const ks: (string | number)[] = [];
+      for (const [k, cell] of t.work) {
+        const before = t.committedValue(k);
+        const after = typeof cell === 'symbol' ? undefined : cell;
+        if (t.def.equal(before, after)) continue;
+        t.writeCommitted(k, after, before, seq);
+        ks.push(k);
+      }
+      t.clearWork();
+      if (ks.length) { changes[t.index] = ks; n += ks.length; }
+    }
+    if (n === 0 && !opts.allowEmpty) return null;
+    return this.record('commit', [this.headSeq], changes, [], opts);
+  }
+
+  /** Drops uncommitted edits. */
+  discard(): void {
+    for (const t of this.tables) t.clearWork();
+  }
+
+  /**
+   * Merges a child branch's committed edits into this branch (three-way per changed key, with the
+   * child's recorded base as ancestor), then syncs the child onto the result.
+   */
+  merge(child: Branch, opts: CommitOptions = {}): MergeOutcome {
+    this.assertOpen();
+    child.assertOpen();
+    if (child.parent !== this) throw new StoreError('not-a-child', `'${child.name}' was not forked from '${this.name}'; merge it into '${child.parent?.name ?? 'nothing'}'`);
+    const changes: Change[] = [];
+    for (const t of child.tables) {
+      for (const [k, c] of t.committed) changes.push([t.index, k, typeof c === 'symbol' ? undefined : c]);
+    }
+    if (changes.length === 0) {
+      child.sync();
+      return { commit: null, fastForward: true, conflicts: 0 };
+    }
+    const out = this.mergeChanges(changes, child.baseSeq, {
+      author: opts.author ?? child.name,
+      message: opts.message ?? `merge ${child.name}`,
+      time: opts.time,
+      otherParent: child.headSeq,
+    });
+    child.sync(changes);
+    return out;
+  }
+
+  /**
+   * The merge primitive shared by in-thread forks and replicas on other threads: `changes` were made
+   * on top of this branch's commit `baseSeq`. Never throws on a conflict: the table resolves it.
+   */
+  mergeChanges(
+    changes: Iterable<Change>,
+    baseSeq: number,
+    meta: { author: string; message: string; time?: number; otherParent?: number },
+  ): MergeOutcome {
+    if (baseSeq < this.horizon) throw new BaseReleasedError(meta.author, baseSeq, this.horizon);
+    if (baseSeq > this.headSeq) throw new UnknownCommitError(baseSeq, this.name);
+    const fastForward = baseSeq === this.headSeq;
+    const seq = this.store.peekSeq();
+    const conflicts: ConflictRecord[] = [];
+    const keysByTable: (string | number)[][] = [];
+    for (const [ti, k, theirs] of changes) {
+      const t = this.tables[ti];
+      const def = t.def;
+      const ours = t.committedValue(k);
+      let result: unknown;
+      if (fastForward || !t.changedSince(k, baseSeq)) {
+        result = theirs; // only their side changed it: the merge function is for concurrent changes
+      } else {
+        // Both changed it. Equal sides are merged too: two increments of a counter are not one.
+        const old = lazy(() => t.valueAt(k, baseSeq));
+        const r = def.merge(old, ours, theirs);
+        if (r instanceof Conflict) {
+          result = settle(r, old(), ours, theirs, def.resolve);
+          conflicts.push({ table: def.name, key: k, reason: r.reason });
+        } else {
+          result = r;
+        }
+      }
+      if (def.equal(ours, result)) continue;
+      t.writeCommitted(k, result, ours, seq);
+      (keysByTable[ti] ??= []).push(k);
+    }
+    const parents = meta.otherParent === undefined ? [this.headSeq] : [this.headSeq, meta.otherParent];
+    const commit = this.record(fastForward ? 'fast-forward' : 'merge', parents, keysByTable, conflicts, {
+      author: meta.author,
+      message: meta.message,
+      time: meta.time,
+      allowEmpty: true,
+    });
+    this.store.stats.merges++;
+    this.store.stats.conflicts += conflicts.length;
+    if (fastForward) this.store.stats.fastForwards++;
+    return { commit, fastForward, conflicts: conflicts.length };
+  }
+
+  /**
+   * Moves this branch's base to its parent's head after a merge (its committed overlay is now in the
+   * parent) or when it has nothing of its own. `pushed` are the changes the parent just merged.
+   */
+  sync(pushed: readonly Change[] = []): Commit | null {
+    const p = this.parent;
+    if (!p) return null;
+    const touched = p.changedBetween(this.baseSeq, p.headSeq);
+    for (const t of this.tables) for (const k of t.committed.keys()) (touched[t.index] ??= new Set()).add(k);
+    for (const [ti, k] of pushed) (touched[ti] ??= new Set()).add(k);
+    if (touched.every((s) => !s || s.size === 0) && this.baseSeq === p.headSeq) return null;
+    const before: Map<string | number, unknown>[] = [];
+    touched.forEach((ks, ti) => {
+      if (!ks) return;
+      const t = this.tables[ti];
+      const m = new Map<string | number, unknown>();
+      for (const k of ks) m.set(k, t.committedValue(k));
+      before[ti] = m;
+    });
+    for (const t of this.tables) t.clearCommitted();
+    this.baseSeq = p.headSeq;
+    const seq = this.store.peekSeq();
+    const changes: (string | number)[][] = [];
+    before.forEach((m, ti) => {
+      if (!m) return;
+      const t = this.tables[ti];
+      for (const [k, b] of m) {
+        const now = t.committedValue(k);
+        if (t.def.equal(b, now)) continue;
+        t.recordChange(k, b, seq);
+        (changes[ti] ??= []).push(k);
+        this.rebaseWork(t, k, b, now);
+      }
+    });
+    return this.record('sync', [this.headSeq, p.headSeq], changes, [], { message: `sync from ${p.name}`, author: this.name, allowEmpty: true });
+  }
+
+  /** An uncommitted edit of a key whose committed value moved from `was` to `now` is re-merged over `now`. */
+  private rebaseWork(t: BranchTable, k: string | number, was: unknown, now: unknown): void {
+    const w = t.work.get(k);
+    if (w === undefined) return;
+    const mine = typeof w === 'symbol' ? undefined : w;
+    let r = t.def.merge(() => was, now, mine);
+    if (r instanceof Conflict) { r = settle(r, was, now, mine, t.def.resolve); this.store.stats.conflicts++; }
+    if (r === undefined) t.delete(k);
+    else t.set(k, r);
+  }
+
+  /**
+   * Moves this branch onto its parent's head keeping its own committed edits (git rebase): each
+   * edit is re-merged over the parent's newer value. With no edits of its own this is a sync.
+   */
+  pull(): Commit | null {
+    const p = this.parent;
+    if (!p) return null;
+    const local: Change[] = [];
+    for (const t of this.tables) for (const [k, c] of t.committed) local.push([t.index, k, typeof c === 'symbol' ? undefined : c]);
+    if (local.length === 0) return this.sync();
+    const oldBase = this.baseSeq;
+    const rebased: Change[] = [];
+    let conflicts = 0;
+    for (const [ti, k, mine] of local) {
+      const t = p.tables[ti];
+      const def = t.def;
+      const theirs = t.committedValue(k);
+      if (!t.changedSince(k, oldBase)) { rebased.push([ti, k, mine]); continue; }
+      const old = lazy(() => t.valueAt(k, oldBase));
+      const r = def.merge(old, theirs, mine);
+      let v: unknown;
+      if (r instanceof Conflict) { v = settle(r, old(), theirs, mine, def.resolve); conflicts++; } else v = r;
+      rebased.push([ti, k, v]);
+    }
+    const commit = this.sync();
+    const seq = this.store.peekSeq();
+    const changes: (string | number)[][] = [];
+    for (const [ti, k, v] of rebased) {
+      const t = this.tables[ti];
+      const cur = t.committedValue(k);
+      if (t.def.equal(cur, v)) continue;
+      t.writeCommitted(k, v, cur, seq);
+      (changes[ti] ??= []).push(k);
+    }
+    this.store.stats.conflicts += conflicts;
+    if (changes.length === 0) return commit;
+    return this.record('commit', [this.headSeq], changes, [], { message: `rebase onto ${p.name}`, author: this.name, allowEmpty: true });
+  }
+
+  /** Keys changed on this branch by commits after `from` up to `to`, per table index. */
+  changedBetween(from: number, to: number): (Set<string | number> | undefined)[] {
+    if (from < this.horizon) throw new BaseReleasedError(this.name, from, this.horizon);
+    const out: (Set<string | number> | undefined)[] = [];
+    for (let i = this.firstAfter(from); i < this.commits.length && this.commits[i].seq <= to; i++) {
+      this.commits[i].changes.forEach((ks, ti) => {
+        if (!ks) return;
+        const s = (out[ti] ??= new Set());
+        for (const k of ks) s.add(k);
+      });
+    }
+    return out;
+  }
+
+  private firstAfter(seq: number): number {
+    let lo = 0;
+    let hi = this.commits.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.commits[mid].seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Retained commits, newest first. */
+  log(limit = Infinity): Commit[] {
+    const out: Commit[] = [];
+    for (let i = this.commits.length - 1; i >= 0 && out.length < limit; i--) out.push(this.commits[i]);
+    return out;
+  }
+
+  /** Looks a retained commit up by sequence number. */
+  commitAt(seq: number): Commit {
+    const i = this.firstAfter(seq - 1);
+    const c = this.commits[i];
+    if (!c || c.seq !== seq) throw new UnknownCommitError(seq, this.name);
+    return c;
+  }
+
+  /** Entries that differ between two commits of this branch. */
+  diff(from: number, to: number = this.headSeq): { table: string; key: string | number; before: unknown; after: unknown }[] {
+    this.checkSeq(from);
+    this.checkSeq(to);
+    const [lo, hi] = from <= to ? [from, to] : [to, from];
+    const out: { table: string; key: string | number; before: unknown; after: unknown }[] = [];
+    this.changedBetween(lo, hi).forEach((ks, ti) => {
+      if (!ks) return;
+      const t = this.tables[ti];
+      for (const k of [...ks].sort()) {
+        const before = t.valueAt(k, from);
+        const after = t.valueAt(k, to);
+        if (!t.def.equal(before, after)) out.push({ table: t.name, key: k, before, after });
+      }
+    });
+    return out;
+  }
+
+  /** Makes a commit that puts every entry changed since `seq` back to its value at `seq`. */
+  revert(seq: number, opts: CommitOptions = {}): Commit | null {
+    this.assertOpen();
+    this.checkSeq(seq);
+    const changes: (string | number)[][] = [];
+    const commitSeq = this.store.peekSeq();
+    this.changedBetween(seq, this.headSeq).forEach((ks, ti) => {
+      if (!ks) return;
+      const t = this.tables[ti];
+      const target = [...ks].map((k) => [k, t.valueAt(k, seq)] as const);
+      for (const [k, v] of target) {
+        const cur = t.committedValue(k);
+        if (t.def.equal(cur, v)) continue;
+        t.writeCommitted(k, v, cur, commitSeq);
+        (changes[ti] ??= []).push(k);
+      }
+    });
+    if (changes.length === 0 && !opts.allowEmpty) return null;
+    return this.record('revert', [this.headSeq], changes, [], { message: opts.message ?? `revert to #${seq}`, ...opts, allowEmpty: true });
+  }
+
+  /** Calls `fn` after every commit on this branch (commits, merges, syncs, reverts). */
+  watch(fn: Watcher): () => void {
+    const ws = (this.watchers ??= new Set());
+    ws.add(fn);
+    return () => ws.delete(fn);
+  }
+
+  private checkSeq(seq: number): void {
+    if (seq < this.horizon || seq > this.headSeq) throw new UnknownCommitError(seq, this.name);
+  }
+
+  private record(
+    kind: CommitKind,
+    parents: number[],
+    changes: (string | number)[][],
+    conflicts: ConflictRecord[],
+    opts: CommitOptions,
+  ): Commit {
+    const seq = this.store.takeSeq();
+    const commit: Commit = {
+      seq,
+      kind,
+      branch: this.name,
+      parents,
+      author: opts.author ?? this.name,
+      time: opts.time ?? this.store.now(),
+      message: opts.message ?? '',
+      conflicts,
+      changes,
+    };
+    this.commits.push(commit);
+    this.headSeq = seq;
+    this.store.stats.commits++;
+    this.collect();
+    if (this.watchers !== null && this.watchers.size) this.notify(commit);
+    return commit;
+  }
+
+  private notify(commit: Commit): void {
+    const changes: { table: string; key: string | number }[] = [];
+    commit.changes.forEach((ks, ti) => ks?.forEach((key) => changes.push({ table: this.tables[ti].name, key })));
+    for (const w of this.watchers ?? EMPTY_SET) {
+      try {
+        w({ commit, changes });
+      } catch {
+        this.store.stats.watchErrors++; // a watcher's failure must not break a commit
+      }
+    }
+  }
+
+  /** The oldest commit someone may still merge from: children's and replicas' bases. */
+  pinned(): number {
+    let min = Infinity;
+    if (this.forks) for (const c of this.forks) if (c.baseSeq < min) min = c.baseSeq;
+    if (this.replicaPins) for (const b of this.replicaPins.values()) if (b < min) min = b;
+    return min;
+  }
+
+  /** Releases commits beyond the retention window that no live branch or replica is based on. */
+  collect(): void {
+    const keep = this.store.retention;
+    if (this.commits.length <= keep) return;
+    const cutoff = Math.min(this.commits[this.commits.length - keep].seq, this.pinned());
+    let n = 0;
+    while (n < this.commits.length - 1 && this.commits[n].seq < cutoff) n++;
+    if (n === 0) return;
+    this.commits.splice(0, n);
+    for (const t of this.tables) t.release(cutoff);
+    this.horizon = this.commits[0].seq;
+    this.store.stats.released += n;
+  }
+
+  /** History records kept, for the benchmarks and the bounded-history test. */
+  historySize(): number {
+    let n = 0;
+    for (const t of this.tables) n += t.historySize();
+    return n;
+  }
+}

@@ -1,0 +1,14 @@
+// netbranch's versioned store: typed tables, branches, commutative merges, deltas between threads.
+export { Store, type StoreOptions, type StoreStats } from './store.js';
+export { Branch, type Change, type CommitOptions, type MergeOutcome, type WatchEvent, type Watcher } from './branch.js';
+export { BranchTable } from './branch-table.js';
+export { type Commit, type CommitKind, type ConflictRecord, changeCount } from './commit.js';
+export { Table, table, Schema, type TableSpec } from './table.js';
+export { keys, values, type KeyCodec, type ValueCodec } from './codec.js';
+export * from './merge.js';
+export { deepEqual, compareCanonical } from './canonical.js';
+export * from './errors.js';
+export * from './delta.js';
+export { ReplicaHost, type ReplicaHostOptions } from './replica-host.js';
+export { Replica, ReplicaTable } from './replica.js';
+export { startThread, siblingModule } from './thread.js';
