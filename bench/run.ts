@@ -6,6 +6,8 @@ type Suite = (report: BenchReport) => Promise<void>;
 
 const suites: Record<string, () => Promise<Suite>> = {
   store: async () => (await import('./store.js')).run,
+  wire: async () => (await import('./wire.js')).run,
+  tap: async () => (await import('./tap.js')).run,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

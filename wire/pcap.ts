@@ -1,0 +1,130 @@
+// Classic libpcap capture files (linktype 1, Ethernet; microsecond timestamps), readable by tcpdump, tshark and
+// Wireshark, and `tee`, which records both directions of any Link into one.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { FrameBatchHandler, Link, LinkCounters } from './link.js';
+
+export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
+export const LINKTYPE_ETHERNET = 1;
+const GLOBAL_HEADER_LEN = 24;
+const RECORD_HEADER_LEN = 16;
+
+/** Wall-clock time in microseconds since the epoch, the unit pcap timestamps are in. */
+export function wallClockMicros(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+export interface PcapWriterOptions {
+  /** Frames longer than this are cut (the record keeps the original length). Default 65535. */
+  snaplen?: number;
+  /** Records are gathered in a buffer of this size and written out when it fills, on `flush` and on `close`. */
+  bufferBytes?: number;
+}
+
+/** Receives finished bytes of the file; it must use or copy them before returning (the buffer is reused). */
+export type PcapSink = (chunk: Uint8Array) => void;
+
+export class PcapWriter {
+  /** Frames recorded so far. */
+  frames = 0;
+  private readonly snaplen: number;
+  private readonly buf: Uint8Array;
+  private readonly view: DataView;
+  private used = 0;
+  private isClosed = false;
+
+  /** Creates (or truncates) a capture file at `path`. */
+  static open(path: string, options: PcapWriterOptions = {}): PcapWriter {
+    const fd = openSync(path, 'w');
+    return new PcapWriter(
+      (chunk) => {
+        let done = 0;
+        while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
+      },
+      options,
+      () => closeSync(fd),
+    );
+  }
+
+  constructor(
+    private readonly sink: PcapSink,
+    options: PcapWriterOptions = {},
+    private readonly onClose: () => void = () => {},
+  ) {
+    this.snaplen = options.snaplen ?? 65535;
+    const size = Math.max(options.bufferBytes ?? 1 << 16, GLOBAL_HEADER_LEN + RECORD_HEADER_LEN + this.snaplen);
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+    const v = this.view; // host order (little-endian): readers tell it by the magic
+    v.setUint32(0, PCAP_MAGIC_MICROS, true);
+    v.setUint16(4, 2, true);
+    v.setUint16(6, 4, true);
+    v.setInt32(8, 0, true); // thiszone: timestamps are UTC
+    v.setUint32(12, 0, true); // sigfigs
+    v.setUint32(16, this.snaplen, true);
+    v.setUint32(20, LINKTYPE_ETHERNET, true);
+    this.used = GLOBAL_HEADER_LEN;
+  }
+
+  /** Records one frame, stamped `timeMicros` (microseconds since the epoch). */
+  write(frame: Uint8Array, timeMicros: number = wallClockMicros()): void {
+    if (this.isClosed) throw new Error('PcapWriter is closed');
+    const incl = Math.min(frame.length, this.snaplen);
+    if (this.used + RECORD_HEADER_LEN + incl > this.buf.length) this.flush();
+    const sec = Math.floor(timeMicros / 1e6);
+    const v = this.view;
+    const at = this.used;
+    v.setUint32(at, sec, true);
+    v.setUint32(at + 4, timeMicros - sec * 1e6, true);
+    v.setUint32(at + 8, incl, true);
+    v.setUint32(at + 12, frame.length, true);
+    this.buf.set(incl === frame.length ? frame : frame.subarray(0, incl), at + RECORD_HEADER_LEN);
+    this.used = at + RECORD_HEADER_LEN + incl;
+    this.frames++;
+  }
+
+  /** Hands everything recorded so far to the sink (for a file: it is on disk for a reader to see). */
+  flush(): void {
+    if (this.used === 0) return;
+    this.sink(this.buf.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.flush();
+    this.isClosed = true;
+    this.onClose();
+  }
+}
+
+/**
+ * Wraps `link` so every frame it sends or receives is also recorded in `writer`, in order, stamped by `clock`
+ * (microseconds since the epoch). Frames `send` refused are not recorded: the capture shows what went out.
+ * Closing the wrapper closes the link, not the writer.
+ */
+export function tee(link: Link, writer: PcapWriter, clock: () => number = wallClockMicros): Link {
+  return {
+    get name(): string {
+      return link.name;
+    },
+    get counters(): LinkCounters {
+      return link.counters;
+    },
+    send(frame: Uint8Array): boolean {
+      const ok = link.send(frame);
+      if (ok) writer.write(frame, clock());
+      return ok;
+    },
+    onFrames(handler: FrameBatchHandler | null): void {
+      if (handler === null) return link.onFrames(null);
+      link.onFrames((frames) => {
+        const t = clock();
+        for (let i = 0; i < frames.length; i++) writer.write(frames[i], t);
+        handler(frames);
+      });
+    },
+    close(): void {
+      link.close();
+    },
+  };
+}

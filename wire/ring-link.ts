@@ -1,0 +1,151 @@
+// A Link over two FrameRings, one each way, so the two ends can live on different threads (or the same one).
+import { FrameRing } from './frame-ring.js';
+import { MAX_FRAME, newLinkCounters, type FrameBatchHandler, type Link, type LinkCounters } from './link.js';
+
+/** One end of a ring link as plain data: structured-clonable, so it goes to a worker in `workerData` or postMessage. */
+export interface RingLinkEnd {
+  name: string;
+  /** Ring this end drains. */
+  rx: SharedArrayBuffer;
+  /** Ring this end pushes into. */
+  tx: SharedArrayBuffer;
+}
+
+export interface RingLinkOptions {
+  /** Most frames handed to the handler in one call. */
+  maxBatch?: number;
+}
+
+/** Two crossed ends: what `a` sends, `b` receives, and back. Capacity is in bytes per direction. */
+export function ringLinkPair(name: string, capacity = 1 << 20): [RingLinkEnd, RingLinkEnd] {
+  const ab = FrameRing.create(capacity).buffer;
+  const ba = FrameRing.create(capacity).buffer;
+  return [
+    { name: `${name}/a`, rx: ba, tx: ab },
+    { name: `${name}/b`, rx: ab, tx: ba },
+  ];
+}
+
+// Batches drained back to back before yielding to the event loop, so a flood cannot starve timers and I/O.
+const BATCHES_PER_TURN = 16;
+
+export class RingLink implements Link {
+  readonly name: string;
+  readonly counters: LinkCounters = newLinkCounters();
+  private readonly rx: FrameRing;
+  private readonly tx: FrameRing;
+  private readonly maxBatch: number;
+  private handler: FrameBatchHandler | null = null;
+  private pumping = false;
+  private isClosed = false;
+  private keepAlive: ReturnType<typeof setInterval> | null = null;
+  private refed = true;
+  private readonly deliver = (frames: readonly Uint8Array[]): void => {
+    const c = this.counters;
+    c.rxFrames += frames.length;
+    for (let i = 0; i < frames.length; i++) c.rxBytes += frames[i].length;
+    const h = this.handler;
+    if (h) h(frames);
+    else c.rxDropped += frames.length;
+  };
+
+  constructor(end: RingLinkEnd, options: RingLinkOptions = {}) {
+    this.name = end.name;
+    this.rx = FrameRing.attach(end.rx);
+    this.tx = FrameRing.attach(end.tx);
+    this.maxBatch = options.maxBatch ?? 256;
+  }
+
+  send(frame: Uint8Array): boolean {
+    const c = this.counters;
+    if (frame.length > MAX_FRAME) {
+      c.errors++;
+      return false;
+    }
+    if (this.isClosed || !this.tx.push(frame)) {
+      c.txDropped++;
+      return false;
+    }
+    c.txFrames++;
+    c.txBytes += frame.length;
+    return true;
+  }
+
+  onFrames(handler: FrameBatchHandler | null): void {
+    this.handler = this.isClosed ? null : handler;
+    this.updateKeepAlive();
+    if (this.handler && !this.pumping) void this.pump();
+  }
+
+  /** Lets the thread exit while this link waits for frames (a pending Atomics.waitAsync holds no event-loop ref). */
+  unref(): void {
+    this.refed = false;
+    this.updateKeepAlive();
+  }
+
+  ref(): void {
+    this.refed = true;
+    this.updateKeepAlive();
+  }
+
+  /** Closes both rings: the far end's sends fail from now on and its pending wait is woken. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.handler = null;
+    this.updateKeepAlive();
+    this.rx.close();
+    this.tx.close();
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Frames the far end could not push because this end's receive ring was full. */
+  get rxRingDropped(): number {
+    return this.rx.droppedFrames;
+  }
+
+  private updateKeepAlive(): void {
+    const want = this.handler !== null && this.refed;
+    if (want && this.keepAlive === null) this.keepAlive = setInterval(noop, 1 << 30);
+    else if (!want && this.keepAlive !== null) {
+      clearInterval(this.keepAlive);
+      this.keepAlive = null;
+    }
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      let batches = 0;
+      while (this.handler !== null) {
+        if (this.rx.drain(this.deliver, this.maxBatch) > 0) {
+          if (++batches >= BATCHES_PER_TURN) {
+            batches = 0;
+            await yieldToEventLoop();
+          }
+          continue;
+        }
+        if (this.rx.closed) {
+          while (this.handler !== null && this.rx.drain(this.deliver, this.maxBatch) > 0); // pushed before the close
+          break;
+        }
+        batches = 0;
+        const wait = this.rx.waitForFrames();
+        if (wait !== null) await wait;
+      }
+    } finally {
+      this.pumping = false;
+    }
+    // The far end closed: everything it sent has been delivered; nothing more can come.
+    if (this.rx.closed && !this.isClosed) this.close();
+  }
+}
+
+function noop(): void {}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
