@@ -8,6 +8,9 @@ const suites: Record<string, () => Promise<Suite>> = {
   store: async () => (await import('./store.js')).run,
   wire: async () => (await import('./wire.js')).run,
   tap: async () => (await import('./tap.js')).run,
+  actors: async () => (await import('./actors.js')).run,
+  stress: async () => (await import('./stress.js')).run,
+  arp: async () => (await import('./arp.js')).run,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

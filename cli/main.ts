@@ -1,7 +1,11 @@
 // netbranch's command line: one file per command under cli/, each adding itself to the program.
 import { Command, CommanderError } from 'commander';
-import { registerDemo } from './demo.js';
+import { registerSim } from './sim.js';
 import { registerDecode } from './decode.js';
+import { registerStoreDemo } from './store-demo.js';
+import { registerHost } from './host.js';
+import { registerStress } from './stress.js';
+import { UsageError } from './usage.js';
 
 /** Exit status for bad flags or arguments, as the router issue asks (a one-line error, exit 2). */
 export const EXIT_USAGE = 2;
@@ -12,8 +16,11 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  registerDemo(program);
+  registerSim(program);
   registerDecode(program);
+  registerStoreDemo(program);
+  registerHost(program);
+  registerStress(program);
   return program;
 }
 
@@ -30,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
     process.stderr.write(`netbranch: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return err instanceof UsageError || err instanceof RangeError ? EXIT_USAGE : 1;
   }
 }
 

@@ -1,4 +1,5 @@
 // The store demo: three branches edit one ARP-like table concurrently and merge back into main.
+import type { Command } from 'commander';
 import { Store, table, keys, values, option, record, max, lww, counter, type Commit } from '../store/index.js';
 
 interface Neighbour { mac: string; expires: number; hits: number }
@@ -72,4 +73,16 @@ export async function runStoreDemo(opts: { seed: number; out: (line: string) => 
   main.revert(c0.seq, { author: 'operator' });
   out(`  revert to #${c0.seq}: ${arp.size} entries, as at boot`);
   out(`  stats: ${JSON.stringify(store.stats)}`);
+}
+
+export function registerStoreDemo(program: Command): void {
+  program
+    .command('store-demo')
+    .description('the versioned store on its own: forks, concurrent edits, merges, log, diff, revert')
+    .option('--seed <n>', 'random seed', '1')
+    .action(async (opts: { seed: string }) => {
+      const seed = Number(opts.seed);
+      if (!Number.isSafeInteger(seed)) throw new RangeError(`--seed must be an integer, got '${opts.seed}'`);
+      await runStoreDemo({ seed, out: (line) => process.stdout.write(line + '\n') });
+    });
 }

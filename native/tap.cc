@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -99,6 +100,28 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// dupFd(fd) -> a second fd on the same open file (for a TAP: the same queue), close-on-exec.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = fcntl(info[0].ToNumber().Int32Value(), F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return ThrowErrno(env, errno, "fcntl(F_DUPFD_CLOEXEC)", "tap fd");
+  return Napi::Number::New(env, fd);
+}
+
+// setQueue(fd, attach): TUNSETQUEUE with IFF_ATTACH_QUEUE / IFF_DETACH_QUEUE on one queue of a multi-queue TAP.
+// A detached queue gets no frames but keeps the device alive; it works wherever the device now lives (no name lookup).
+Napi::Value SetQueue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  bool attach = info[1].ToBoolean().Value();
+  ifr.ifr_flags = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+  if (ioctl(info[0].ToNumber().Int32Value(), TUNSETQUEUE, &ifr) < 0) {
+    return ThrowErrno(env, errno, "ioctl(TUNSETQUEUE)", attach ? "attach" : "detach");
+  }
+  return env.Undefined();
+}
+
 Napi::Value SetUp(const Napi::CallbackInfo& info) { return IfIoctl(info, false); }
 Napi::Value SetMtu(const Napi::CallbackInfo& info) { return IfIoctl(info, true); }
 
@@ -137,6 +160,7 @@ class TapPoller : public Napi::ObjectWrap<TapPoller> {
     }
     maxBatch_ = info[5].ToNumber().Uint32Value();
     maxFrame_ = info[6].ToNumber().Uint32Value();
+    spinNs_ = info.Length() > 7 && info[7].IsNumber() ? int64_t(info[7].As<Napi::Number>().DoubleValue() * 1000) : 0;
     if (maxBatch_ == 0 || meta.ElementLength() < 2 * size_t(maxBatch_) || buf.ByteLength() < maxFrame_) {
       Napi::RangeError::New(env, "meta holds fewer than 2*maxBatch entries or buffer is smaller than maxFrame")
           .ThrowAsJavaScriptException();
@@ -218,7 +242,8 @@ class TapPoller : public Napi::ObjectWrap<TapPoller> {
     if (!polling_) return;
     polling_ = false;
     if (state_ != nullptr) uv_poll_stop(&state_->handle);
-    Unref();
+    uint32_t count;
+    napi_reference_unref(env_, static_cast<napi_ref>(*this), &count); // raw: may run while the env shuts down
   }
 
   // write(frame) -> bytes written, or -errno (EAGAIN/ENOBUFS when the device queue is full).
@@ -257,19 +282,57 @@ class TapPoller : public Napi::ObjectWrap<TapPoller> {
     return info.Env().Undefined();
   }
 
+  static int64_t NowNs() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
+
   static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
     TapPoller* self = static_cast<TapPoller*>(handle->data);
     if (self == nullptr) return;
-    Napi::HandleScope scope(self->env_);
+    // Raw N-API from here on: while a worker is being terminated JS cannot run, and node-addon-api's
+    // error paths would turn the refused calls into a fatal error. A refused call just stops polling.
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(self->env_, &scope) != napi_ok) {
+      self->StopPolling();
+      return;
+    }
+    self->Poll(status);
+    napi_close_handle_scope(self->env_, scope);
+  }
+
+  void Poll(int status) {
+    TapPoller* self = this;
     if (status < 0) {
       self->StopPolling();
       self->ReportError(-status);
       return;
     }
-    // Read until EAGAIN, a batch per JS call; bounded so one busy device cannot starve the loop
-    // (poll is level-triggered and fires again next turn).
-    for (int round = 0; round < 4; round++) {
-      if (self->state_ == nullptr || !self->polling_) return;
+    if (self->spinNs_ <= 0) {
+      self->ReadRounds(4);
+      return;
+    }
+    // Hot link: after frames, keep reading (non-blocking) for up to spinNs_ since the last one, so the next
+    // frame of a request/response exchange is caught without a sleep and an epoll wake-up. Bounded per wake-up
+    // (2 ms) so timers and messages still run under a flood; an idle link never spins.
+    int64_t start = NowNs();
+    int64_t last = start;
+    for (;;) {
+      int r = self->ReadRounds(1);
+      if (r < 0) return;
+      int64_t now = NowNs();
+      if (r > 0) last = now;
+      if (now - last >= self->spinNs_ || now - start >= 2000000) return;
+    }
+  }
+
+  // Reads up to `rounds` batches; returns frames read, 0 on EAGAIN with nothing read, -1 when it must stop.
+  int ReadRounds(int rounds) {
+    TapPoller* self = this;
+    int total = 0;
+    for (int round = 0; round < rounds; round++) {
+      if (self->state_ == nullptr || !self->polling_) return -1;
       int fd = self->state_->fd;
       size_t off = 0;
       uint32_t count = 0;
@@ -286,37 +349,50 @@ class TapPoller : public Napi::ObjectWrap<TapPoller> {
         count++;
         off += size_t(n);
       }
-      if (count > 0 && !self->Deliver(count)) return;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      total += int(count);
+      if (count > 0 && !self->Deliver(count)) return -1;
+      if (err == EAGAIN || err == EWOULDBLOCK) return total;
       if (err != 0) {
         // EBADFD/EFAULT/EIO: the device went away (ip link del, netns deleted); stop rather than spin.
         self->StopPolling();
         self->ReportError(err);
-        return;
+        return -1;
       }
     }
+    return total;
   }
 
   bool Deliver(uint32_t count) {
-    Napi::Env env = env_;
-    napi_value argv[1] = {Napi::Number::New(env, count)};
-    onBatch_.MakeCallback(Value(), 1, argv);
-    return RaiseIfThrown();
+    napi_value argv[1];
+    if (napi_create_uint32(env_, count, &argv[0]) != napi_ok) return Refused();
+    return Call(onBatch_, 1, argv);
   }
 
   void ReportError(int err) {
-    Napi::Env env = env_;
-    napi_value argv[2] = {Napi::Number::New(env, err), Napi::String::New(env, uv_err_name(-err))};
-    onError_.MakeCallback(Value(), 2, argv);
-    RaiseIfThrown();
+    napi_value argv[2];
+    if (napi_create_int32(env_, err, &argv[0]) != napi_ok) { Refused(); return; }
+    if (napi_create_string_utf8(env_, uv_err_name(-err), NAPI_AUTO_LENGTH, &argv[1]) != napi_ok) { Refused(); return; }
+    Call(onError_, 2, argv);
   }
 
-  // An exception from a JS handler called from the poll loop has no JS caller: make it an uncaught exception.
-  bool RaiseIfThrown() {
-    Napi::Env env = env_;
-    if (!env.IsExceptionPending()) return true;
-    Napi::Error e = env.GetAndClearPendingException();
-    napi_fatal_exception(env, e.Value());
+  // Calls a JS handler from the poll loop. An exception it throws has no JS caller, so it becomes an
+  // uncaught exception; a call the environment refuses (worker terminating) stops polling quietly.
+  bool Call(Napi::FunctionReference& ref, size_t argc, napi_value* argv) {
+    napi_value fn, recv, result;
+    if (napi_get_reference_value(env_, static_cast<napi_ref>(ref), &fn) != napi_ok || fn == nullptr) return Refused();
+    if (napi_get_reference_value(env_, static_cast<napi_ref>(*this), &recv) != napi_ok || recv == nullptr) return Refused();
+    napi_status st = napi_make_callback(env_, nullptr, recv, fn, argc, argv, &result);
+    if (st == napi_ok) return true;
+    bool pending = false;
+    if (napi_is_exception_pending(env_, &pending) == napi_ok && pending) {
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env_, &exc) == napi_ok && exc != nullptr) napi_fatal_exception(env_, exc);
+    }
+    return Refused();
+  }
+
+  bool Refused() {
+    StopPolling();
     return false;
   }
 
@@ -329,6 +405,7 @@ class TapPoller : public Napi::ObjectWrap<TapPoller> {
   uint32_t* meta_ = nullptr;
   uint32_t maxBatch_ = 0;
   uint32_t maxFrame_ = 0;
+  int64_t spinNs_ = 0;
   Napi::Reference<Napi::ArrayBuffer> bufRef_;
   Napi::ObjectReference metaRef_;
   Napi::FunctionReference onBatch_;
@@ -340,6 +417,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setUp", Napi::Function::New(env, SetUp, "setUp"));
   exports.Set("setMtu", Napi::Function::New(env, SetMtu, "setMtu"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
+  exports.Set("setQueue", Napi::Function::New(env, SetQueue, "setQueue"));
   exports.Set("TapPoller", TapPoller::Init(env));
   return exports;
 }

@@ -141,6 +141,11 @@ export class BranchTable<K extends string | number = string | number, V = unknow
     return n;
   }
 
+  /** Entries plus overlay edits: an upper bound on size in O(depth). */
+  get sizeBound(): number {
+    return this.work.size + this.committed.size + (this.parent === null ? 0 : this.parent.sizeBound);
+  }
+
   /** Committed entries at the head. */
   committedEntries(): IterableIterator<[K, V]> {
     return this.entriesAt(this.branch.headSeq);

@@ -39,6 +39,18 @@ export const keys = {
     },
   } satisfies KeyCodec<string>,
 
+  /** An IPv4 address held as a 32-bit unsigned number (fast Map keys), shown as a dotted quad. */
+  ipv4num: {
+    name: 'ipv4',
+    encode: (k: number) => `${k >>> 24}.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}`,
+    decode(s: unknown): number {
+      if (typeof s === 'number' && Number.isInteger(s) && s >= 0 && s <= 0xffff_ffff) return s;
+      if (typeof s !== 'string' || !IPV4.test(s)) fail(String(s), 'ipv4', `not a dotted-quad IPv4 address: ${JSON.stringify(s)}`);
+      const p = s.split('.').map(Number);
+      return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
+    },
+  } satisfies KeyCodec<number>,
+
   /** Any string that is a safe single path segment. */
   string: {
     name: 'string',
@@ -71,6 +83,15 @@ export const values = {
   string: { name: 'string', decode: (x: unknown, p?: string) => (typeof x === 'string' ? x : fail(p, 'string', `expected a string, got ${describe(x)}`)) } as ValueCodec<string>,
   boolean: { name: 'boolean', decode: (x: unknown, p?: string) => (typeof x === 'boolean' ? x : fail(p, 'boolean', `expected a boolean, got ${describe(x)}`)) } as ValueCodec<boolean>,
   mac: { name: 'mac', decode: (x: unknown, p?: string) => (typeof x === 'string' && MAC.test(x) ? x : fail(p, 'mac', `expected a MAC like 02:00:00:00:00:01, got ${describe(x)}`)) } as ValueCodec<string>,
+  /** A MAC held as a 48-bit number; accepts the number or 'aa:bb:cc:dd:ee:ff'. */
+  macNumber: {
+    name: 'mac',
+    decode(x: unknown, p?: string): number {
+      if (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff_ffff) return x;
+      if (typeof x === 'string' && MAC.test(x.toLowerCase())) return parseInt(x.replace(/:/g, ''), 16);
+      return fail(p, 'mac', `expected a MAC like 02:00:00:00:00:01, got ${describe(x)}`);
+    },
+  } as ValueCodec<number>,
   ipv4: { name: 'ipv4', decode: (x: unknown, p?: string) => (typeof x === 'string' && IPV4.test(x) ? x : fail(p, 'ipv4', `expected a dotted-quad IPv4 address, got ${describe(x)}`)) } as ValueCodec<string>,
 
   /** One of a fixed set of strings. */

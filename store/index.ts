@@ -12,3 +12,4 @@ export * from './delta.js';
 export { ReplicaHost, type ReplicaHostOptions } from './replica-host.js';
 export { Replica, ReplicaTable } from './replica.js';
 export { startThread, siblingModule } from './thread.js';
+export type { TableView, BranchView } from './view.js';

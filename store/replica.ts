@@ -65,6 +65,11 @@ export class ReplicaTable<K extends string | number = string | number, V = unkno
     return n;
   }
 
+  /** Entries plus overlay edits: an upper bound on size in O(1). */
+  get sizeBound(): number {
+    return this.base.size + this.inflight.size + this.overlay.size;
+  }
+
   /**
    * Applies entries from the primary to the base. Unpushed edits of keys the primary changed were
    * made over the old value, so they are re-merged over the new one (a rebase, as git does).
@@ -134,6 +139,10 @@ export class Replica {
       if (t.overlay.size === 0) continue;
       const tc: TableChanges = { table: t.def.name, set: [], del: [] };
       for (const [k, c] of t.overlay) {
+        // An edit that left the value as it was is no change (as Branch.commit drops it too).
+        const f = t.inflight.get(k);
+        const below = f !== undefined ? (f === TOMB ? undefined : f) : t.base.get(k);
+        if (t.def.equal(c === TOMB ? undefined : c, below)) continue;
         if (c === TOMB) tc.del.push(k);
         else tc.set.push([k, c]);
       }
@@ -170,9 +179,15 @@ export class Replica {
   /** Starts over from a fresh snapshot (after the base was released), keeping unpushed edits. */
   resync(snapshot: SnapshotMessage): void {
     if (this.inflightPush !== 0) this.applyRejected();
-    for (const t of this.tables) t.base.clear();
+    // The snapshot is applied like a head delta, so unpushed edits are re-merged over what others
+    // merged meanwhile (a counter edit made over the old base must not overwrite their increments).
+    for (const t of this.tables) {
+      const set = snapshot.tables.find((x) => x.table === t.def.name)?.set ?? [];
+      const fresh = new Set(set.map(([k]) => k));
+      const del = [...t.base.keys()].filter((k) => !fresh.has(k));
+      this.stats.conflicts += t.applyToBase({ table: t.def.name, set, del });
+    }
     this.base = snapshot.base;
-    this.load(snapshot);
     this.stats.resyncs++;
   }
 

@@ -98,7 +98,7 @@ test('a capacity that is not a power of two, or a foreign buffer, is rejected', 
 test('a waiting consumer is woken by a push, and not before', async () => {
   const ring = FrameRing.create(8192);
   const consumer = FrameRing.attach(ring.buffer);
-  const wait = consumer.waitForFrames();
+  const wait = consumer.waitForFrames(60_000);
   assert.notEqual(wait, null, 'empty ring: the consumer has to wait');
   let woke = false;
   void wait!.then(() => (woke = true));
@@ -109,6 +109,16 @@ test('a waiting consumer is woken by a push, and not before', async () => {
   assert.equal(woke, true);
   assert.equal(consumer.waitForFrames(), null, 'a frame is waiting: no wait');
   assert.equal(consumer.drain(() => {}), 1);
+});
+
+test('a wait is bounded: it settles as timed-out when no push comes', async () => {
+  const consumer = FrameRing.attach(FrameRing.create(8192).buffer);
+  const keepAlive = setTimeout(() => {}, 10_000); // a pending waitAsync holds no event-loop reference
+  try {
+    assert.equal(await consumer.waitForFrames(5), 'timed-out');
+  } finally {
+    clearTimeout(keepAlive);
+  }
 });
 
 test('a closed ring refuses pushes and wakes its consumer', async () => {

@@ -21,7 +21,7 @@ const MIN_CAPACITY = 8192; // two largest records, so any frame fits an empty ri
 
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 // Atomics.waitAsync is in Node 20 (V8 11) but not in TypeScript's ES2023 lib.
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number): WaitAsyncResult }).waitAsync;
+const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, timeout?: number): WaitAsyncResult }).waitAsync;
 
 export class FrameRing {
   readonly buffer: SharedArrayBuffer;
@@ -137,9 +137,12 @@ export class FrameRing {
    * Waits for the producer without blocking the thread (Atomics.waitAsync, so timers keep running).
    * Returns null when frames are already waiting, else a promise that settles when the producer pushes or `wake` is called.
    */
-  waitForFrames(): Promise<unknown> | null {
+  waitForFrames(timeoutMs = 10): Promise<unknown> | null {
     Atomics.store(this.ctl, SLEEPING, 1);
-    const res = waitAsync(this.ctl, WRITE, this.readCursor | 0);
+    // The timeout is a safety net: under heavy cross-thread load on Node 20 a waitAsync wake-up has been
+    // seen not to arrive (frames sat in the ring while the consumer's loop was idle); a bounded wait
+    // turns such a loss into at most `timeoutMs` of delay instead of a stalled link.
+    const res = waitAsync(this.ctl, WRITE, this.readCursor | 0, timeoutMs);
     if (!res.async) {
       Atomics.store(this.ctl, SLEEPING, 0);
       return null;

@@ -36,6 +36,8 @@ export class RingLink implements Link {
   private readonly tx: FrameRing;
   private readonly maxBatch: number;
   private handler: FrameBatchHandler | null = null;
+  /** Times the bounded wait found frames whose wake-up never came (see FrameRing.waitForFrames). */
+  lateWakeups = 0;
   private pumping = false;
   private isClosed = false;
   private keepAlive: ReturnType<typeof setInterval> | null = null;
@@ -134,7 +136,9 @@ export class RingLink implements Link {
         }
         batches = 0;
         const wait = this.rx.waitForFrames();
-        if (wait !== null) await wait;
+        if (wait !== null && (await wait) === 'timed-out' && this.rx.drain(this.deliver, this.maxBatch) > 0) {
+          this.lateWakeups++; // frames arrived but their wake-up did not: the bounded wait caught them
+        }
       }
     } finally {
       this.pumping = false;

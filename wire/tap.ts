@@ -50,6 +50,8 @@ interface TapAddon {
   setUp(name: string, up: boolean): void;
   setMtu(name: string, mtu: number): void;
   closeFd(fd: number): void;
+  dupFd(fd: number): number;
+  setQueue(fd: number, attach: boolean): void;
   TapPoller: new (
     fd: number,
     buffer: ArrayBuffer,
@@ -58,6 +60,7 @@ interface TapAddon {
     onError: (errno: number, code: string) => void,
     maxBatch: number,
     maxFrame: number,
+    spinUs?: number,
   ) => TapPollerNative;
 }
 
@@ -155,6 +158,12 @@ export interface TapOptions {
   bufferBytes?: number;
   /** Largest frame read; longer frames are cut by the kernel. Default 65550 (64 KiB MTU + header + VLAN tag). */
   maxFrame?: number;
+  /**
+   * Busy-poll: after frames arrived, keep reading (non-blocking) for this many µs before going back to the event
+   * loop, so the next frame of a request/response exchange skips a sleep and a wake-up. Costs CPU only while frames
+   * flow (at most 2 ms per wake-up, then timers run). Default 0 (off).
+   */
+  spinUs?: number;
 }
 
 /** errno values of a full device queue. */
@@ -204,6 +213,21 @@ export class TapLink implements Link {
     return link;
   }
 
+  /**
+   * A TAP queue from an fd this process already holds (a `TapQueueSet.lend`, possibly on another thread): the link
+   * takes the fd and closes it on close() or when its thread exits. Does not touch the device's flags.
+   */
+  static fromFd(fd: number, name: string, options: Omit<TapOptions, 'up' | 'mtu' | 'multiQueue'> = {}): TapLink {
+    const a = loadAddon();
+    if (a instanceof TapError) throw a;
+    try {
+      return new TapLink(a, fd, name, options);
+    } catch (err) {
+      a.closeFd(fd);
+      throw new TapError('os-error', `Polling TAP '${name}' (fd ${fd}) failed: ${(err as Error).message}`);
+    }
+  }
+
   private constructor(
     private readonly addon: TapAddon,
     readonly fd: number,
@@ -214,7 +238,8 @@ export class TapLink implements Link {
     const maxFrame = options.maxFrame ?? 65550;
     this.buffer = new ArrayBuffer(Math.max(options.bufferBytes ?? 1 << 20, maxFrame));
     this.meta = new Uint32Array(2 * maxBatch);
-    this.poller = new addon.TapPoller(fd, this.buffer, this.meta, (n) => this.onBatch(n), (errno, code) => this.onError(errno, code), maxBatch, maxFrame);
+    this.poller = new addon.TapPoller(fd, this.buffer, this.meta, (n) => this.onBatch(n), (errno, code) => this.onError(errno, code), maxBatch, maxFrame,
+      options.spinUs ?? 0);
   }
 
   send(frame: Uint8Array): boolean {
@@ -305,5 +330,96 @@ export class TapLink implements Link {
   private onError(_errno: number, code: string): void {
     this.counters.errors++;
     this.failure = code;
+  }
+}
+
+/** One queue of a TapQueueSet, handed to the thread that reads it: an fd (a dup) and the device name. */
+export interface TapQueueEnd {
+  fd: number;
+  name: string;
+}
+
+/**
+ * Every queue of a multi-queue TAP (IFF_MULTI_QUEUE), held by this thread so the device outlives the threads that
+ * read them. `lend(i)` attaches queue i and returns a dup of its fd for a worker (`TapLink.fromFd` there; fds are
+ * process-wide); `reclaim(i)` detaches it once that worker is gone, so the kernel stops steering flows to a queue
+ * nobody reads; a later `lend(i)` re-attaches it for the next incarnation. Detached queues still hold the device, so
+ * it survives with every reader down (and keeps working after `ip link set NAME netns NS`: no name lookups).
+ */
+export class TapQueueSet {
+  private readonly fds: number[];
+  private readonly attached: boolean[];
+  private isClosed = false;
+
+  static open(name: string, queues: number, options: { up?: boolean; mtu?: number } = {}): TapQueueSet {
+    const a = loadAddon();
+    if (a instanceof TapError) throw a;
+    if (!(Number.isInteger(queues) && queues >= 1 && queues <= 256)) throw new RangeError(`queues must be 1..256, got ${queues}`);
+    if (Buffer.byteLength(name) > 15) throw new TapError('bad-name', `Interface names are at most 15 bytes; '${name}' is longer.`);
+    const fds: number[] = [];
+    let actual = name;
+    try {
+      for (let i = 0; i < queues; i++) {
+        const opened = a.open(actual, true);
+        fds.push(opened.fd);
+        actual = opened.name;
+      }
+      for (const fd of fds) a.setQueue(fd, false); // nobody reads them yet
+      if (options.mtu !== undefined) a.setMtu(actual, options.mtu);
+      if (options.up ?? true) a.setUp(actual, true);
+    } catch (err) {
+      for (const fd of fds) a.closeFd(fd);
+      throw explain(err as NativeError, actual);
+    }
+    return new TapQueueSet(a, actual, fds);
+  }
+
+  private constructor(private readonly addon: TapAddon, readonly name: string, fds: number[]) {
+    this.fds = fds;
+    this.attached = fds.map(() => false);
+  }
+
+  get size(): number {
+    return this.fds.length;
+  }
+
+  /** Attaches queue `i` and returns a fresh dup of its fd for the thread that will read it. */
+  lend(i: number): TapQueueEnd {
+    if (this.isClosed) throw new TapError('os-error', `TAP '${this.name}' queues are closed`);
+    const fd = this.fds[i];
+    if (fd === undefined) throw new RangeError(`no queue ${i} on ${this.name} (${this.fds.length} queues)`);
+    try {
+      if (!this.attached[i]) this.addon.setQueue(fd, true);
+      this.attached[i] = true;
+      return { fd: this.addon.dupFd(fd), name: this.name };
+    } catch (err) {
+      throw explain(err as NativeError, this.name);
+    }
+  }
+
+  /** Detaches queue `i` (its reader is gone); frames the kernel would have steered to it go to the attached ones. */
+  reclaim(i: number): void {
+    if (this.isClosed || !this.attached[i]) return;
+    this.attached[i] = false;
+    try {
+      this.addon.setQueue(this.fds[i], false);
+    } catch {
+      // the device is gone (deleted, namespace deleted): nothing to detach from
+    }
+  }
+
+  /** Closes every queue; a device this process created disappears once the readers' dups are closed too. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const fd of this.fds) this.addon.closeFd(fd);
+  }
+
+  setUp(up: boolean): void {
+    try {
+      this.addon.setUp(this.name, up);
+    } catch (err) {
+      throw explain(err as NativeError, this.name);
+    }
   }
 }

@@ -38,6 +38,11 @@ async function work(): Promise<void> {
     if (!cur.includes(x)) set.set('seen', [...cur, x].sort((p, q) => p - q));
     if (rand() < 0.05) push(); // merge at random moments; edits go on while a push is in flight
     if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+    if (i % 500 === 499) {
+      // Besides the random pushes: a merge every 500 edits for certain, so the test cannot pass on one merge.
+      while (replica!.busy) await new Promise((r) => setTimeout(r, 1));
+      push();
+    }
   }
   while (replica!.pending > 0 || replica!.busy) {
     if (!replica!.busy) push();

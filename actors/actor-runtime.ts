@@ -1,0 +1,136 @@
+// The actor's side of the merge loop, in its worker thread: a replica of the primary, a delta
+// pushed every merge interval (or sooner when edits pile up), head deltas applied as they arrive.
+// Nothing here ever waits: packets are handled while a push is in flight.
+import { parentPort, workerData } from 'node:worker_threads';
+import { DeltaCodec, Replica, type Schema, type SnapshotMessage } from '../store/index.js';
+import { exposeControl } from './control.js';
+import type { ActorControl, ActorInit, ActorStats, FromActor, ToActor } from './messages.js';
+
+export class ActorRuntime {
+  readonly init: ActorInit;
+  private readonly codec: DeltaCodec;
+  private replicaRef: Replica | null = null;
+  private readyResolve!: (r: Replica) => void;
+  private readonly ready: Promise<Replica>;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private merging = true;
+  private intervalMs: number;
+  private flushWaiters: (() => void)[] = [];
+  /** The actor's own counters, for stats. */
+  counters: () => Record<string, number> = () => ({});
+  /** Called after every head delta is applied (the actor may re-read what it caches). */
+  onRebase: (() => void) | null = null;
+
+  constructor(readonly schema: Schema, init: ActorInit = workerData as ActorInit) {
+    this.init = init;
+    this.codec = new DeltaCodec(schema);
+    this.intervalMs = init.mergeIntervalMs;
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
+    parentPort!.on('message', (m: ToActor) => this.onMessage(m));
+    const api: ActorControl = {
+      stats: async () => this.stats(),
+      flush: () => this.flush(),
+      setMergeInterval: async (ms) => this.setInterval(ms),
+      setMerging: async (on) => { this.merging = on; this.setInterval(this.intervalMs); },
+    };
+    exposeControl(api, init.control);
+  }
+
+  /** Resolves with the replica once the primary's snapshot arrived; the merge loop then runs. */
+  async start(): Promise<Replica> {
+    const r = await this.ready;
+    this.setInterval(this.intervalMs);
+    this.post({ type: 'ready' });
+    return r;
+  }
+
+  get replica(): Replica {
+    if (!this.replicaRef) throw new Error('actor used before its snapshot arrived');
+    return this.replicaRef;
+  }
+
+  /** Call after edits: pushes early when the overlay has grown past the bound. */
+  notePending(): void {
+    const r = this.replicaRef;
+    if (r !== null && this.merging && r.pending >= this.init.maxPendingEdits) this.push();
+  }
+
+  /** Sends the pending edits (an empty delta is a pull); false while a push is in flight. */
+  push(): boolean {
+    const r = this.replicaRef;
+    if (r === null || r.busy) return false;
+    const d = r.takeDelta();
+    if (d === null) return false;
+    this.post({ type: 'delta', bytes: this.codec.encode(d) });
+    return true;
+  }
+
+  log(level: 'info' | 'warn' | 'error', msg: string): void {
+    this.post({ type: 'log', level, msg });
+  }
+
+  stats(): ActorStats {
+    const r = this.replicaRef;
+    return {
+      name: this.init.name,
+      kind: this.init.kind,
+      incarnation: this.init.incarnation,
+      base: r?.base ?? -1,
+      pendingEdits: r?.pending ?? 0,
+      pushes: r?.stats.pushes ?? 0,
+      heads: r?.stats.heads ?? 0,
+      conflicts: r?.stats.conflicts ?? 0,
+      rejected: r?.stats.rejected ?? 0,
+      resyncs: r?.stats.resyncs ?? 0,
+      counters: this.counters(),
+    };
+  }
+
+  private flush(): Promise<void> {
+    return new Promise((resolve) => {
+      this.flushWaiters.push(resolve);
+      this.push(); // if one is in flight, the answer's handler pushes again
+    });
+  }
+
+  private setInterval(ms: number): void {
+    if (!(ms > 0)) throw new RangeError(`merge interval must be > 0 ms, got ${ms}`);
+    this.intervalMs = ms;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = this.merging ? setInterval(() => this.push(), ms) : null;
+  }
+
+  private onMessage(m: ToActor): void {
+    if (m.type !== 'replica') return;
+    const msg = this.codec.decode(m.bytes);
+    switch (msg.type) {
+      case 'snapshot':
+        if (this.replicaRef === null) {
+          this.replicaRef = new Replica(this.schema, msg as SnapshotMessage);
+          this.readyResolve(this.replicaRef);
+        } else {
+          this.replicaRef.resync(msg);
+        }
+        break;
+      case 'head':
+        this.replica.applyHead(msg);
+        this.onRebase?.();
+        break;
+      case 'rejected':
+        this.replica.applyRejected();
+        this.log('warn', `delta refused (${msg.code}): ${msg.message}`);
+        if (msg.code === 'base-released' || msg.code === 'unknown-replica') this.post({ type: 'resync' });
+        break;
+      default:
+        break;
+    }
+    if (this.flushWaiters.length && this.replicaRef && !this.replicaRef.busy) {
+      if (this.replicaRef.pending > 0) this.push();
+      else for (const w of this.flushWaiters.splice(0)) w();
+    }
+  }
+
+  private post(m: FromActor): void {
+    parentPort!.postMessage(m);
+  }
+}

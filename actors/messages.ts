@@ -1,0 +1,86 @@
+// Every message between the main thread and an actor thread, one named interface each (as piscina
+// does). Deltas travel as msgpack bytes (store/delta.ts); control calls go over comlink (control.ts).
+import type { RingLinkEnd } from '../wire/ring-link.js';
+import type { NetInterface } from './net-interface.js';
+import type { ArpCacheOptions } from './arp-cache.js';
+import type { MessagePort } from 'node:worker_threads';
+
+export type ActorKind = 'packet' | 'arp-expiry' | 'lookup';
+
+/** workerData of every actor thread. */
+export interface ActorInit {
+  kind: ActorKind;
+  /** Replica id on the primary: `${name}#${incarnation}`, new on every restart. */
+  replicaId: string;
+  name: string;
+  incarnation: number;
+  /** How often the actor pushes its delta (ms). */
+  mergeIntervalMs: number;
+  /** Push sooner when this many edits wait. */
+  maxPendingEdits: number;
+  /** The port comlink control calls arrive on. */
+  control: MessagePort;
+  /** Packet actors: their end of the frame ring link, and the interface they serve. */
+  link?: RingLinkEnd;
+  iface?: NetInterface;
+  arp?: ArpCacheOptions;
+  /** ARP-expiry actor: tick period (ms). */
+  tickMs?: number;
+}
+
+/** actor → main: a delta (DeltaMessage bytes) to merge. */
+export interface DeltaPost {
+  type: 'delta';
+  bytes: Uint8Array;
+}
+
+/** actor → main: the replica's base was released; send a fresh snapshot. */
+export interface ResyncRequest {
+  type: 'resync';
+}
+
+/** actor → main: the actor has its snapshot and is serving. */
+export interface ActorReady {
+  type: 'ready';
+}
+
+/** actor → main: something the supervisor should log (the actor has no logger of its own). */
+export interface ActorLog {
+  type: 'log';
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+}
+
+export type FromActor = DeltaPost | ResyncRequest | ActorReady | ActorLog;
+
+/** main → actor: SnapshotMessage, HeadDeltaMessage or DeltaRejectedMessage bytes. */
+export interface ReplicaPost {
+  type: 'replica';
+  bytes: Uint8Array;
+}
+
+export type ToActor = ReplicaPost;
+
+/** What every actor answers over comlink. */
+export interface ActorControl {
+  stats(): Promise<ActorStats>;
+  /** Pushes pending edits now and resolves once the primary's answer is applied. */
+  flush(): Promise<void>;
+  setMergeInterval(ms: number): Promise<void>;
+  /** Turns the merge loop off (benchmarks: throughput with and without it). */
+  setMerging(on: boolean): Promise<void>;
+}
+
+export interface ActorStats {
+  name: string;
+  kind: ActorKind;
+  incarnation: number;
+  base: number;
+  pendingEdits: number;
+  pushes: number;
+  heads: number;
+  conflicts: number;
+  rejected: number;
+  resyncs: number;
+  counters: Record<string, number>;
+}

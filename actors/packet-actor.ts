@@ -1,0 +1,32 @@
+// A packet actor's thread: frames from the dispatcher's ring go through a HostStack whose ARP cache
+// is this actor's own replica of the primary; replies go back on the ring.
+import type { Link } from '../wire/link.js';
+import { RingLink } from '../wire/ring-link.js';
+import { TapLink } from '../wire/tap.js';
+import { ActorRuntime } from './actor-runtime.js';
+import { arpTable } from './arp-table.js';
+import { HostStack } from './host-stack.js';
+import { stackSchema } from './schema.js';
+import type { PacketActorQueue } from './stack-actors.js';
+
+const rt = new ActorRuntime(stackSchema());
+const init = rt.init as typeof rt.init & PacketActorQueue;
+if ((!init.link && !init.tapQueue) || !init.iface) throw new Error('a packet actor needs a link (ring or TAP queue) and an interface');
+// Queues mode: this thread reads and writes its own queue of the TAP; else the dispatcher's ring.
+const link: Link = init.tapQueue
+  ? TapLink.fromFd(init.tapQueue.fd, init.tapQueue.name, { spinUs: init.tapQueue.spinUs })
+  : new RingLink(init.link!);
+const replica = await rt.start();
+const stack = new HostStack(init.iface, replica.table(arpTable), (f) => link.send(f), { arp: init.arp });
+rt.counters = () => ({ ...stack.counters, ...prefixed('arp', stack.arp.counters), ...prefixed('cache', stack.cache.counters), ...prefixed('resolver', stack.arp.resolver.counters) });
+link.onFrames((frames) => {
+  stack.receive(frames, Date.now());
+  rt.notePending();
+});
+setInterval(() => stack.poll(Date.now()), 100);
+
+function prefixed(p: string, o: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) out[`${p}.${k}`] = v as number;
+  return out;
+}

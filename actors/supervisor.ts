@@ -1,0 +1,211 @@
+// The main thread's side of the actors: starts each in its worker thread from a fresh replica of the
+// primary, merges the deltas they send, and restarts a crashed actor with backoff while the others
+// keep working. Restarts are counted and logged.
+import { EventEmitter } from 'node:events';
+import { MessageChannel, type Worker } from 'node:worker_threads';
+import type { Remote } from 'comlink';
+import { startThread, type ReplicaHost } from '../store/index.js';
+import { releaseControl, wrapControl } from './control.js';
+import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, ToActor } from './messages.js';
+
+export interface ActorSpec {
+  name: string;
+  kind: ActorKind;
+  /** The actor's worker module (e.g. new URL('./packet-actor.ts', import.meta.url)). */
+  module: URL;
+  /** Extra init for each (re)start: a packet actor gets a fresh ring link here. */
+  prepare?: (handle: ActorHandle) => Partial<ActorInit>;
+  /** The actor's thread is gone (crash or stop): stop sending it work. */
+  onDown?: (handle: ActorHandle) => void;
+  mergeIntervalMs?: number;
+  maxPendingEdits?: number;
+}
+
+export interface SupervisorLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SupervisorOptions {
+  mergeIntervalMs?: number;
+  maxPendingEdits?: number;
+  /** First restart delay; doubles per crash in a row, up to `maxBackoffMs`. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** An actor up this long has its backoff reset. */
+  stableMs?: number;
+  logger?: SupervisorLogger;
+}
+
+const silent: SupervisorLogger = { info() {}, warn() {}, error() {} };
+
+export class ActorHandle {
+  worker: Worker | null = null;
+  control: Remote<ActorControl> | null = null;
+  incarnation = 0;
+  replicaId = '';
+  restarts = 0;
+  up = false;
+  startedAt = 0;
+  private backoff = 0;
+  private readyWaiters: (() => void)[] = [];
+
+  constructor(readonly spec: ActorSpec) {}
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Resolves when the current incarnation is serving. */
+  ready(): Promise<void> {
+    return this.up ? Promise.resolve() : new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /** @internal */ markUp(): void {
+    this.up = true;
+    for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  /** @internal */ nextBackoff(initial: number, max: number, stableMs: number, now: number): number {
+    this.backoff = now - this.startedAt >= stableMs || this.backoff === 0 ? initial : Math.min(max, this.backoff * 2);
+    return this.backoff;
+  }
+}
+
+export class Supervisor extends EventEmitter {
+  readonly actors: ActorHandle[] = [];
+  private stopping = false;
+  private readonly opts: Required<Omit<SupervisorOptions, 'logger'>>;
+  private readonly log: SupervisorLogger;
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Crashes seen and restarts made, over all actors. */
+  readonly counters = { crashes: 0, restarts: 0, deltas: 0, rejected: 0 };
+
+  constructor(readonly host: ReplicaHost, opts: SupervisorOptions = {}) {
+    super();
+    this.log = opts.logger ?? silent;
+    this.opts = {
+      mergeIntervalMs: opts.mergeIntervalMs ?? 100,
+      maxPendingEdits: opts.maxPendingEdits ?? 4096,
+      backoffMs: opts.backoffMs ?? 100,
+      maxBackoffMs: opts.maxBackoffMs ?? 5_000,
+      stableMs: opts.stableMs ?? 10_000,
+    };
+  }
+
+  spawn(spec: ActorSpec): ActorHandle {
+    const h = new ActorHandle(spec);
+    this.actors.push(h);
+    this.start(h);
+    return h;
+  }
+
+  /** Resolves when every actor is serving. */
+  async ready(): Promise<void> {
+    await Promise.all(this.actors.map((a) => a.ready()));
+  }
+
+  private start(h: ActorHandle): void {
+    h.incarnation++;
+    h.replicaId = `${h.name}#${h.incarnation}`;
+    h.startedAt = Date.now();
+    const { port1, port2 } = new MessageChannel();
+    const init: ActorInit = {
+      kind: h.spec.kind,
+      name: h.name,
+      replicaId: h.replicaId,
+      incarnation: h.incarnation,
+      mergeIntervalMs: h.spec.mergeIntervalMs ?? this.opts.mergeIntervalMs,
+      maxPendingEdits: h.spec.maxPendingEdits ?? this.opts.maxPendingEdits,
+      control: port2,
+      ...(h.spec.prepare?.(h) ?? {}),
+    };
+    const w = startThread(h.spec.module, { workerData: init, transferList: [port2] });
+    h.worker = w;
+    h.control = wrapControl<ActorControl>(port1);
+    const worker = w;
+    w.on('message', (m: FromActor) => this.onMessage(h, worker, m));
+    w.on('error', (err) => this.log.error({ actor: h.name, err: err.message }, 'actor thread failed'));
+    w.on('exit', (code) => this.onExit(h, worker, code));
+    this.send(w, this.host.codec.encode(this.host.attach(h.replicaId)));
+  }
+
+  private onMessage(h: ActorHandle, w: Worker, m: FromActor): void {
+    if (h.worker !== w) return; // a message from an incarnation already replaced
+    switch (m.type) {
+      case 'delta': {
+        this.counters.deltas++;
+        const answer = this.host.acceptBytes(m.bytes);
+        this.send(w, answer);
+        this.emit('merged', h);
+        break;
+      }
+      case 'resync':
+        this.host.detach(h.replicaId);
+        this.send(w, this.host.codec.encode(this.host.attach(h.replicaId)));
+        break;
+      case 'ready':
+        h.markUp();
+        this.log.info({ actor: h.name, incarnation: h.incarnation }, 'actor up');
+        this.emit('up', h);
+        break;
+      case 'log':
+        this.log[m.level]({ actor: h.name }, m.msg);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private send(w: Worker, bytes: Uint8Array): void {
+    const m: ToActor = { type: 'replica', bytes };
+    w.postMessage(m);
+  }
+
+  private onExit(h: ActorHandle, w: Worker, code: number): void {
+    if (h.worker !== w) return;
+    h.up = false;
+    h.worker = null;
+    if (h.control) releaseControl(h.control as Remote<unknown>);
+    h.control = null;
+    this.host.detach(h.replicaId); // its unmerged edits are gone; what it merged stays
+    h.spec.onDown?.(h);
+    this.emit('down', h, code);
+    if (this.stopping) return;
+    this.counters.crashes++;
+    const delay = h.nextBackoff(this.opts.backoffMs, this.opts.maxBackoffMs, this.opts.stableMs, Date.now());
+    this.log.warn({ actor: h.name, incarnation: h.incarnation, code, restartInMs: delay }, 'actor crashed; restarting from a fresh replica');
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.stopping) return;
+      h.restarts++;
+      this.counters.restarts++;
+      this.start(h);
+    }, delay);
+    this.timers.add(t);
+  }
+
+  async stats(): Promise<ActorStats[]> {
+    return Promise.all(this.actors.filter((a) => a.up && a.control).map((a) => a.control!.stats()));
+  }
+
+  /** Asks every actor to push its edits and waits for the merges (bounded by `timeoutMs`). */
+  async flush(timeoutMs = 2_000): Promise<void> {
+    const all = Promise.all(this.actors.filter((a) => a.up && a.control).map((a) => a.control!.flush()));
+    await Promise.race([all, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
+  /** Final merge, then every thread ends. */
+  async stop(timeoutMs = 2_000): Promise<void> {
+    if (this.stopping) return;
+    await this.flush(timeoutMs).catch(() => undefined);
+    this.stopping = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all(this.actors.map(async (a) => {
+      const w = a.worker;
+      if (w) await w.terminate();
+    }));
+  }
+}
