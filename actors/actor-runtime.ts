@@ -18,6 +18,8 @@ export class ActorRuntime {
   private flushWaiters: (() => void)[] = [];
   /** The actor's own counters, for stats. */
   counters: () => Record<string, number> = () => ({});
+  /** Called just before each push: an actor writes what it coalesced (NAT counters) into its branch. */
+  beforePush: (() => void) | null = null;
   /** Called after every head delta is applied (the actor may re-read what it caches). */
   onRebase: (() => void) | null = null;
 
@@ -25,6 +27,7 @@ export class ActorRuntime {
     this.init = init;
     this.codec = new DeltaCodec(schema);
     this.intervalMs = init.mergeIntervalMs;
+    this.merging = init.merging ?? true;
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     parentPort!.on('message', (m: ToActor) => this.onMessage(m));
     const api: ActorControl = {
@@ -59,6 +62,7 @@ export class ActorRuntime {
   push(): boolean {
     const r = this.replicaRef;
     if (r === null || r.busy) return false;
+    this.beforePush?.();
     const d = r.takeDelta();
     if (d === null) return false;
     this.post({ type: 'delta', bytes: this.codec.encode(d) });

@@ -16,7 +16,13 @@ export class Dispatcher {
   private readonly rings: (RingLink | null)[];
   readonly counters: DispatcherCounters = { dispatched: 0, noActor: 0, ringFull: 0, fromActors: 0 };
 
-  constructor(readonly link: Link, readonly actors: number, private readonly ringBytes = 1 << 20) {
+  /** `pick` chooses the actor for a frame (default: a hash of its flow); ARP replies go to every actor. */
+  constructor(
+    readonly link: Link,
+    readonly actors: number,
+    private readonly ringBytes = 1 << 20,
+    private readonly pick: (frame: Uint8Array, actors: number) => number = (f, n) => flowHash(f) % n,
+  ) {
     this.rings = new Array(actors).fill(null);
     link.onFrames((frames) => {
       for (let i = 0; i < frames.length; i++) this.dispatch(frames[i]);
@@ -53,7 +59,7 @@ export class Dispatcher {
       else this.counters.noActor++;
       return;
     }
-    let i = flowHash(frame) % n;
+    let i = this.pick(frame, n);
     for (let tries = 0; tries < n; tries++, i = (i + 1) % n) {
       const r = this.rings[i];
       if (r === null) continue;

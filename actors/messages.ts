@@ -26,6 +26,24 @@ export interface ActorInit {
   arp?: ArpCacheOptions;
   /** ARP-expiry actor: tick period (ms). */
   tickMs?: number;
+  /** False: no merge loop at all (the router's `--store hashtable` baseline). */
+  merging?: boolean;
+  /** Router packet actors. */
+  router?: RouterActorInit;
+}
+
+/** What a router packet actor needs: its rings on both networks and the routing/NAT set-up. */
+export interface RouterActorInit {
+  insideLink: RingLinkEnd;
+  outsideLink: RingLinkEnd;
+  inside: NetInterface;
+  outside: NetInterface;
+  gateway?: number;
+  actor: number;
+  actors: number;
+  /** 'memory': tables on a replica of the primary; 'hashtable': plain Maps, nothing merged. */
+  store: 'memory' | 'hashtable';
+  maxFlows?: number;
 }
 
 /** actor → main: a delta (DeltaMessage bytes) to merge. */

@@ -4,6 +4,7 @@ import { registerSim } from './sim.js';
 import { registerDecode } from './decode.js';
 import { registerStoreDemo } from './store-demo.js';
 import { registerHost } from './host.js';
+import { registerRouter } from './router.js';
 import { registerStress } from './stress.js';
 import { UsageError } from './usage.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerDecode(program);
   registerStoreDemo(program);
   registerHost(program);
+  registerRouter(program);
   registerStress(program);
   return program;
 }

@@ -1,0 +1,265 @@
+// Masquerade for one packet actor: finds or makes a flow's binding, keeps connection state, and
+// coalesces what every packet touches (last-seen, counters) into one store write per flow per merge
+// interval. Ports come from this actor's own slice, so return traffic is dispatched back to it.
+import type { TableView } from '../store/index.js';
+import { expiresAt, initialState, nextState } from './conntrack.js';
+import { natKey, natReverseKey, type NatEntry, type NatProto } from './nat-table.js';
+
+const FIRST = 1024;
+const SPAN = 65536 - FIRST;
+
+/** Which of `actors` packet actors owns an outside port (or ICMP identifier). */
+export function portOwner(port: number, actors: number): number {
+  if (actors <= 1) return 0;
+  if (port < FIRST) return port % actors;
+  return Math.min(actors - 1, Math.floor(((port - FIRST) * actors) / SPAN));
+}
+
+/** The ports [from, to) actor `index` allocates from. */
+export function portSlice(index: number, actors: number): [number, number] {
+  return [FIRST + Math.ceil((index * SPAN) / actors), FIRST + Math.ceil(((index + 1) * SPAN) / actors)];
+}
+
+export interface NatOptions {
+  actor?: number;
+  actors?: number;
+  /** Most flows this actor tracks; past it new flows are dropped (counted). */
+  maxEntries?: number;
+  /** Most candidate ports tried for one new flow: the search is bounded, never a spin. */
+  portSearchLimit?: number;
+}
+
+export interface NatCounters {
+  created: number;
+  outbound: number;
+  inbound: number;
+  preserved: number;
+  tableFull: number;
+  portsExhausted: number;
+  noBinding: number;
+  reverseRebuilds: number;
+  flushedWrites: number;
+  expired: number;
+}
+
+/** What a packet changed since the flow's last store write. */
+interface HotFlow {
+  entry: NatEntry;
+  state: NatEntry['state'];
+  lastSeen: number;
+  pktsOut: number;
+  pktsIn: number;
+  bytesOut: number;
+  bytesIn: number;
+  dirty: boolean;
+}
+
+export class NatEngine {
+  readonly actor: number;
+  readonly actors: number;
+  readonly maxEntries: number;
+  readonly portSearchLimit: number;
+  readonly counters: NatCounters = { created: 0, outbound: 0, inbound: 0, preserved: 0, tableFull: 0, portsExhausted: 0, noBinding: 0, reverseRebuilds: 0, flushedWrites: 0, expired: 0 };
+  /** Return traffic's key → the flow's key, for flows this actor has seen. */
+  private readonly reverse = new Map<string, string>();
+  private readonly hot = new Map<string, HotFlow>();
+  private cursor: number;
+  private readonly slice: [number, number];
+  private lastRebuild = -Infinity;
+
+  constructor(readonly table: TableView<string, NatEntry>, opts: NatOptions = {}) {
+    this.actor = opts.actor ?? 0;
+    this.actors = opts.actors ?? 1;
+    this.maxEntries = opts.maxEntries ?? 65_536;
+    this.portSearchLimit = opts.portSearchLimit ?? 2_048;
+    this.slice = portSlice(this.actor, this.actors);
+    this.cursor = this.slice[0];
+  }
+
+  /**
+   * An inside → outside packet: returns the flow's outside port, or -1 to drop it (table full, no
+   * port). `len` is the IP packet's length, for the byte counters.
+   */
+  outbound(proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): number {
+    const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
+    let h = this.hot.get(key);
+    if (h === undefined || expiresAt(h.state, h.lastSeen) <= now) {
+      const stored = this.table.get(key);
+      if (stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now) {
+        h = this.warm(key, stored);
+      } else {
+        const e = this.create(key, proto, insideIp, insidePort, remoteIp, remotePort, stored?.outPort ?? insidePort, now);
+        if (e === null) return -1;
+        h = this.warm(key, e);
+      }
+    }
+    this.counters.outbound++;
+    const next = nextState(h.state, proto, true, tcpFlags);
+    h.lastSeen = now;
+    h.pktsOut++;
+    h.bytesOut += len;
+    h.dirty = true;
+    if (next !== h.state) {
+      h.state = next;
+      this.write(key, h); // a state change is written at once; only counters and last-seen wait
+    }
+    return h.entry.outPort;
+  }
+
+  /** An outside → inside packet to `outPort`: returns the flow, or undefined when there is none. */
+  inbound(proto: NatProto, outPort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): NatEntry | undefined {
+    const rkey = natReverseKey(proto, outPort, remoteIp, remotePort);
+    let key = this.reverse.get(rkey);
+    if (key === undefined && this.rebuildReverse(now)) key = this.reverse.get(rkey);
+    if (key === undefined) {
+      this.counters.noBinding++;
+      return undefined;
+    }
+    let h = this.hot.get(key);
+    if (h === undefined) {
+      const stored = this.table.get(key);
+      if (stored === undefined) {
+        this.reverse.delete(rkey);
+        this.counters.noBinding++;
+        return undefined;
+      }
+      h = this.warm(key, stored);
+    }
+    if (expiresAt(h.state, h.lastSeen) <= now) {
+      this.counters.noBinding++;
+      return undefined;
+    }
+    this.counters.inbound++;
+    const next = nextState(h.state, proto, false, tcpFlags);
+    h.lastSeen = now;
+    h.pktsIn++;
+    h.bytesIn += len;
+    h.dirty = true;
+    if (next !== h.state) {
+      h.state = next;
+      this.write(key, h);
+    }
+    return h.entry;
+  }
+
+  /** The flow return traffic to `outPort` belongs to, without touching its state or counters. */
+  peek(proto: NatProto, outPort: number, remoteIp: number, remotePort: number): NatEntry | undefined {
+    const key = this.reverse.get(natReverseKey(proto, outPort, remoteIp, remotePort));
+    return key === undefined ? undefined : (this.hot.get(key)?.entry ?? this.table.get(key));
+  }
+
+  /** Writes what packets changed since the last flush (one store write per active flow) and forgets idle flows. */
+  flush(now: number): void {
+    for (const [key, h] of this.hot) {
+      if (h.dirty) this.write(key, h);
+      else if (expiresAt(h.state, h.lastSeen) <= now) {
+        this.hot.delete(key);
+        this.reverse.delete(natReverseKey(h.entry.proto, h.entry.outPort, h.entry.remoteIp, h.entry.remotePort));
+      }
+    }
+  }
+
+  /** Removes flows whose idle time is up (the expiry actor); returns how many. */
+  expire(now: number): number {
+    const dead: string[] = [];
+    for (const [key, e] of this.table.entries()) if (expiresAt(e.state, e.lastSeen) <= now) dead.push(key);
+    for (const key of dead) {
+      this.table.delete(key);
+      this.hot.delete(key);
+    }
+    this.counters.expired += dead.length;
+    return dead.length;
+  }
+
+  /** Forgets cached flow state after the store moved under it (a rebase may have changed entries). */
+  invalidate(now: number): void {
+    this.flush(now);
+    this.hot.clear();
+  }
+
+  get activeFlows(): number {
+    return this.hot.size;
+  }
+
+  private warm(key: string, e: NatEntry): HotFlow {
+    const h: HotFlow = { entry: e, state: e.state, lastSeen: e.lastSeen, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0, dirty: false };
+    this.hot.set(key, h);
+    this.reverse.set(natReverseKey(e.proto, e.outPort, e.remoteIp, e.remotePort), key);
+    return h;
+  }
+
+  private write(key: string, h: HotFlow): void {
+    // Counters are added to what the store holds now, so other actors' and merges' counts are kept.
+    const cur = this.table.get(key) ?? h.entry;
+    const e: NatEntry = {
+      ...cur,
+      outPort: h.entry.outPort,
+      state: h.state,
+      lastSeen: Math.max(cur.lastSeen, h.lastSeen),
+      pktsOut: cur.pktsOut + h.pktsOut,
+      pktsIn: cur.pktsIn + h.pktsIn,
+      bytesOut: cur.bytesOut + h.bytesOut,
+      bytesIn: cur.bytesIn + h.bytesIn,
+    };
+    this.table.set(key, e);
+    h.entry = e;
+    h.pktsOut = h.pktsIn = h.bytesOut = h.bytesIn = 0;
+    h.dirty = false;
+    this.counters.flushedWrites++;
+  }
+
+  private create(key: string, proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, preferred: number, now: number): NatEntry | null {
+    if (this.table.sizeBound >= this.maxEntries && this.table.size >= this.maxEntries) {
+      this.counters.tableFull++;
+      return null;
+    }
+    const port = this.allocate(proto, preferred, remoteIp, remotePort, now);
+    if (port < 0) {
+      this.counters.portsExhausted++;
+      return null;
+    }
+    if (port === insidePort) this.counters.preserved++;
+    const e: NatEntry = {
+      proto, insideIp, insidePort, remoteIp, remotePort, outPort: port, state: initialState(proto),
+      created: now, lastSeen: now, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0,
+    };
+    this.table.set(key, e);
+    this.counters.created++;
+    return e;
+  }
+
+  /** The preferred port if this actor owns it and it is free towards this remote end; else a bounded search of the slice. */
+  private allocate(proto: NatProto, preferred: number, remoteIp: number, remotePort: number, now: number): number {
+    if (portOwner(preferred, this.actors) === this.actor && !this.taken(proto, preferred, remoteIp, remotePort, now)) return preferred;
+    const [lo, hi] = this.slice;
+    const span = hi - lo;
+    for (let i = 0; i < Math.min(span, this.portSearchLimit); i++) {
+      const p = this.cursor;
+      this.cursor = this.cursor + 1 >= hi ? lo : this.cursor + 1;
+      if (!this.taken(proto, p, remoteIp, remotePort, now)) return p;
+    }
+    return -1;
+  }
+
+  /** A port is taken towards a remote end while a live flow holds it; a dead flow's index entry is dropped. */
+  private taken(proto: NatProto, port: number, remoteIp: number, remotePort: number, now: number): boolean {
+    const rkey = natReverseKey(proto, port, remoteIp, remotePort);
+    const key = this.reverse.get(rkey);
+    if (key === undefined) return false;
+    const e = this.hot.get(key)?.entry ?? this.table.get(key);
+    if (e !== undefined && e.outPort === port && expiresAt(this.hot.get(key)?.state ?? e.state, this.hot.get(key)?.lastSeen ?? e.lastSeen) > now) return true;
+    this.reverse.delete(rkey);
+    return false;
+  }
+
+  /** Rebuilds the return-traffic index from the table (a restarted actor, or flows merged in); at most once a second. */
+  private rebuildReverse(now: number): boolean {
+    if (now - this.lastRebuild < 1_000) return false;
+    this.lastRebuild = now;
+    this.counters.reverseRebuilds++;
+    for (const [key, e] of this.table.entries()) {
+      if (portOwner(e.outPort, this.actors) === this.actor) this.reverse.set(natReverseKey(e.proto, e.outPort, e.remoteIp, e.remotePort), key);
+    }
+    return true;
+  }
+}

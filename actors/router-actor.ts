@@ -1,0 +1,56 @@
+// A router packet actor's thread: frames from both networks' dispatchers go through a Router whose
+// ARP and NAT tables are this actor's replica of the primary (or, in the hashtable baseline, plain
+// Maps); NAT counters coalesced per flow are written to the branch just before each merge.
+import { RingLink } from '../wire/ring-link.js';
+import { ActorRuntime } from './actor-runtime.js';
+import { arpTable, type ArpEntry } from './arp-table.js';
+import { MapTable } from './map-table.js';
+import { natTable, type NatEntry } from './nat-table.js';
+import { Router } from './router.js';
+import { routerSchema } from './router-schema.js';
+import type { TableView } from '../store/index.js';
+
+const rt = new ActorRuntime(routerSchema());
+const cfg = rt.init.router;
+if (!cfg) throw new Error('a router actor needs its router init');
+const replica = await rt.start();
+const hashtable = cfg.store === 'hashtable';
+const arp: TableView<number, ArpEntry> = hashtable ? new MapTable() : replica.table(arpTable);
+const nat: TableView<string, NatEntry> = hashtable ? new MapTable() : replica.table(natTable);
+const inside = new RingLink(cfg.insideLink);
+const outside = new RingLink(cfg.outsideLink);
+const router = new Router(
+  { inside: cfg.inside, outside: cfg.outside, gateway: cfg.gateway, nat: { actor: cfg.actor, actors: cfg.actors, maxEntries: cfg.maxFlows } },
+  { arp, nat },
+  (f) => inside.send(f),
+  (f) => outside.send(f),
+);
+rt.beforePush = () => router.flush(Date.now());
+rt.counters = () => ({
+  ...router.counters,
+  ...prefixed('nat', router.nat.counters),
+  ...prefixed('icmp', router.icmpErrors.counters),
+  'nat.flows': hashtable ? nat.size : router.nat.activeFlows,
+});
+inside.onFrames((frames) => {
+  router.receiveInside(frames, Date.now());
+  rt.notePending();
+});
+outside.onFrames((frames) => {
+  router.receiveOutside(frames, Date.now());
+  rt.notePending();
+});
+setInterval(() => {
+  const now = Date.now();
+  router.poll(now);
+  if (hashtable) {
+    router.flush(now); // nothing merges: the baseline expires its own flows
+    router.nat.expire(now);
+  }
+}, 100);
+
+function prefixed(p: string, o: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) out[`${p}.${k}`] = v as number;
+  return out;
+}

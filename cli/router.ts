@@ -1,0 +1,93 @@
+// `netbranch router`: a NAT router between two TAP devices; packet actors on their own branches of
+// the store (or, with --store hashtable, on plain Maps: the original experiment's baseline).
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { macToString, parseIpv4, ipv4ToString } from '../wire/index.js';
+import { TapLink } from '../wire/tap.js';
+import { PcapWriter, tee } from '../wire/pcap.js';
+import type { Link } from '../wire/link.js';
+import { RouterActors } from '../actors/router-actors.js';
+import { natTable } from '../actors/nat-table.js';
+import { arpTable } from '../actors/arp-table.js';
+import { formatNatEntry } from '../actors/nat-format.js';
+import { describeInterface, localMac, onLink, parseInterfaceSpec } from '../actors/net-interface.js';
+import { numberFlag, UsageError } from './usage.js';
+
+export function registerRouter(program: Command): void {
+  program
+    .command('router')
+    .description('a NAT router between two TAP devices (root): masquerade on the outside, tables on the versioned store')
+    .requiredOption('--inside <name:addr/prefix>', "inside TAP and the router's address on it, e.g. tap-in:10.201.0.1/24")
+    .requiredOption('--outside <name:addr/prefix>', "outside TAP and the router's address on it, e.g. tap-out:10.202.0.1/24")
+    .option('--gateway <addr>', 'default route: next hop on the outside network (default: connected networks only)')
+    .option('--workers <n>', 'packet actors', '2')
+    .option('--store <kind>', "memory (branches and merges), hashtable (plain Maps, the baseline), or git:DIR", 'memory')
+    .option('--api <where>', 'serve the external-lookup API (unix:PATH)')
+    .option('--pcap <dir>', 'record both networks into DIR/inside.pcap and DIR/outside.pcap')
+    .option('--merge-interval <ms>', 'how often each actor merges its branch into the primary', '100')
+    .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536')
+    .action(async (opts: Record<string, string | undefined>) => {
+      const parse = (flag: string, spec: string | undefined, n: number) => {
+        try {
+          return parseInterfaceSpec(String(spec), localMac((process.pid & 0xffff) * 4 + n));
+        } catch (err) {
+          throw new UsageError(`${flag}: ${(err as Error).message}`);
+        }
+      };
+      const inside = parse('--inside', opts.inside, 1);
+      const outside = parse('--outside', opts.outside, 2);
+      if (inside.name === outside.name) throw new UsageError('--inside and --outside must be different devices');
+      if (onLink(inside, outside.ip) || onLink(outside, inside.ip)) throw new UsageError('--inside and --outside must be on different networks');
+      let gateway: number | undefined;
+      if (opts.gateway !== undefined) {
+        try { gateway = parseIpv4(opts.gateway); } catch { throw new UsageError(`--gateway must be an IPv4 address, got '${opts.gateway}'`); }
+        if (!onLink(outside, gateway)) throw new UsageError(`--gateway ${opts.gateway} is not on the outside network`);
+      }
+      const store = String(opts.store);
+      if (store.startsWith('git:')) throw new UsageError('--store git:DIR is not available yet (the git-backed store is a later issue); use memory or hashtable');
+      if (store !== 'memory' && store !== 'hashtable') throw new UsageError(`--store must be memory, hashtable or git:DIR, got '${store}'`);
+      if (opts.api !== undefined) throw new UsageError('--api is not available yet (the external-lookup API is a later issue); send SIGUSR1 for a table summary');
+      const workers = numberFlag('--workers', opts.workers, 1, 64, true);
+      const mergeIntervalMs = numberFlag('--merge-interval', opts.mergeInterval, 1, 60_000);
+      const maxFlows = numberFlag('--max-flows', opts.maxFlows, 1, 10_000_000, true);
+
+      const log = pino({ base: { cmd: 'router' } }, pino.destination(2));
+      const tapIn = TapLink.open(inside.name, {});
+      const tapOut = TapLink.open(outside.name, {});
+      let links: [Link, Link] = [tapIn, tapOut];
+      const pcaps: PcapWriter[] = [];
+      if (opts.pcap) {
+        mkdirSync(opts.pcap, { recursive: true });
+        pcaps.push(PcapWriter.open(join(opts.pcap, 'inside.pcap')), PcapWriter.open(join(opts.pcap, 'outside.pcap')));
+        links = [tee(tapIn, pcaps[0]), tee(tapOut, pcaps[1])];
+      }
+      const actors = new RouterActors(links[0], links[1], { inside, outside, gateway, packetActors: workers, mergeIntervalMs, store, maxFlows, logger: log });
+      await actors.ready();
+      log.info({ inside: describeInterface(inside), outside: describeInterface(outside), workers, store }, 'router up');
+      process.stdout.write(JSON.stringify({
+        event: 'ready', inside: { dev: inside.name, ip: ipv4ToString(inside.ip), mac: macToString(inside.mac) },
+        outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers, store, pid: process.pid,
+      }) + '\n');
+      process.on('SIGUSR1', () => {
+        void actors.supervisor.stats().then((stats) => {
+          const now = Date.now();
+          const nat = [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, outside.ip, now));
+          const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
+          log.info({ nat, arp, store: actors.store.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
+        });
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => { log.info({ signal: sig }, 'stopping: final merge'); resolve(); };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      await actors.stop();
+      for (const p of pcaps) p.close();
+      tapIn.close();
+      tapOut.close();
+      log.info({ natEntries: actors.store.main.table(natTable).size, stats: actors.store.stats }, 'stopped');
+      log.flush();
+    });
+}
