@@ -35,7 +35,7 @@ export class BranchTable<K extends string | number = string | number, V = unknow
   constructor(
     readonly def: Table<K, V>,
     readonly index: number,
-    private readonly branch: BranchClock,
+    readonly branch: BranchClock,
     readonly parent: BranchTable<K, V> | null,
   ) {
     if (parent === null) this.committed = new Map();
@@ -50,12 +50,15 @@ export class BranchTable<K extends string | number = string | number, V = unknow
       const w = this.work.get(key);
       if (w !== undefined) return w === TOMB ? undefined : w;
     }
-    if (this.committed.size !== 0 || this.parent === null) {
+    const p = this.parent;
+    if (p === null) return this.committed.get(key) as V | undefined; // a root never stores TOMB
+    if (this.committed.size !== 0) {
       const c = this.committed.get(key);
       if (c !== undefined) return c === TOMB ? undefined : c;
-      if (this.parent === null) return undefined;
     }
-    return this.parent.valueAt(key, this.branch.baseSeq);
+    // A fork of a root that has not changed since the fork reads the root's map directly.
+    if (p.parent === null && (p.changedAt.size === 0 || this.branch.baseSeq >= p.branch.headSeq)) return p.committed.get(key) as V | undefined;
+    return p.valueAt(key, this.branch.baseSeq);
   }
 
   has(key: K): boolean {

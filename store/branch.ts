@@ -169,6 +169,8 @@ export class Branch {
     changes: Iterable<Change>,
     baseSeq: number,
     meta: { author: string; message: string; time?: number; otherParent?: number },
+    /** Filled with every change's resulting value, so a caller need not look the keys up again. */
+    results?: Change[],
   ): MergeOutcome {
     if (baseSeq < this.horizon) throw new BaseReleasedError(meta.author, baseSeq, this.horizon);
     if (baseSeq > this.headSeq) throw new UnknownCommitError(baseSeq, this.name);
@@ -194,6 +196,7 @@ export class Branch {
           result = r;
         }
       }
+      results?.push([ti, k, result]);
       if (def.equal(ours, result)) continue;
       t.writeCommitted(k, result, ours, seq);
       (keysByTable[ti] ??= []).push(k);

@@ -67,10 +67,11 @@ export class ReplicaHost {
       }
       for (const rawKey of tc.del) changes.push([ti, decodeKey(def.name, def.key, rawKey), undefined]);
     }
+    const merged: Change[] = [];
     const outcome = changes.length
-      ? b.mergeChanges(changes, delta.base, { author: delta.replica, message: `merge ${delta.replica} (push ${delta.push}, ${changes.length} changes)` })
+      ? b.mergeChanges(changes, delta.base, { author: delta.replica, message: `merge ${delta.replica} (push ${delta.push}, ${changes.length} changes)` }, merged)
       : null;
-    const head = this.headDelta(delta.replica, delta.base, changes);
+    const head = this.headDelta(delta.replica, delta.base, merged);
     head.push = delta.push;
     head.conflicts = outcome?.conflicts ?? 0;
     b.replicaBases.set(delta.replica, b.headSeq);
@@ -97,22 +98,37 @@ export class ReplicaHost {
     }
   }
 
-  /** What changed on the branch since `from`, plus the keys just pushed (their merged values). */
-  headDelta(replica: string, from: number, pushed: readonly Change[] = []): HeadDeltaMessage {
+  /**
+   * What changed on the branch since `from`, plus the keys just merged: `merged` carries their
+   * values, so only the keys others changed are looked up (each lookup into a big table is a cache miss).
+   */
+  headDelta(replica: string, from: number, merged: readonly Change[] = []): HeadDeltaMessage {
     const b = this.branch;
     const touched = b.changedBetween(from, b.headSeq);
-    for (const [ti, k] of pushed) (touched[ti] ??= new Set()).add(k);
     const tables: TableChanges[] = [];
+    const byTable: TableChanges[] = [];
+    const out = (ti: number): TableChanges => {
+      let tc = byTable[ti];
+      if (tc === undefined) {
+        tc = byTable[ti] = { table: b.tables[ti].name, set: [], del: [] };
+        tables.push(tc);
+      }
+      return tc;
+    };
+    for (const [ti, k, v] of merged) {
+      touched[ti]?.delete(k);
+      if (v === undefined) out(ti).del.push(k);
+      else out(ti).set.push([k, v]);
+    }
     touched.forEach((ks, ti) => {
       if (!ks || ks.size === 0) return;
       const t = b.tables[ti];
-      const tc: TableChanges = { table: t.name, set: [], del: [] };
+      const tc = out(ti);
       for (const k of ks) {
         const v = t.committedValue(k);
         if (v === undefined) tc.del.push(k);
         else tc.set.push([k, v]);
       }
-      tables.push(tc);
     });
     return { type: 'head', replica, from, to: b.headSeq, push: 0, conflicts: 0, tables };
   }
