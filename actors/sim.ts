@@ -6,6 +6,7 @@ import { ipv4ToString, macToString } from '../wire/index.js';
 import { localMac } from './net-interface.js';
 import { SimCable } from './sim-link.js';
 import { SimNode } from './sim-node.js';
+import { prng } from './prng.js';
 
 export interface SimOptions {
   nodes: number;
@@ -50,22 +51,13 @@ export interface SimResult {
 
 const STEP_MS = 10;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function runSim(o: SimOptions): Promise<SimResult> {
   if (!Number.isInteger(o.nodes) || o.nodes < 2 || o.nodes > 250) throw new RangeError(`--nodes must be an integer from 2 to 250, got ${o.nodes}`);
   if (!(o.seconds > 0) || o.seconds > 86_400) throw new RangeError(`--seconds must be > 0 and at most 86400, got ${o.seconds}`);
   if (!(o.speed > 0)) throw new RangeError(`--speed must be > 0 (or 'max'), got ${o.speed}`);
   const out = o.out ?? (() => {});
-  const rand = rng(o.seed);
+  const rand = prng(o.seed);
   const epoch = Date.UTC(2026, 0, 1);
   let now = 0;
   const clock = () => now;

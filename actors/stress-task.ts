@@ -88,16 +88,8 @@ export type StressControl =
   | { type: 'resync' }
   | { type: 'final-pull' };
 
-/** mulberry32: a small seeded PRNG, so a branch's random choices are a function of (seed, branch). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './prng.js';
+export { prng };
 
 /** Mixes the run seed with the branch number (so branches draw different streams). */
 export function branchSeed(seed: number, branch: number): number {

@@ -28,6 +28,11 @@ export function buildProgram(): Command {
 
 /** Runs the CLI and resolves to the process exit status; never throws. */
 export async function main(argv: string[]): Promise<number> {
+  // `netbranch sim | head`: a reader that went away is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   const program = buildProgram();
   program.commands.forEach((c) => c.exitOverride());
   try {

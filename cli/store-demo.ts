@@ -1,6 +1,7 @@
 // The store demo: three branches edit one ARP-like table concurrently and merge back into main.
 import type { Command } from 'commander';
 import { Store, table, keys, values, option, record, max, lww, counter, type Commit } from '../store/index.js';
+import { prng } from '../actors/prng.js';
 
 interface Neighbour { mac: string; expires: number; hits: number }
 
@@ -15,17 +16,6 @@ const neighbours = table<string, Neighbour>({
   ),
 });
 
-/** A small deterministic PRNG (mulberry32), so the demo prints the same story for the same seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export async function runStoreDemo(opts: { seed: number; out: (line: string) => void }): Promise<void> {
   const { out } = opts;
@@ -33,7 +23,7 @@ export async function runStoreDemo(opts: { seed: number; out: (line: string) => 
   const store = new Store([neighbours], { clock: () => now });
   const main = store.main;
   const arp = main.table(neighbours);
-  const rand = rng(opts.seed);
+  const rand = prng(opts.seed);
   const mac = (i: number) => `02:00:00:00:00:${i.toString(16).padStart(2, '0')}`;
 
   out('netbranch store demo: one ARP-like table, three actors on their own branches, merged back into main');

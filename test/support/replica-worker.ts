@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeltaCodec, Replica, Schema, type SnapshotMessage } from '../../store/index.js';
 import { allTables, counters, members } from './tables.js';
+import { prng } from '../../actors/prng.js';
 
 interface Job { seed: number; ops: number; keys: number }
 const job = workerData as Job;
@@ -11,13 +12,7 @@ const codec = new DeltaCodec(new Schema(allTables));
 let replica: Replica | null = null;
 const added: Record<string, number> = {};
 const chosen = new Set<number>();
-let a = job.seed >>> 0;
-const rand = () => {
-  a = (a + 0x6d2b79f5) >>> 0;
-  let t = Math.imul(a ^ (a >>> 15), a | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+const rand = prng(job.seed);
 
 function push(): void {
   const d = replica!.takeDelta();
