@@ -63,6 +63,10 @@ export class NatEngine {
   /** Return traffic's key → the flow's key, for flows this actor has seen. */
   private readonly reverse = new Map<string, string>();
   private readonly hot = new Map<string, HotFlow>();
+  /** Flows with unwritten changes: a flush writes these, not every flow it remembers. */
+  private dirty: [string, HotFlow][] = [];
+  /** Where the bounded sweep for idle flows goes on next time. */
+  private sweep: IterableIterator<[string, HotFlow]> | null = null;
   private cursor: number;
   private readonly slice: [number, number];
   private lastRebuild = -Infinity;
@@ -98,7 +102,7 @@ export class NatEngine {
     h.lastSeen = now;
     h.pktsOut++;
     h.bytesOut += len;
-    h.dirty = true;
+    if (!h.dirty) { h.dirty = true; this.dirty.push([key, h]); }
     if (next !== h.state) {
       h.state = next;
       this.write(key, h); // a state change is written at once; only counters and last-seen wait
@@ -134,7 +138,7 @@ export class NatEngine {
     h.lastSeen = now;
     h.pktsIn++;
     h.bytesIn += len;
-    h.dirty = true;
+    if (!h.dirty) { h.dirty = true; this.dirty.push([key, h]); }
     if (next !== h.state) {
       h.state = next;
       this.write(key, h);
@@ -148,15 +152,25 @@ export class NatEngine {
     return key === undefined ? undefined : (this.hot.get(key)?.entry ?? this.table.get(key));
   }
 
-  /** Writes what packets changed since the last flush (one store write per active flow) and forgets idle flows. */
-  flush(now: number): void {
-    for (const [key, h] of this.hot) {
-      if (h.dirty) this.write(key, h);
-      else if (expiresAt(h.state, h.lastSeen) <= now) {
+  /**
+   * Writes what packets changed since the last flush (one store write per active flow, O(flows
+   * touched)), then looks at up to `sweepLimit` remembered flows and forgets the idle ones.
+   */
+  flush(now: number, sweepLimit = 1024): void {
+    const d = this.dirty;
+    this.dirty = [];
+    for (const [key, h] of d) if (h.dirty && this.hot.get(key) === h) this.write(key, h);
+    let it = this.sweep ?? this.hot.entries();
+    for (let i = 0; i < sweepLimit; i++) {
+      const n = it.next();
+      if (n.done) { it = this.hot.entries(); break; }
+      const [key, h] = n.value;
+      if (!h.dirty && expiresAt(h.state, h.lastSeen) <= now) {
         this.hot.delete(key);
         this.reverse.delete(natReverseKey(h.entry.proto, h.entry.outPort, h.entry.remoteIp, h.entry.remotePort));
       }
     }
+    this.sweep = it;
   }
 
   /** Removes flows whose idle time is up (the expiry actor); returns how many. */
@@ -175,6 +189,7 @@ export class NatEngine {
   invalidate(now: number): void {
     this.flush(now);
     this.hot.clear();
+    this.sweep = null;
   }
 
   get activeFlows(): number {

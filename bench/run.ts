@@ -11,6 +11,8 @@ const suites: Record<string, () => Promise<Suite>> = {
   actors: async () => (await import('./actors.js')).run,
   stress: async () => (await import('./stress.js')).run,
   arp: async () => (await import('./arp.js')).run,
+  nat: async () => (await import('./nat.js')).run,
+  'router-e2e': async () => (await import('./router-e2e.js')).run,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

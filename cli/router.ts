@@ -73,7 +73,10 @@ export function registerRouter(program: Command): void {
       process.on('SIGUSR1', () => {
         void actors.supervisor.stats().then((stats) => {
           const now = Date.now();
-          const nat = [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, outside.ip, now));
+          // The hashtable baseline keeps each actor's flows in its own Map: there is no primary to list.
+          const nat = store === 'hashtable'
+            ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
+            : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, outside.ip, now));
           const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
           log.info({ nat, arp, store: actors.store.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
         });

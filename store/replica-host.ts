@@ -71,7 +71,7 @@ export class ReplicaHost {
     const outcome = changes.length
       ? b.mergeChanges(changes, delta.base, { author: delta.replica, message: `merge ${delta.replica} (push ${delta.push}, ${changes.length} changes)` }, merged)
       : null;
-    const head = this.headDelta(delta.replica, delta.base, merged);
+    const head = this.headDelta(delta.replica, delta.base, merged, changes);
     head.push = delta.push;
     head.conflicts = outcome?.conflicts ?? 0;
     b.replicaBases.set(delta.replica, b.headSeq);
@@ -102,7 +102,7 @@ export class ReplicaHost {
    * What changed on the branch since `from`, plus the keys just merged: `merged` carries their
    * values, so only the keys others changed are looked up (each lookup into a big table is a cache miss).
    */
-  headDelta(replica: string, from: number, merged: readonly Change[] = []): HeadDeltaMessage {
+  headDelta(replica: string, from: number, merged: readonly Change[] = [], pushed: readonly Change[] = []): HeadDeltaMessage {
     const b = this.branch;
     const touched = b.changedBetween(from, b.headSeq);
     const tables: TableChanges[] = [];
@@ -115,8 +115,12 @@ export class ReplicaHost {
       }
       return tc;
     };
-    for (const [ti, k, v] of merged) {
+    for (let i = 0; i < merged.length; i++) {
+      const [ti, k, v] = merged[i];
       touched[ti]?.delete(k);
+      // The replica already holds what it pushed: a key that merged to exactly that is not sent back.
+      const p = pushed[i];
+      if (p !== undefined && p[1] === k && b.tables[ti].def.equal(p[2], v)) continue;
       if (v === undefined) out(ti).del.push(k);
       else out(ti).set.push([k, v]);
     }

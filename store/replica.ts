@@ -158,6 +158,22 @@ export class Replica {
   /** Rebases onto the primary's answer: the pushed edits are now in the base. */
   applyHead(head: HeadDeltaMessage): void {
     if (head.from !== this.base) throw new Error(`head delta from ${head.from} does not start at this replica's base ${this.base}`);
+    // Pushed edits the head delta does not mention merged to exactly what was pushed: they join the base.
+    const mentioned = new Map<string, Set<string | number>>();
+    for (const tc of head.tables) {
+      const ks = new Set<string | number>(tc.del);
+      for (const [k] of tc.set) ks.add(k);
+      mentioned.set(tc.table, ks);
+    }
+    for (const t of this.tables) {
+      if (t.inflight.size === 0) continue;
+      const ks = mentioned.get(t.def.name);
+      for (const [k, c] of t.inflight) {
+        if (ks?.has(k)) continue;
+        if (c === TOMB) t.base.delete(k);
+        else t.base.set(k, c);
+      }
+    }
     for (const tc of head.tables) this.stats.conflicts += this.byName.get(tc.table)?.applyToBase(tc) ?? 0;
     for (const t of this.tables) t.inflight = new Map();
     this.base = head.to;

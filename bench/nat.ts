@@ -1,0 +1,473 @@
+// The original experiment, re-run (in-process, no kernel I/O): per-packet latency of NAT lookup and NAT
+// insertion through the real Router, with the NAT table on a store branch (a Replica of a primary, as a
+// packet actor holds it, merged every MERGE_EVERY packets) vs on plain Maps (MapTable, the hashtable
+// baseline); then NAT fast-path throughput, in-process per core and through RouterActors over rings.
+//   npm run bench -- nat            (or: node --import tsx --expose-gc bench/nat.ts)
+import { performance, PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { DeltaCodec, ReplicaHost, Replica, Store, type TableView, type HeadDeltaMessage } from '../store/index.js';
+import { parseIpv4, ETHERNET_HEADER_LEN } from '../wire/index.js';
+import { RingLink, ringLinkPair } from '../wire/ring-link.js';
+import { arpTable, type ArpEntry } from '../actors/arp-table.js';
+import { natTable, type NatEntry } from '../actors/nat-table.js';
+import { MapTable } from '../actors/map-table.js';
+import { Router } from '../actors/router.js';
+import { routerTables } from '../actors/router-schema.js';
+import { RouterActors } from '../actors/router-actors.js';
+import { localMac, type NetInterface } from '../actors/net-interface.js';
+import { arpFrame, udpFrame } from '../test/support/frames.js';
+import { type BenchReport, median, percentile } from './report.js';
+
+const ip = parseIpv4;
+const INSIDE: NetInterface = { name: 'in', mac: localMac(0x301), ip: ip('10.201.0.1'), prefix: 24 };
+const OUTSIDE: NetInterface = { name: 'out', mac: localMac(0x302), ip: ip('10.202.0.1'), prefix: 24 };
+const SERVER = ip('10.202.0.2');
+const SERVER_MAC = 0x02_00_00_00_02_02;
+const CLIENTS = 200; // 10.201.0.2 … 10.201.0.201
+const clientIp = (i: number) => ip('10.201.0.2') + (i % CLIENTS);
+const clientMac = (a: number) => 0x02_00_00_00_00_00 + (a & 0xffff);
+const PORTS = 64_000; // flow i: source port 1024 + i % PORTS, destination port 5300 + ⌊i / PORTS⌋: unique, so ports are preserved
+
+const FILL = Number(process.env.NB_NAT_FILL ?? 100_000); // flows in the table before the timed phases
+const N = Number(process.env.NB_NAT_PACKETS ?? 100_000); // timed insertions, and timed lookups
+const ROUNDS = Number(process.env.NB_NAT_ROUNDS ?? 3);
+const MERGE_EVERY = 4096; // packets between merge cycles (= the actor's maxPendingEdits push bound)
+const FRAME_LEN = 60;
+
+type Mode = 'store' | 'hashtable';
+
+/** All pre-built frames in one pool (no per-frame ArrayBuffer): flow i's outbound frame at i * FRAME_LEN. */
+export class FramePool {
+  readonly pool: Uint8Array;
+  constructor(readonly count: number, build: (i: number) => Uint8Array) {
+    this.pool = new Uint8Array(count * FRAME_LEN);
+    for (let i = 0; i < count; i++) {
+      const f = build(i);
+      if (f.length !== FRAME_LEN) throw new Error(`frame ${i} is ${f.length} bytes, expected ${FRAME_LEN}`);
+      this.pool.set(f, i * FRAME_LEN);
+    }
+  }
+  /** Copies frame i into `buf` (forwarding rewrites in place). */
+  copy(i: number, buf: Uint8Array): void {
+    const p = this.pool;
+    let o = i * FRAME_LEN;
+    for (let k = 0; k < FRAME_LEN; k++) buf[k] = p[o++];
+  }
+}
+
+const PAYLOAD = new Uint8Array(FRAME_LEN - ETHERNET_HEADER_LEN - 20 - 8);
+export const outboundFrame = (i: number) => udpFrame({
+  srcMac: clientMac(clientIp(i)), dstMac: INSIDE.mac, src: clientIp(i), dst: SERVER, srcPort: 1024 + (i % PORTS), dstPort: 5300 + Math.floor(i / PORTS), payload: PAYLOAD,
+});
+export const replyFrame = (i: number) => udpFrame({
+  srcMac: SERVER_MAC, dstMac: OUTSIDE.mac, src: SERVER, dst: OUTSIDE.ip, srcPort: 5300 + Math.floor(i / PORTS), dstPort: 1024 + (i % PORTS), payload: PAYLOAD,
+});
+
+/** One packet actor's view: a Router over a replica (with its merge cycle) or over Maps. */
+class Rig {
+  readonly router: Router;
+  forwarded = 0;
+  merges = 0;
+  /** Host-side merge (ReplicaHost.acceptBytes, another thread in the real router) per cycle, µs. */
+  readonly hostMergeUs: number[] = [];
+  /** Actor-side merge work (flush, takeDelta, encode; decode, applyHead) per cycle, µs. */
+  readonly actorMergeUs: number[] = [];
+  private readonly host?: ReplicaHost;
+  private readonly replica?: Replica;
+  private readonly codec?: DeltaCodec;
+  readonly store?: Store;
+
+  constructor(readonly mode: Mode, now: number) {
+    let tables: { arp: TableView<number, ArpEntry>; nat: TableView<string, NatEntry> };
+    if (mode === 'store') {
+      this.store = new Store(routerTables);
+      this.host = new ReplicaHost(this.store.main);
+      this.replica = new Replica(this.store.schema, this.host.attach('packet-0'));
+      this.codec = new DeltaCodec(this.store.schema);
+      tables = { arp: this.replica.table(arpTable), nat: this.replica.table(natTable) };
+    } else {
+      tables = { arp: new MapTable(), nat: new MapTable() };
+    }
+    const count = () => { this.forwarded++; };
+    this.router = new Router({ inside: INSIDE, outside: OUTSIDE, nat: { maxEntries: 1 << 22 } }, tables, count, count);
+    for (let c = 0; c < CLIENTS; c++) this.router.insideArp.cache.setStatic(clientIp(c), clientMac(clientIp(c)));
+    this.router.outsideArp.cache.setStatic(SERVER, SERVER_MAC);
+    this.mergeCycle(now, false);
+  }
+
+  /**
+   * What the actor does every merge interval: write the coalesced NAT counters, push the delta, and
+   * rebase on the head delta. The host's accept runs in the main thread in the real router, so its
+   * time is kept out of the packet's (returned separately); the actor's share is the returned value.
+   */
+  mergeCycle(now: number, record = true): number {
+    const t0 = process.hrtime.bigint();
+    this.router.flush(now);
+    if (this.mode === 'hashtable') {
+      const t = Number(process.hrtime.bigint() - t0);
+      if (record) this.actorMergeUs.push(t / 1000);
+      return t;
+    }
+    const d = this.replica!.takeDelta();
+    const bytes = this.codec!.encode(d!);
+    const t1 = process.hrtime.bigint();
+    const answer = this.host!.acceptBytes(bytes);
+    const t2 = process.hrtime.bigint();
+    const head = this.codec!.decode(answer);
+    if (head.type !== 'head') throw new Error(`merge refused: ${JSON.stringify(head).slice(0, 200)}`);
+    this.replica!.applyHead(head as HeadDeltaMessage);
+    const t3 = process.hrtime.bigint();
+    const actor = Number(t1 - t0) + Number(t3 - t2);
+    if (record) {
+      this.merges++;
+      this.hostMergeUs.push(Number(t2 - t1) / 1000);
+      this.actorMergeUs.push(actor / 1000);
+    }
+    return actor;
+  }
+
+  get natEntries(): number {
+    return this.mode === 'store' ? this.store!.main.table(natTable).size : (this.router.nat.table as MapTable<string, NatEntry>).size;
+  }
+}
+
+interface GcEntry { start: number; duration: number }
+const gcs: GcEntry[] = [];
+let gcObserver: PerformanceObserver | null = null;
+
+function observeGc(): void {
+  if (gcObserver) return;
+  gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ start: e.startTime, duration: e.duration });
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+const forceGc = () => (globalThis as { gc?: () => void }).gc?.();
+
+interface Phase { lat: Float64Array; start: Float64Array; wallMs: number; p0: number; gcMs: number; gcCount: number; gcMaxMs: number; hitByGc: Uint8Array }
+
+/**
+ * Sends frames `order[0..n)` of `pool` through `rig` one at a time, each timed with hrtime.bigint
+ * (a merge cycle every MERGE_EVERY packets is charged to the packet that waits behind it).
+ */
+async function phase(rig: Rig, pool: FramePool, order: Int32Array, n: number, now0: number, inbound: boolean): Promise<Phase> {
+  const buf = new Uint8Array(FRAME_LEN);
+  const one = [buf];
+  const lat = new Float64Array(n);
+  const start = new Float64Array(n);
+  const r = rig.router;
+  const h0 = process.hrtime.bigint();
+  const p0 = performance.now();
+  const gcFrom = gcs.length;
+  for (let i = 0; i < n; i++) {
+    pool.copy(order[i], buf);
+    const now = now0 + Math.floor(i / 1000); // ms: ~1 µs a packet
+    const t0 = process.hrtime.bigint();
+    let extra = 0;
+    if (i % MERGE_EVERY === MERGE_EVERY - 1) extra = rig.mergeCycle(now);
+    const t1 = process.hrtime.bigint();
+    if (inbound) r.receiveOutside(one, now);
+    else r.receiveInside(one, now);
+    const t2 = process.hrtime.bigint();
+    lat[i] = extra + Number(t2 - t1);
+    start[i] = Number(t0 - h0);
+  }
+  const wallMs = performance.now() - p0;
+  await tick();
+  await tick();
+  // Which packets a garbage collection landed in (GC entries are on performance.now()'s clock).
+  const hitByGc = new Uint8Array(n);
+  let gcMs = 0;
+  let gcMax = 0;
+  let gcCount = 0;
+  const mine = gcs.slice(gcFrom).filter((g) => g.start >= p0 && g.start <= p0 + wallMs);
+  for (const g of mine) {
+    gcMs += g.duration;
+    gcCount++;
+    gcMax = Math.max(gcMax, g.duration);
+  }
+  if (mine.length) {
+    for (let i = 0; i < n; i++) {
+      const s = p0 + start[i] / 1e6;
+      const e = s + lat[i] / 1e6 + 0.002; // + the timer reads around it
+      for (const g of mine) if (g.start < e && g.start + g.duration > s) { hitByGc[i] = 1; break; }
+    }
+  }
+  return { lat, start, wallMs, p0, gcMs, gcCount, gcMaxMs: gcMax, hitByGc };
+}
+
+interface Stats { p50: number; p99: number; max: number; maxNoGc: number; p99NoGc: number; gcPct: number; gcMaxMs: number; gcCount: number; gcHits: number; meanUs: number }
+
+function stats(p: Phase): Stats {
+  const us = Array.from(p.lat, (x) => x / 1000);
+  const noGc = us.filter((_, i) => p.hitByGc[i] === 0);
+  let hits = 0;
+  for (const h of p.hitByGc) hits += h;
+  return {
+    p50: percentile(us, 50), p99: percentile(us, 99), max: Math.max(...us),
+    maxNoGc: noGc.length ? Math.max(...noGc) : NaN, p99NoGc: percentile(noGc, 99),
+    gcPct: (p.gcMs / p.wallMs) * 100, gcMaxMs: p.gcMaxMs, gcCount: p.gcCount, gcHits: hits,
+    meanUs: us.reduce((a, b) => a + b, 0) / us.length,
+  };
+}
+
+function shuffled(n: number, count: number, seed: number): Int32Array {
+  const out = new Int32Array(count);
+  let s = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s % n;
+  }
+  return out;
+}
+
+/** Fills a fresh rig with FILL flows (untimed), then times N insertions of new flows and N lookups. */
+async function oneRound(mode: Mode, pool: FramePool, insertOrder: Int32Array, lookupOrder: Int32Array, fill: number, n: number): Promise<{ insert: Stats; lookup: Stats; rig: Rig }> {
+  const now0 = 1_700_000_000_000;
+  const rig = new Rig(mode, now0);
+  const seq = Int32Array.from({ length: fill }, (_, i) => i);
+  await phase(rig, pool, seq, fill, now0, false);
+  rig.mergeCycle(now0 + 1000, false);
+  forceGc();
+  const ins = await phase(rig, pool, insertOrder.subarray(0, n), n, now0 + 1000, false);
+  if (rig.router.nat.counters.created !== fill + n) throw new Error(`${mode}: ${rig.router.nat.counters.created} flows created, expected ${fill + n}`);
+  rig.mergeCycle(now0 + 2000, false);
+  forceGc();
+  const look = await phase(rig, pool, lookupOrder.subarray(0, n), n, now0 + 2000, false);
+  if (rig.router.nat.counters.created !== fill + n) throw new Error(`${mode}: a lookup created a flow`);
+  if (rig.forwarded !== fill + 2 * n) throw new Error(`${mode}: forwarded ${rig.forwarded}, expected ${fill + 2 * n}`);
+  return { insert: stats(ins), lookup: stats(look), rig };
+}
+
+function timerOverheadNs(): number {
+  const xs: number[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const a = process.hrtime.bigint();
+    const b = process.hrtime.bigint();
+    xs.push(Number(b - a));
+  }
+  return median(xs);
+}
+
+// ---------------------------------------------------------------------------------------- throughput
+
+/** In-process: existing flows, both directions, batches of 64 (32 out + 32 back), merge cycle every 100 ms. */
+export async function inprocessMpps(mode: Mode, pool: FramePool, replies: FramePool, flows: number, seconds: number): Promise<number> {
+  const now0 = 1_700_000_000_000;
+  const rig = new Rig(mode, now0);
+  const warm = Int32Array.from({ length: flows }, (_, i) => i);
+  await phase(rig, pool, warm, flows, now0, false);
+  await phase(rig, replies, warm, flows, now0, true);
+  rig.mergeCycle(now0, false);
+  const B = 32;
+  // Slots in one buffer, as frames in a ring are: the wire views then never re-wrap a new ArrayBuffer.
+  const slab = new Uint8Array(2 * B * FRAME_LEN);
+  const outBufs = Array.from({ length: B }, (_, j) => slab.subarray(j * FRAME_LEN, (j + 1) * FRAME_LEN));
+  const inBufs = Array.from({ length: B }, (_, j) => slab.subarray((B + j) * FRAME_LEN, (B + j + 1) * FRAME_LEN));
+  const before = rig.forwarded;
+  let k = 0;
+  let frames = 0;
+  const t0 = performance.now();
+  let nextMerge = t0 + 100;
+  const end = t0 + seconds * 1000;
+  let t = t0;
+  while (t < end) {
+    for (let rep = 0; rep < 64; rep++) {
+      for (let j = 0; j < B; j++) {
+        const f = (k + j) % flows;
+        pool.copy(f, outBufs[j]);
+        replies.copy(f, inBufs[j]);
+      }
+      k = (k + B) % flows;
+      const now = now0 + Math.floor(t - t0);
+      rig.router.receiveInside(outBufs, now);
+      rig.router.receiveOutside(inBufs, now);
+      frames += 2 * B;
+    }
+    t = performance.now();
+    if (t >= nextMerge) { rig.mergeCycle(now0 + Math.floor(t - t0)); nextMerge = t + 100; }
+  }
+  const el = (performance.now() - t0) / 1000;
+  if (rig.forwarded - before !== frames) throw new Error(`${mode}: forwarded ${rig.forwarded - before} of ${frames}`);
+  return frames / el / 1e6;
+}
+
+/** Through RouterActors (dispatchers on this thread, packet actors in workers, rings both ways), closed loop. */
+export async function actorsMpps(workers: number, store: 'memory' | 'hashtable', seconds: number, rounds: number): Promise<{ mpps: number; merges: number; refills: number }> {
+  const [ra, pa] = ringLinkPair('nat-bench-in', 1 << 22);
+  const [rb, pb] = ringLinkPair('nat-bench-out', 1 << 22);
+  const routerIn = new RingLink(ra);
+  const routerOut = new RingLink(rb);
+  const peerIn = new RingLink(pa);
+  const peerOut = new RingLink(pb);
+  const actors = new RouterActors(routerIn, routerOut, { inside: INSIDE, outside: OUTSIDE, packetActors: workers, mergeIntervalMs: 100, store, maxFlows: 1 << 20 });
+  await actors.ready();
+  const FLOWS = 4096;
+  const WINDOW = 1024;
+  // Flows spread over the whole port range, so both actors' slices get flows.
+  const flowOf = (j: number) => Math.floor((j * (PORTS - 1)) / FLOWS);
+  const out = Array.from({ length: FLOWS }, (_, j) => outboundFrame(flowOf(j)));
+  const back = new Map<number, Uint8Array>();
+  for (let j = 0; j < FLOWS; j++) back.set(1024 + (flowOf(j) % PORTS), replyFrame(flowOf(j)));
+  let next = 0;
+  let forwarded = 0;
+  let inFlight = 0;
+  let active = false;
+  const arpReply = (f: Uint8Array, link: RingLink, ourMac: number) => {
+    const target = ((f[38] << 24) | (f[39] << 16) | (f[40] << 8) | f[41]) >>> 0;
+    const senderIp = ((f[28] << 24) | (f[29] << 16) | (f[30] << 8) | f[31]) >>> 0;
+    const mac = target === SERVER ? SERVER_MAC : clientMac(target);
+    link.send(arpFrame({ op: 'reply', srcMac: mac, senderIp: target, targetIp: senderIp, targetMac: ourMac, dst: ourMac }));
+  };
+  const sendOut = () => {
+    if (peerIn.send(out[next++ % FLOWS])) inFlight++;
+  };
+  // The server: answers every forwarded frame with its flow's reply.
+  peerOut.onFrames((batch) => {
+    for (const f of batch) {
+      if (f[12] === 0x08 && f[13] === 0x06) { if (f[21] === 1) arpReply(f, peerOut, OUTSIDE.mac); continue; }
+      if (active) forwarded++;
+      const r = back.get((f[34] << 8) | f[35]);
+      if (r === undefined || !peerOut.send(r)) inFlight--;
+    }
+  });
+  // The clients: each reply that made it back is replaced by the next outbound frame.
+  peerIn.onFrames((batch) => {
+    for (const f of batch) {
+      if (f[12] === 0x08 && f[13] === 0x06) { if (f[21] === 1) arpReply(f, peerIn, INSIDE.mac); continue; }
+      if (active) forwarded++;
+      inFlight--;
+      if (active) sendOut();
+    }
+  });
+  let refills = 0;
+  const round = async (s: number) => {
+    forwarded = 0;
+    active = true;
+    const t0 = performance.now();
+    while (inFlight < WINDOW) sendOut();
+    // A frame the router dropped (ring full, ARP queue) would shrink the window for good: when nothing
+    // came back for 5 ms, the window is refilled.
+    let seen = -1;
+    const guard = setInterval(() => {
+      if (forwarded === seen) { refills++; inFlight = 0; while (inFlight < WINDOW) sendOut(); }
+      seen = forwarded;
+    }, 5);
+    await new Promise((r) => setTimeout(r, s * 1000));
+    clearInterval(guard);
+    active = false;
+    const rate = forwarded / ((performance.now() - t0) / 1000);
+    const end = Date.now() + 2000;
+    while (inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    inFlight = 0;
+    return rate;
+  };
+  await round(0.7); // ARP, flow creation, JIT
+  const rates: number[] = [];
+  for (let i = 0; i < rounds; i++) rates.push(await round(seconds));
+  const merges = actors.store.stats.merges;
+  if (process.env.NB_NAT_DEBUG) {
+    process.stdout.write(JSON.stringify({ workers, store, refills, rates, inD: actors.insideDispatcher.counters, outD: actors.outsideDispatcher.counters,
+      peerIn: peerIn.counters, peerOut: peerOut.counters, actors: (await actors.supervisor.stats()).map((x) => x.counters) }) + '\n');
+  }
+  await actors.stop();
+  for (const l of [peerIn, peerOut, routerIn, routerOut]) l.close();
+  return { mpps: median(rates) / 1e6, merges, refills };
+}
+
+// ---------------------------------------------------------------------------------------- suite
+
+export async function run(report: BenchReport): Promise<void> {
+  observeGc();
+  const total = FILL + N;
+  const tb = performance.now();
+  const pool = new FramePool(total, outboundFrame);
+  const replies = new FramePool(8192, replyFrame);
+  process.stdout.write(`  (built ${total} frames in ${((performance.now() - tb) / 1000).toFixed(1)} s)\n`);
+  const insertOrder = Int32Array.from({ length: N }, (_, i) => FILL + i); // new flows, in order
+  const lookupOrder = shuffled(total, N, 12345); // random existing flows (after the insert phase all `total` exist)
+  const overhead = timerOverheadNs();
+
+  // Warm-up (JIT) for both modes, small, discarded.
+  const wf = Math.floor(FILL / 5);
+  const wn = Math.floor(N / 5);
+  const warmInsert = Int32Array.from({ length: wn }, (_, i) => wf + i);
+  for (const m of ['store', 'hashtable'] as Mode[]) await oneRound(m, pool, warmInsert, shuffled(wf + wn, wn, 7), wf, wn);
+  forceGc();
+
+  const res: Record<Mode, { insert: Stats[]; lookup: Stats[]; hostMerge: number[]; actorMerge: number[]; merges: number; entries: number }> = {
+    store: { insert: [], lookup: [], hostMerge: [], actorMerge: [], merges: 0, entries: 0 },
+    hashtable: { insert: [], lookup: [], hostMerge: [], actorMerge: [], merges: 0, entries: 0 },
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    const order: Mode[] = r % 2 === 0 ? ['store', 'hashtable'] : ['hashtable', 'store'];
+    for (const m of order) {
+      const o = await oneRound(m, pool, insertOrder, lookupOrder, FILL, N);
+      res[m].insert.push(o.insert);
+      res[m].lookup.push(o.lookup);
+      res[m].hostMerge.push(...o.rig.hostMergeUs);
+      res[m].actorMerge.push(...o.rig.actorMergeUs);
+      res[m].merges += o.rig.merges;
+      res[m].entries = m === 'store' ? (o.rig.mergeCycle(1_700_000_003_000, false), o.rig.natEntries) : o.rig.natEntries;
+      forceGc();
+    }
+  }
+  const med = (xs: Stats[], k: keyof Stats) => median(xs.map((x) => x[k]));
+  const note = `median of ${ROUNDS} rounds (modes alternated), each ${N.toLocaleString('en')} packets into a table of ${FILL.toLocaleString('en')}→${total.toLocaleString('en')} flows; per-packet hrtime.bigint (timer pair ${overhead} ns, not subtracted)`;
+  for (const m of ['store', 'hashtable'] as Mode[]) {
+    for (const op of ['insert', 'lookup'] as const) {
+      const xs = res[m][op];
+      report.add(`nat.${m}.${op}_p50_us`, med(xs, 'p50'), 'µs', undefined, m === 'store' && op === 'insert' ? note : undefined);
+      report.add(`nat.${m}.${op}_p99_us`, med(xs, 'p99'), 'µs');
+      report.add(`nat.${m}.${op}_max_us`, med(xs, 'max'), 'µs', undefined, `worst of all rounds ${Math.max(...xs.map((x) => x.max)).toFixed(0)} µs`);
+      report.add(`nat.${m}.${op}_max_nogc_us`, med(xs, 'maxNoGc'), 'µs', undefined, 'max over packets no garbage collection overlapped');
+      report.add(`nat.${m}.${op}_mean_us`, med(xs, 'meanUs'), 'µs');
+      report.add(`nat.${m}.${op}_gc_pct`, med(xs, 'gcPct'), '%', undefined, `GC time ÷ phase time; ${med(xs, 'gcCount')} GCs, longest ${med(xs, 'gcMaxMs').toFixed(2)} ms, ${med(xs, 'gcHits')} packets hit`);
+    }
+  }
+  const ratio = (op: 'insert' | 'lookup', k: keyof Stats) => med(res.store[op], k) / med(res.hashtable[op], k);
+  report.add('nat.insert_p99_ratio', ratio('insert', 'p99'), '×hashtable', '<= 1.5');
+  report.add('nat.insert_max_ratio', ratio('insert', 'max'), '×hashtable', '<= 1.5', 'max is noisy; see nat.*.insert_max_nogc_us');
+  report.add('nat.lookup_p99_ratio', ratio('lookup', 'p99'), '×hashtable', '<= 1.2');
+  report.add('nat.lookup_max_ratio', ratio('lookup', 'max'), '×hashtable');
+  report.add('nat.insert_p50_ratio', ratio('insert', 'p50'), '×hashtable');
+  report.add('nat.lookup_p50_ratio', ratio('lookup', 'p50'), '×hashtable');
+  report.add('nat.store.merge_actor_us', median(res.store.actorMerge), 'µs', undefined,
+    `actor side of a merge cycle every ${MERGE_EVERY} packets (flush, takeDelta, encode; decode, applyHead): median; p99 ${percentile(res.store.actorMerge, 99).toFixed(0)} µs; included in the packet behind it`);
+  report.add('nat.store.merge_host_us', median(res.store.hostMerge), 'µs', undefined,
+    `ReplicaHost.acceptBytes of that delta into the primary (the main thread's share, not in packet latency): median; p99 ${percentile(res.store.hostMerge, 99).toFixed(0)} µs`);
+  report.add('nat.hashtable.flush_us', median(res.hashtable.actorMerge), 'µs', undefined, `router.flush every ${MERGE_EVERY} packets, included in the packet behind it`);
+  report.add('nat.store.merges', res.store.merges, 'merges');
+  report.add('nat.store.primary_entries', res.store.entries, 'flows', undefined, 'NAT entries in the primary after a round (every insertion merged)');
+  report.add('nat.timer_overhead_ns', overhead, 'ns', undefined, 'two back-to-back process.hrtime.bigint() reads');
+
+  // Throughput
+  const tp: Record<Mode, number[]> = { store: [], hashtable: [] };
+  for (let r = 0; r < 3; r++) for (const m of (r % 2 ? ['hashtable', 'store'] : ['store', 'hashtable']) as Mode[]) tp[m].push(await inprocessMpps(m, pool, replies, 4096, 1));
+  report.add('forward.mpps_1w_inprocess', median(tp.store), 'Mpps', '>= 1',
+    'one Router on a store replica in this thread, 4,096 existing UDP flows, both directions, batches of 32+32, frames copied into reused buffers (copy included), merge cycle every 100 ms; median of 3 × 1 s');
+  report.add('forward.hashtable.mpps_1w_inprocess', median(tp.hashtable), 'Mpps', undefined, 'the same on MapTable');
+  for (const w of [1, 2]) {
+    try {
+      const a = await actorsMpps(w, 'memory', 1.5, 3);
+      report.add(`forward.mpps_${w}w`, a.mpps, 'Mpps', `>= ${w}`,
+        `RouterActors, ${w} packet actor${w > 1 ? 's' : ''} (store mode, merging every 100 ms; ${a.merges} merges) over SAB rings; dispatchers and the load on the main thread; closed loop, 1,024 frames in flight, each forwarded outbound frame answered by its flow's reply; frames forwarded per s, both directions; median of 3 × 1.5 s`);
+    } catch (err) {
+      report.add(`forward.mpps_${w}w`, null, 'Mpps', `>= ${w}`, `failed: ${(err as Error).message}`);
+    }
+  }
+  try {
+    const a = await actorsMpps(1, 'hashtable', 1.5, 3);
+    report.add('forward.hashtable.mpps_1w', a.mpps, 'Mpps', undefined, 'the same, 1 actor, --store hashtable');
+  } catch (err) {
+    report.add('forward.hashtable.mpps_1w', null, 'Mpps', undefined, `failed: ${(err as Error).message}`);
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { BenchReport } = await import('./report.js');
+  await run(new BenchReport());
+  process.exit(0);
+}
