@@ -5,6 +5,7 @@ import {
   UdpPacket, UDP_HEADER_LEN, WireError, updateChecksum16, emitFrame, EthernetRepr, Ipv4Repr, UdpRepr,
 } from '../wire/index.js';
 import { ArpCache, type ArpCacheOptions } from './arp-cache.js';
+import { answerEcho, ECHO_BAD_CHECKSUM, ECHO_UNSUPPORTED } from './icmp-echo.js';
 import { ArpProtocol } from './arp-protocol.js';
 import type { ArpResolverOptions } from './arp-resolver.js';
 import type { ArpEntry } from './arp-table.js';
@@ -101,23 +102,11 @@ export class HostStack {
       if (err instanceof WireError) { this.counters.malformed++; return; }
       throw err;
     }
-    if (icmp.type !== Icmpv4Type.EchoRequest || icmp.code !== 0) { this.counters.unsupported++; return; }
-    if (!icmp.verifyChecksum()) { this.counters.badChecksum++; return; }
-    // The reply is the request turned around: swap addresses, type 8 → 0, checksums updated incrementally.
-    icmp.type = Icmpv4Type.EchoReply;
-    icmp.checksum = updateChecksum16(icmp.checksum, Icmpv4Type.EchoRequest << 8, Icmpv4Type.EchoReply << 8);
-    const ip = this.ip;
-    const src = ip.src;
-    ip.src = this.iface.ip;
-    ip.dst = src;
-    const oldTtl = (ip.ttl << 8) | ip.protocol;
-    ip.ttl = 64;
-    ip.checksum = updateChecksum16(ip.checksum, oldTtl, (64 << 8) | ip.protocol);
-    const eth = this.eth;
-    eth.dst = eth.src;
-    eth.src = this.iface.mac;
+    const n = answerEcho(this.eth, this.ip, icmp, this.iface.ip, this.iface.mac);
+    if (n === ECHO_UNSUPPORTED) { this.counters.unsupported++; return; }
+    if (n === ECHO_BAD_CHECKSUM) { this.counters.badChecksum++; return; }
     this.counters.echoAnswered++;
-    this.send(frame.length === ETHERNET_HEADER_LEN + ip.totalLength ? frame : frame.subarray(0, ETHERNET_HEADER_LEN + ip.totalLength));
+    this.send(n === frame.length ? frame : frame.subarray(0, n));
   }
 
   private receiveUdp(frame: Uint8Array, at: number, len: number, now: number): void {

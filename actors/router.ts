@@ -11,6 +11,7 @@ import { ArpCache, type ArpCacheOptions } from './arp-cache.js';
 import { ArpProtocol } from './arp-protocol.js';
 import type { ArpEntry } from './arp-table.js';
 import { IcmpErrors } from './icmp-errors.js';
+import { answerEcho, ECHO_BAD_CHECKSUM, ECHO_UNSUPPORTED } from './icmp-echo.js';
 import { NatEngine, type NatOptions } from './nat.js';
 import type { NatEntry, NatProto } from './nat-table.js';
 import { onLink, type NetInterface } from './net-interface.js';
@@ -341,22 +342,11 @@ export class Router {
     const len = ip.totalLength - ip.headerLength;
     if (ip.protocol !== IpProtocol.Icmp || len < 8 || ip.isFragment) { this.counters.unsupported++; return; }
     const icmp = this.icmp.reset(frame, at, len);
-    if (icmp.type !== Icmpv4Type.EchoRequest || icmp.code !== 0) { this.counters.unsupported++; return; }
-    if (!icmp.verifyChecksum()) { this.counters.badChecksum++; return; }
-    icmp.type = Icmpv4Type.EchoReply;
-    icmp.checksum = updateChecksum16(icmp.checksum, Icmpv4Type.EchoRequest << 8, Icmpv4Type.EchoReply << 8);
-    const dst = ip.dst;
-    const src = ip.src;
-    ip.src = dst;
-    ip.dst = src; // swapping the addresses leaves the header sum as it was
-    const oldTtl = (ip.ttl << 8) | ip.protocol;
-    ip.ttl = 64;
-    ip.checksum = updateChecksum16(ip.checksum, oldTtl, (64 << 8) | ip.protocol);
-    const eth = this.eth.reset(frame);
-    eth.dst = eth.src;
-    eth.src = me.mac;
+    const n = answerEcho(this.eth.reset(frame), ip, icmp, ip.dst, me.mac); // answer from the address that was pinged
+    if (n === ECHO_UNSUPPORTED) { this.counters.unsupported++; return; }
+    if (n === ECHO_BAD_CHECKSUM) { this.counters.badChecksum++; return; }
     this.counters.echoAnswered++;
-    send(frame.subarray(0, ETHERNET_HEADER_LEN + ip.totalLength));
+    send(frame.subarray(0, n));
   }
 
   private error(frame: Uint8Array, type: number, code: number, me: NetInterface, send: (f: Uint8Array) => void, now: number): void {

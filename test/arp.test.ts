@@ -209,6 +209,16 @@ describe('ARP as a host does it', () => {
     assert.equal(stack.arp.counters.malformed, 2);
   });
 
+  test('answers a broadcast ping from its own address, checksums right', () => {
+    const { stack, sent } = stackOn();
+    stack.receive([echoRequestFrame({ srcMac: PEER_MAC, dstMac: BROADCAST_MAC, src: PEER, dst: 0xffff_ffff, seq: 9 })], 0);
+    assert.equal(sent.length, 1);
+    const r = decode(sent[0]); // decode verifies every checksum
+    assert.ok(r.network.kind === 'ipv4');
+    assert.equal(r.network.ipv4.src, ME.ip);
+    assert.equal(r.network.ipv4.dst, PEER);
+  });
+
   test('answers ping in place with correct checksums', () => {
     const { stack, sent } = stackOn();
     stack.receive([echoRequestFrame({ srcMac: PEER_MAC, dstMac: ME.mac, src: PEER, dst: ME.ip, seq: 5 })], 0);
