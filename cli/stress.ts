@@ -3,6 +3,7 @@
 // (or a timeout, or a failed branch), 2 on bad flags.
 import type { Command } from 'commander';
 import { formatStress, runStress, stressJson } from '../actors/stress.js';
+import { numberFlag, UsageError } from './usage.js';
 
 const EXIT_USAGE = 2;
 
@@ -18,21 +19,11 @@ interface StressFlags {
   retention?: string;
 }
 
-class UsageError extends Error {}
-
-function int(flag: string, raw: string, min: number, max: number): number {
-  const n = /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${flag} must be an integer from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, got '${raw}'`);
-  }
-  return n;
-}
+const int = (flag: string, raw: string, min: number, max: number): number => numberFlag(flag, raw, min, max, true);
 
 function real(flag: string, raw: string, min: number, max: number, minExclusive = false): number {
-  const n = /^\s*[0-9.eE+-]+\s*$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isFinite(n) || n < min || n > max || (minExclusive && n === min)) {
-    throw new UsageError(`${flag} must be a number ${minExclusive ? `above ${min}` : `from ${min}`} to ${max}, got '${raw}'`);
-  }
+  const n = numberFlag(flag, raw, min, max);
+  if (minExclusive && n === min) throw new UsageError(`${flag} must be a number above ${min} and at most ${max}, got '${raw}'`);
   return n;
 }
 
