@@ -1,7 +1,7 @@
 // The `nat` table: one entry per NATed flow, keyed by its inside 5-tuple. Merges: the binding (the
 // outside port) is kept if both agree, two different ones are resolved to the lower port and
 // counted; connection state moves along a lattice; last-seen by max; packet and byte counters add.
-import { table, keys, values, option, record, max, counter, custom, Conflict, type Merge } from '../store/index.js';
+import { table, values, option, record, max, counter, custom, Conflict, CodecError, type KeyCodec, type Merge } from '../store/index.js';
 
 export type NatProto = 'tcp' | 'udp' | 'icmp';
 
@@ -27,26 +27,60 @@ export interface NatEntry {
   bytesIn: number;
 }
 
-/** The key of a flow: its inside 5-tuple (ICMP: the echo identifier as port, 0 as remote port). */
+const PROTO_CODE: Record<NatProto, number> = { tcp: 6, udp: 17, icmp: 1 };
+const CODE_PROTO = new Map<number, NatProto>([[6, 'tcp'], [17, 'udp'], [1, 'icmp']]);
+
+/**
+ * The key of a flow, its inside 5-tuple, packed into 7 UTF-16 code units (protocol, address halves,
+ * ports): built once per packet, so it must be cheap; paths and tools show it as
+ * `udp:10.201.0.2:40000:10.202.0.2:53` through the key codec below.
+ */
 export function natKey(proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number): string {
-  return `${proto}:${dotted(insideIp)}:${insidePort}:${dotted(remoteIp)}:${remotePort}`;
+  return String.fromCharCode(PROTO_CODE[proto], insideIp >>> 16, insideIp & 0xffff, insidePort, remoteIp >>> 16, remoteIp & 0xffff, remotePort);
 }
 
-/** The reverse key: how return traffic finds the flow (outside port + remote end). */
+/** The reverse key (a per-actor index, never stored): how return traffic finds the flow. */
 export function natReverseKey(proto: NatProto, outPort: number, remoteIp: number, remotePort: number): string {
-  return `${proto}:${outPort}:${dotted(remoteIp)}:${remotePort}`;
+  return String.fromCharCode(PROTO_CODE[proto], outPort, remoteIp >>> 16, remoteIp & 0xffff, remotePort);
 }
 
 function dotted(a: number): string {
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 }
 
+const READABLE = /^(tcp|udp|icmp):(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}):(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/;
+
+function parseDotted(s: string): number | undefined {
+  const p = s.split('.').map(Number);
+  return p.every((x) => x >= 0 && x <= 255) ? ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0 : undefined;
+}
+
+/** Flow keys: packed in memory and in deltas, readable in paths (`nat/udp:10.201.0.2:40000:10.202.0.2:53`). */
+export const natFlowKey: KeyCodec<string> = {
+  name: 'nat-flow',
+  encode(k: string): string {
+    const proto = CODE_PROTO.get(k.charCodeAt(0)) ?? 'udp';
+    const ip = (i: number) => dotted(((k.charCodeAt(i) << 16) | k.charCodeAt(i + 1)) >>> 0);
+    return `${proto}:${ip(1)}:${k.charCodeAt(3)}:${ip(4)}:${k.charCodeAt(6)}`;
+  },
+  decode(x: unknown): string {
+    if (typeof x === 'string' && x.length === 7 && CODE_PROTO.has(x.charCodeAt(0))) return x;
+    const m = typeof x === 'string' ? READABLE.exec(x) : null;
+    const a = m ? parseDotted(m[2]) : undefined;
+    const b = m ? parseDotted(m[4]) : undefined;
+    if (!m || a === undefined || b === undefined || Number(m[3]) > 65535 || Number(m[5]) > 65535) {
+      throw new CodecError(String(x), 'nat-flow', `not a NAT flow key like udp:10.201.0.2:40000:10.202.0.2:53: ${JSON.stringify(x)}`);
+    }
+    return natKey(m[1] as NatProto, a, Number(m[3]), b, Number(m[5]));
+  },
+};
+
 const mergeBinding: Merge<number> = custom((_old, a, b) => (a === b ? a : new Conflict('two bindings for one flow', [Math.min(a, b)])));
 const mergeState: Merge<ConnState> = custom((_old, a, b) => ((RANK.get(a) ?? 0) >= (RANK.get(b) ?? 0) ? a : b));
 
 export const natTable = table<string, NatEntry>({
   name: 'nat',
-  key: keys.string,
+  key: natFlowKey,
   value: values.record({
     proto: values.oneOf('tcp', 'udp', 'icmp'),
     insideIp: values.uint,

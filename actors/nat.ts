@@ -206,10 +206,16 @@ export class NatEngine {
   private write(key: string, h: HotFlow): void {
     // Counters are added to what the store holds now, so other actors' and merges' counts are kept.
     const cur = this.table.get(key) ?? h.entry;
+    // A literal, not a spread: every entry keeps one shape, and this runs once per active flow per merge.
     const e: NatEntry = {
-      ...cur,
+      proto: cur.proto,
+      insideIp: cur.insideIp,
+      insidePort: cur.insidePort,
+      remoteIp: cur.remoteIp,
+      remotePort: cur.remotePort,
       outPort: h.entry.outPort,
       state: h.state,
+      created: cur.created,
       lastSeen: Math.max(cur.lastSeen, h.lastSeen),
       pktsOut: cur.pktsOut + h.pktsOut,
       pktsIn: cur.pktsIn + h.pktsIn,

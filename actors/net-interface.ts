@@ -1,5 +1,5 @@
 // One of the stack's own interfaces: its MAC, and its IPv4 address on a connected network.
-import { inSubnet, networkOf, parseCidr, ipv4ToString, macToString } from '../wire/index.js';
+import { parseCidr, ipv4ToString, macToString } from '../wire/index.js';
 
 export interface NetInterface {
   name: string;
@@ -20,8 +20,10 @@ export function parseInterfaceSpec(spec: string, mac: number): NetInterface {
   return { name, mac, ip: address, prefix };
 }
 
+/** Per packet on the forwarding path, so no mask is built: the top `prefix` bits must agree. */
 export function onLink(iface: NetInterface, ip: number): boolean {
-  return inSubnet(ip, networkOf(iface.ip, iface.prefix), iface.prefix);
+  const shift = 32 - iface.prefix;
+  return shift >= 32 || ((ip ^ iface.ip) >>> shift) === 0;
 }
 
 export function describeInterface(iface: NetInterface): string {

@@ -1,10 +1,10 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Store, Conflict, deepEqual, settle, resolveByOrder } from '../store/index.js';
+import { Store, Conflict, CodecError, deepEqual, settle, resolveByOrder } from '../store/index.js';
 import { Icmpv4Repr, IpProtocol, Ipv4Repr, EtherType, EthernetRepr, TcpFlags, emitFrame, parseIpv4, type FrameRepr } from '../wire/index.js';
 import { arpTable } from '../actors/arp-table.js';
-import { natTable, CONN_STATES, type NatEntry } from '../actors/nat-table.js';
+import { natTable, natKey, natFlowKey, CONN_STATES, type NatEntry } from '../actors/nat-table.js';
 import { Router } from '../actors/router.js';
 import { portOwner, portSlice } from '../actors/nat.js';
 import { localMac } from '../actors/net-interface.js';
@@ -199,6 +199,22 @@ describe('forwarding with masquerade', () => {
     assert.equal(r.nat.expire(30_000), 1);
     assert.equal(nat.size, 1);
     assert.equal(r.nat.expire(120_000), 1);
+  });
+});
+
+describe('nat flow keys', () => {
+  test('are packed in memory and readable in paths, both ways', () => {
+    const k = natKey('udp', CLIENT, 40000, SERVER, 53);
+    assert.equal(k.length, 7);
+    assert.equal(natFlowKey.encode(k), 'udp:10.201.0.2:40000:10.202.0.2:53');
+    assert.equal(natFlowKey.decode('udp:10.201.0.2:40000:10.202.0.2:53'), k);
+    assert.equal(natFlowKey.decode(k), k);
+    assert.equal(natTable.path(k), 'nat/udp:10.201.0.2:40000:10.202.0.2:53');
+  });
+  test('a malformed key is a CodecError naming it', () => {
+    for (const bad of ['udp:10.201.0.2:40000:10.202.0.2', 'sctp:1.2.3.4:1:5.6.7.8:2', 'udp:300.1.1.1:1:1.1.1.1:1', 42, 'abcdefg']) {
+      assert.throws(() => natFlowKey.decode(bad), (e: unknown) => e instanceof CodecError && /NAT flow key/.test((e as Error).message));
+    }
   });
 });
 
