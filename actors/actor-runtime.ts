@@ -16,6 +16,8 @@ export class ActorRuntime {
   private merging = true;
   private intervalMs: number;
   private flushWaiters: (() => void)[] = [];
+  /** A fresh snapshot was asked for: pushes wait for it. */
+  private resyncPending = false;
   /** The actor's own counters, for stats. */
   counters: () => Record<string, number> = () => ({});
   /** Called just before each push: an actor writes what it coalesced (NAT counters) into its branch. */
@@ -61,7 +63,7 @@ export class ActorRuntime {
   /** Sends the pending edits (an empty delta is a pull); false while a push is in flight. */
   push(): boolean {
     const r = this.replicaRef;
-    if (r === null || r.busy) return false;
+    if (r === null || r.busy || this.resyncPending) return false; // no push on a base being replaced
     this.beforePush?.();
     const d = r.takeDelta();
     if (d === null) return false;
@@ -115,15 +117,18 @@ export class ActorRuntime {
         } else {
           this.replicaRef.resync(msg);
         }
+        this.resyncPending = false;
         break;
       case 'head':
-        this.replica.applyHead(msg);
-        this.onRebase?.();
+        if (this.replica.applyHead(msg)) this.onRebase?.();
         break;
       case 'rejected':
-        this.replica.applyRejected();
+        if (!this.replica.applyRejected(msg.push)) break; // an answer to a push already settled
         this.log('warn', `delta refused (${msg.code}): ${msg.message}`);
-        if (msg.code === 'base-released' || msg.code === 'unknown-replica') this.post({ type: 'resync' });
+        if (msg.code === 'base-released' || msg.code === 'unknown-replica') {
+          this.resyncPending = true;
+          this.post({ type: 'resync' });
+        }
         break;
       default:
         break;

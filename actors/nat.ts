@@ -27,6 +27,8 @@ export interface NatOptions {
   maxEntries?: number;
   /** Most candidate ports tried for one new flow: the search is bounded, never a spin. */
   portSearchLimit?: number;
+  /** The time the engine starts at (for which flows it indexes as live). */
+  now?: number;
 }
 
 export interface NatCounters {
@@ -78,6 +80,8 @@ export class NatEngine {
     this.portSearchLimit = opts.portSearchLimit ?? 2_048;
     this.slice = portSlice(this.actor, this.actors);
     this.cursor = this.slice[0];
+    // A new incarnation starts from the primary's flows: index them before handing out any port.
+    this.rebuildReverse(opts.now ?? 0, true);
   }
 
   /**
@@ -129,7 +133,7 @@ export class NatEngine {
       }
       h = this.warm(key, stored);
     }
-    if (expiresAt(h.state, h.lastSeen) <= now) {
+    if (h.entry.outPort !== outPort || expiresAt(h.state, h.lastSeen) <= now) {
       this.counters.noBinding++;
       return undefined;
     }
@@ -149,7 +153,8 @@ export class NatEngine {
   /** The flow return traffic to `outPort` belongs to, without touching its state or counters. */
   peek(proto: NatProto, outPort: number, remoteIp: number, remotePort: number): NatEntry | undefined {
     const key = this.reverse.get(natReverseKey(proto, outPort, remoteIp, remotePort));
-    return key === undefined ? undefined : (this.hot.get(key)?.entry ?? this.table.get(key));
+    const e = key === undefined ? undefined : (this.hot.get(key)?.entry ?? this.table.get(key));
+    return e !== undefined && e.outPort === outPort ? e : undefined;
   }
 
   /**
@@ -167,7 +172,8 @@ export class NatEngine {
       const [key, h] = n.value;
       if (!h.dirty && expiresAt(h.state, h.lastSeen) <= now) {
         this.hot.delete(key);
-        this.reverse.delete(natReverseKey(h.entry.proto, h.entry.outPort, h.entry.remoteIp, h.entry.remotePort));
+        const rk = natReverseKey(h.entry.proto, h.entry.outPort, h.entry.remoteIp, h.entry.remotePort);
+        if (this.reverse.get(rk) === key) this.reverse.delete(rk); // the port may serve another flow by now
       }
     }
     this.sweep = it;
@@ -274,12 +280,19 @@ export class NatEngine {
   }
 
   /** Rebuilds the return-traffic index from the table (a restarted actor, or flows merged in); at most once a second. */
-  private rebuildReverse(now: number): boolean {
-    if (now - this.lastRebuild < 1_000) return false;
+  private rebuildReverse(now: number, force = false): boolean {
+    if (!force && now - this.lastRebuild < 1_000) return false;
     this.lastRebuild = now;
     this.counters.reverseRebuilds++;
+    // Every flow, not only this actor's ports: while another actor is down its return traffic comes here.
     for (const [key, e] of this.table.entries()) {
-      if (portOwner(e.outPort, this.actors) === this.actor) this.reverse.set(natReverseKey(e.proto, e.outPort, e.remoteIp, e.remotePort), key);
+      const rk = natReverseKey(e.proto, e.outPort, e.remoteIp, e.remotePort);
+      const held = this.reverse.get(rk);
+      if (held !== undefined && held !== key) {
+        const other = this.table.get(held);
+        if (other !== undefined && other.outPort === e.outPort && expiresAt(other.state, other.lastSeen) > now) continue; // a live flow keeps it
+      }
+      this.reverse.set(rk, key);
     }
     return true;
   }

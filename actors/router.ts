@@ -47,6 +47,7 @@ export interface RouterCounters {
   unsolicited: number;
   icmpErrorsTranslated: number;
   hostUnreachable: number;
+  insideUnreachable: number;
 }
 
 const TTL = 8;
@@ -61,7 +62,7 @@ export class Router {
   readonly icmpErrors: IcmpErrors;
   readonly counters: RouterCounters = {
     rxInside: 0, rxOutside: 0, forwardedOut: 0, forwardedIn: 0, notForUs: 0, malformed: 0, badChecksum: 0, ttlExceeded: 0,
-    noRoute: 0, fragments: 0, unsupported: 0, echoAnswered: 0, unsolicited: 0, icmpErrorsTranslated: 0, hostUnreachable: 0,
+    noRoute: 0, fragments: 0, unsupported: 0, echoAnswered: 0, unsolicited: 0, icmpErrorsTranslated: 0, hostUnreachable: 0, insideUnreachable: 0,
   };
   private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(64));
   private readonly ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
@@ -81,7 +82,9 @@ export class Router {
     this.outsideArp = new ArpProtocol(cfg.outside, cache, sendOutside);
     this.nat = new NatEngine(tables.nat, cfg.nat);
     this.icmpErrors = new IcmpErrors(cfg.icmpErrorsPerSecond ?? 100);
-    this.insideArp.onUnreachable = (_ip, frames) => this.hostUnreachable(frames, this.cfg.inside, this.sendInside);
+    // Return traffic to an inside host that does not answer ARP: dropped and counted. An error about
+    // it would go to the remote end and quote the inside address; Linux's masquerade is silent too.
+    this.insideArp.onUnreachable = (_ip, frames) => { this.counters.insideUnreachable += frames.length; };
     this.outsideArp.onUnreachable = (_ip, frames) => {
       // These were NATed already: turn each back into what its inside host sent, then answer it.
       for (const f of frames) if (this.unNat(f)) this.hostUnreachable([f], this.cfg.inside, this.sendInside);
@@ -274,7 +277,8 @@ export class Router {
     } else {
       return undefined;
     }
-    const entry = this.nat.inbound(p, port, inner.dst, remotePort, 0, 0, now);
+    // An error is related to the flow, not part of it (as conntrack's RELATED): the flow's state is left alone.
+    const entry = this.nat.peek(p, port, inner.dst, remotePort);
     if (entry === undefined) return undefined;
     // The quoted header: source address back to the inside host's (its checksum updated), source port too.
     inner.checksum = updateChecksum32(inner.checksum, inner.src, entry.insideIp);
@@ -350,6 +354,12 @@ export class Router {
   }
 
   private error(frame: Uint8Array, type: number, code: number, me: NetInterface, send: (f: Uint8Array) => void, now: number): void {
+    // Never an error about an error (RFC 1812 4.3.2.7): only echo may be answered among ICMP messages.
+    const ip = ETHERNET_HEADER_LEN;
+    if (frame[ip + 9] === IpProtocol.Icmp) {
+      const t = frame[ip + (frame[ip] & 0x0f) * 4];
+      if (t !== Icmpv4Type.EchoRequest && t !== Icmpv4Type.EchoReply) return;
+    }
     const e = this.icmpErrors.build(frame, type, code, me.ip, me.mac, now);
     if (e) send(e);
   }
@@ -387,6 +397,10 @@ export class Router {
     }
     const e = this.nat.peek(p, port, ip.dst, rport);
     if (e === undefined) return false;
+    // The error goes to the frame's source MAC: put the inside host's back (forwarding set ours).
+    const mac = this.insideArp.cache.lookup(e.insideIp, this.insideArp.lastNow);
+    if (mac === undefined) return false;
+    this.eth.reset(frame).src = mac;
     ip.src = e.insideIp;
     ip.ttl = ip.ttl + 1;
     ip.fillChecksum();

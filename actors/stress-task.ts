@@ -140,10 +140,9 @@ export default async function stressTask(job: StressJob): Promise<StressTaskRepo
     if (m instanceof Uint8Array) {
       const msg = codec.decode(m);
       if (msg.type === 'head') {
-        replica.applyHead(msg);
-        lastHead = msg;
+        if (replica.applyHead(msg)) lastHead = msg;
       } else if (msg.type === 'rejected') {
-        replica.applyRejected();
+        if (!replica.applyRejected(msg.push)) return; // an answer to a push already settled
         if (msg.code === 'base-released') {
           resyncing = true;
           port.postMessage({ type: 'resync' } satisfies StressControl);

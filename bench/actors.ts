@@ -65,11 +65,12 @@ async function overhead(report: BenchReport, key: string, refreshSlackMs: number
   await load.round(0.5); // warm up
   const on: number[] = [];
   const off: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    await setMerging(true);
-    on.push(await load.round(1));
-    await setMerging(false);
-    off.push(await load.round(1));
+  for (let r = 0; r < 6; r++) {
+    // Alternate which mode goes first, so neither always inherits the other's garbage.
+    for (const mode of r % 2 === 0 ? [true, false] : [false, true]) {
+      await setMerging(mode);
+      (mode ? on : off).push(await load.round(1));
+    }
   }
   await setMerging(true);
   const mOn = median(on);

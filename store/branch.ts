@@ -254,7 +254,7 @@ export class Branch {
   /** An uncommitted edit of a key whose committed value moved from `was` to `now` is re-merged over `now`. */
   private rebaseWork(t: BranchTable, k: string | number, was: unknown, now: unknown): void {
     const w = t.work.get(k);
-    if (w === undefined) return;
+    if (w === undefined || t.def.equal(was, now)) return; // nothing moved under the edit
     const mine = typeof w === 'symbol' ? undefined : w;
     let r = t.def.merge(() => was, now, mine);
     if (r instanceof Conflict) { r = settle(r, was, now, mine, t.def.resolve); this.store.stats.conflicts++; }
@@ -286,6 +286,14 @@ export class Branch {
       if (r instanceof Conflict) { v = settle(r, old(), theirs, mine, def.resolve); conflicts++; } else v = r;
       rebased.push([ti, k, v]);
     }
+    // Uncommitted edits were made over this branch's own committed values: set them aside, and
+    // re-merge them over the rebased values once those are written (sync alone would use the parent's).
+    const work = this.tables.map((t) => {
+      const saved: [string | number, unknown, unknown][] = [];
+      for (const [k, w] of t.work) saved.push([k, w, t.committedValue(k)]);
+      t.clearWork();
+      return saved;
+    });
     const commit = this.sync();
     const seq = this.store.peekSeq();
     const changes: (string | number)[][] = [];
@@ -297,8 +305,16 @@ export class Branch {
       (changes[ti] ??= []).push(k);
     }
     this.store.stats.conflicts += conflicts;
-    if (changes.length === 0) return commit;
-    return this.record('commit', [this.headSeq], changes, [], { message: `rebase onto ${p.name}`, author: this.name, allowEmpty: true });
+    const out = changes.length === 0 ? commit : this.record('commit', [this.headSeq], changes, [], { message: `rebase onto ${p.name}`, author: this.name, allowEmpty: true });
+    work.forEach((saved, ti) => {
+      const t = this.tables[ti];
+      for (const [k, w, was] of saved) {
+        if (typeof w === 'symbol') t.delete(k);
+        else t.set(k, w);
+        this.rebaseWork(t, k, was, t.committedValue(k));
+      }
+    });
+    return out;
   }
 
   /** Keys changed on this branch by commits after `from` up to `to`, per table index. */

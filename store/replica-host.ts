@@ -67,6 +67,9 @@ export class ReplicaHost {
       }
       for (const rawKey of tc.del) changes.push([ti, decodeKey(def.name, def.key, rawKey), undefined]);
     }
+    // Re-pin the base for the length of the merge: the merge's own commit may release old commits, and
+    // the head delta still needs this base. Nothing may throw once the merge is committed.
+    b.replicaBases.set(delta.replica, delta.base);
     const merged: Change[] = [];
     const outcome = changes.length
       ? b.mergeChanges(changes, delta.base, { author: delta.replica, message: `merge ${delta.replica} (push ${delta.push}, ${changes.length} changes)` }, merged)

@@ -155,8 +155,17 @@ export class Replica {
     return { type: 'delta', replica: this.id, base: this.base, push: this.inflightPush, tables };
   }
 
-  /** Rebases onto the primary's answer: the pushed edits are now in the base. */
-  applyHead(head: HeadDeltaMessage): void {
+  /** The push awaiting an answer (0: none). */
+  get inflightPushId(): number {
+    return this.inflightPush;
+  }
+
+  /**
+   * Rebases onto the primary's answer: the pushed edits are now in the base. An answer to another
+   * push than the one in flight (stale, after a resync) is ignored: returns false.
+   */
+  applyHead(head: HeadDeltaMessage): boolean {
+    if (head.push !== this.inflightPush) return false;
     if (head.from !== this.base) throw new Error(`head delta from ${head.from} does not start at this replica's base ${this.base}`);
     // Pushed edits the head delta does not mention merged to exactly what was pushed: they join the base.
     const mentioned = new Map<string, Set<string | number>>();
@@ -180,16 +189,22 @@ export class Replica {
     this.inflightPush = 0;
     this.stats.heads++;
     this.stats.conflicts += head.conflicts;
+    return true;
   }
 
-  /** The primary refused the push: its edits go back to the overlay to be pushed again. */
-  applyRejected(): void {
+  /**
+   * The primary refused the push: its edits go back to the overlay to be pushed again. `push` names
+   * the refused push; a refusal of another one (stale) is ignored: returns false.
+   */
+  applyRejected(push: number = this.inflightPush): boolean {
+    if (push !== this.inflightPush || this.inflightPush === 0) return false;
     for (const t of this.tables) {
       for (const [k, c] of t.inflight) if (!t.overlay.has(k)) t.overlay.set(k, c);
       t.inflight = new Map();
     }
     this.inflightPush = 0;
     this.stats.rejected++;
+    return true;
   }
 
   /** Starts over from a fresh snapshot (after the base was released), keeping unpushed edits. */

@@ -71,6 +71,35 @@ describe('forwarding with masquerade', () => {
     assert.equal(portOwner(ports[1], 2), 1);
   });
 
+  test('a restarted actor does not hand a live flow\'s port to another host', () => {
+    const { store, outside } = rig();
+    const tables = { arp: store.main.table(arpTable), nat: store.main.table(natTable) };
+    const first = new Router({ inside: INSIDE, outside: OUTSIDE }, tables, () => {}, (f) => outside.push(f.slice()));
+    first.insideArp.cache.learn(SERVER, SERVER_MAC, 0);
+    first.receiveInside([udpFrame({ srcMac: CLIENT_MAC, dstMac: INSIDE.mac, src: CLIENT, dst: SERVER, srcPort: 40000, dstPort: 5300, payload: new Uint8Array(1) })], 0);
+    first.flush(0);
+    const again = new Router({ inside: INSIDE, outside: OUTSIDE }, tables, () => {}, (f) => outside.push(f.slice())); // a new incarnation
+    again.receiveInside([udpFrame({ srcMac: CLIENT2_MAC, dstMac: INSIDE.mac, src: CLIENT2, dst: SERVER, srcPort: 40000, dstPort: 5300, payload: new Uint8Array(1) })], 10);
+    const ports = outside.map((f) => { const n = v4(decode(f)); assert.ok(n.transport.kind === 'udp'); return n.transport.udp.srcPort; });
+    assert.equal(ports[0], 40000);
+    assert.notEqual(ports[1], 40000);
+  });
+
+  test('a next hop that never answers ARP gets the inside sender an ICMP host unreachable', () => {
+    const { r, inside } = rig();
+    const nobody = ip('10.202.0.99');
+    r.receiveInside([udpFrame({ srcMac: CLIENT_MAC, dstMac: INSIDE.mac, src: CLIENT, dst: nobody, srcPort: 4444, dstPort: 5300, payload: new Uint8Array(1) })], 0);
+    for (let t = 0; t <= 4000; t += 100) r.poll(t);
+    assert.equal(inside.length, 1);
+    const e = decode(inside[0]);
+    assert.equal(e.ethernet.dst, CLIENT_MAC);
+    const n = v4(e);
+    assert.equal(n.ipv4.dst, CLIENT);
+    assert.ok(n.transport.kind === 'icmpv4' && n.transport.icmp.type === 3 && n.transport.icmp.code === 1);
+    const q = n.transport.icmp.data;
+    assert.equal(((q[12] << 24) | (q[13] << 16) | (q[14] << 8) | q[15]) >>> 0, CLIENT, 'the quote is what the client sent');
+  });
+
   test('TCP: the connection moves through SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, TIME_WAIT', () => {
     const { r, nat } = rig();
     const c = (flags: number, t: number) => r.receiveInside([tcpFrame({ srcMac: CLIENT_MAC, dstMac: INSIDE.mac, src: CLIENT, dst: SERVER, srcPort: 50000, dstPort: 80, flags })], t);

@@ -236,6 +236,23 @@ describe('merges', () => {
     assert.equal(main.table(counters).get('c'), 21);
   });
 
+  test('pull keeps both committed and uncommitted edits of a counter', () => {
+    const { main } = newStore();
+    main.table(counters).set('c', 0);
+    main.commit();
+    const f = main.fork('f');
+    f.table(counters).set('c', 5); // +5, committed
+    f.commit();
+    f.table(counters).set('c', 7); // +2 more, not committed
+    main.table(counters).set('c', 3); // +3 on main
+    main.commit();
+    f.pull();
+    assert.equal(f.table(counters).get('c'), 10);
+    f.commit();
+    main.merge(f);
+    assert.equal(main.table(counters).get('c'), 10);
+  });
+
   test('only a fork can be merged into its parent', () => {
     const { main } = newStore();
     const a = main.fork('a');

@@ -52,6 +52,38 @@ describe('replica protocol (in one thread)', () => {
     assert.ok(bytes.length < 80, `delta of one entry is ${bytes.length} bytes`);
   });
 
+  test('an answer to a push that is no longer in flight is ignored', () => {
+    const { main, host } = setup();
+    const r = new Replica(main.store.schema, host.attach('a'));
+    r.table(counters).set('x', 1);
+    const d1 = r.takeDelta()!;
+    const head = host.accept(d1);
+    assert.equal(r.applyRejected(d1.push + 1), false, 'a refusal of another push');
+    assert.equal(r.applyHead({ ...head, push: d1.push + 7 }), false, 'a head for another push');
+    assert.equal(r.busy, true);
+    assert.equal(r.applyHead(head), true);
+    assert.equal(main.table(counters).get('x'), 1);
+  });
+
+  test('a replica that lost its pin is merged once, never merged and then refused', () => {
+    // Retention 4: the slow replica's base (the root) is still kept, until its own merge commit would release it.
+    const store = new Store(allTables, { clock: () => 0, retention: 4 });
+    const host = new ReplicaHost(store.main, { maxLag: 1 });
+    const slow = new Replica(store.schema, host.attach('slow'));
+    const fast = new Replica(store.schema, host.attach('fast'));
+    slow.table(counters).set('x', 1);
+    for (let i = 0; i < 3; i++) { // slow lags and loses its pin, its base still kept
+      fast.table(counters).set('y', i + 1);
+      fast.applyHead(host.accept(fast.takeDelta()!));
+    }
+    const d = slow.takeDelta()!;
+    assert.equal(store.main.replicaBases.has('slow'), false, 'the pin is gone');
+    assert.ok(d.base >= store.main.horizon, 'its base is still kept');
+    const answer = host.codec.decode(host.acceptBytes(host.codec.encode(d)));
+    assert.equal(answer.type, 'head', 'merged and answered, not merged and then refused');
+    assert.equal(store.main.table(counters).get('x'), 1);
+  });
+
   test('one push in flight at a time; a refused push goes back to the overlay', () => {
     const { main, host } = setup();
     const r = new Replica(main.store.schema, host.attach('a'));

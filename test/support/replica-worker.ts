@@ -56,7 +56,7 @@ port.on('message', (msg: Uint8Array | { cmd: string }) => {
       replica!.applyHead(m);
       if (finalPull) port.postMessage({ view: [...replica!.table(counters).entries()].sort(), seen: replica!.table(members).get('seen') });
     } else if (m.type === 'rejected') {
-      replica!.applyRejected();
+      replica!.applyRejected(m.push);
       port.postMessage({ rejected: m.message });
     }
     return;
