@@ -73,10 +73,6 @@ export class ArpResolver {
     return true;
   }
 
-  isPending(ip: number): boolean {
-    return this.pending.has(ip);
-  }
-
   get pendingCount(): number {
     return this.pending.size;
   }

@@ -1,8 +1,8 @@
 // A host's receive path on one interface: Ethernet filter, ARP, IPv4 checks, ICMP echo, UDP to an
 // application. Echo replies are written in place over the request (no allocation per packet).
 import {
-  BROADCAST_MAC, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, Icmpv4Packet, Icmpv4Type, IpProtocol, Ipv4Packet,
-  UdpPacket, UDP_HEADER_LEN, WireError, updateChecksum16, emitFrame, EthernetRepr, Ipv4Repr, UdpRepr,
+  BROADCAST_MAC, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, Icmpv4Packet, IpProtocol, Ipv4Packet,
+  UdpPacket, UDP_HEADER_LEN, WireError, emitFrame, EthernetRepr, Ipv4Repr, UdpRepr,
 } from '../wire/index.js';
 import { ArpCache, type ArpCacheOptions } from './arp-cache.js';
 import { answerEcho, ECHO_BAD_CHECKSUM, ECHO_UNSUPPORTED } from './icmp-echo.js';

@@ -191,13 +191,6 @@ export class NatEngine {
     return dead.length;
   }
 
-  /** Forgets cached flow state after the store moved under it (a rebase may have changed entries). */
-  invalidate(now: number): void {
-    this.flush(now);
-    this.hot.clear();
-    this.sweep = null;
-  }
-
   get activeFlows(): number {
     return this.hot.size;
   }
@@ -212,6 +205,11 @@ export class NatEngine {
   private write(key: string, h: HotFlow): void {
     // Counters are added to what the store holds now, so other actors' and merges' counts are kept.
     const cur = this.table.get(key) ?? h.entry;
+    // A merge may have settled two bindings of this flow on the other one: adopt it, never write ours back over it.
+    if (cur.outPort !== h.entry.outPort) {
+      this.reverse.delete(natReverseKey(h.entry.proto, h.entry.outPort, h.entry.remoteIp, h.entry.remotePort));
+      this.reverse.set(natReverseKey(cur.proto, cur.outPort, cur.remoteIp, cur.remotePort), key);
+    }
     // A literal, not a spread: every entry keeps one shape, and this runs once per active flow per merge.
     const e: NatEntry = {
       proto: cur.proto,
@@ -219,7 +217,7 @@ export class NatEngine {
       insidePort: cur.insidePort,
       remoteIp: cur.remoteIp,
       remotePort: cur.remotePort,
-      outPort: h.entry.outPort,
+      outPort: cur.outPort,
       state: h.state,
       created: cur.created,
       lastSeen: Math.max(cur.lastSeen, h.lastSeen),

@@ -226,7 +226,7 @@ export class Router {
         icmp.checksum = updateChecksum16(icmp.checksum, id, entry.insidePort);
         icmp.ident = entry.insidePort;
       } else if (t === Icmpv4Type.DestUnreachable || t === Icmpv4Type.TimeExceeded) {
-        entry = this.translateError(frame, at, l4len, now);
+        entry = this.translateError(frame, at, l4len);
         if (entry === undefined) { this.counters.unsolicited++; return; }
       } else {
         this.counters.unsupported++;
@@ -251,7 +251,7 @@ export class Router {
    * address and port): put the inside host's address and port back in the quote, then the caller
    * forwards the error to that host.
    */
-  private translateError(frame: Uint8Array, at: number, l4len: number, now: number): NatEntry | undefined {
+  private translateError(frame: Uint8Array, at: number, l4len: number): NatEntry | undefined {
     const inner = this.inner;
     try {
       inner.reset(frame, at + 8, l4len - 8).checkHeader();

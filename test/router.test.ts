@@ -6,7 +6,7 @@ import { Icmpv4Repr, IpProtocol, Ipv4Repr, EtherType, EthernetRepr, TcpFlags, em
 import { arpTable } from '../actors/arp-table.js';
 import { natTable, natKey, natFlowKey, CONN_STATES, type NatEntry } from '../actors/nat-table.js';
 import { Router } from '../actors/router.js';
-import { portOwner, portSlice } from '../actors/nat.js';
+import { NatEngine, portOwner, portSlice } from '../actors/nat.js';
 import { localMac } from '../actors/net-interface.js';
 import { decode, echoRequestFrame, tcpFrame, udpFrame } from './support/frames.js';
 
@@ -228,6 +228,23 @@ describe('forwarding with masquerade', () => {
     assert.equal(r.nat.expire(30_000), 1);
     assert.equal(nat.size, 1);
     assert.equal(r.nat.expire(120_000), 1);
+  });
+});
+
+describe('NatEngine after a merge settled a binding', () => {
+  test('an actor adopts the merged port instead of writing its own back', () => {
+    const store = new Store([natTable]);
+    const t = store.main.table(natTable);
+    const nat = new NatEngine(t);
+    assert.equal(nat.outbound('udp', CLIENT, 7000, SERVER, 53, 0, 40, 0), 7000);
+    nat.flush(0);
+    const key = natKey('udp', CLIENT, 7000, SERVER, 53);
+    t.set(key, { ...t.get(key)!, outPort: 6500 }); // what a merge of two bindings settled on
+    nat.outbound('udp', CLIENT, 7000, SERVER, 53, 0, 40, 1);
+    nat.flush(1);
+    assert.equal(t.get(key)!.outPort, 6500);
+    assert.equal(nat.peek('udp', 6500, SERVER, 53)?.insidePort, 7000);
+    assert.equal(nat.peek('udp', 7000, SERVER, 53), undefined);
   });
 });
 
