@@ -88,6 +88,18 @@ export function counter(): Merge<number> {
   return (old, a, b) => a + b - (old() ?? 0);
 }
 
+/**
+ * A counter where absent counts as 0 and a total of 0 is absent: for the keys of a `map`. Pure
+ * addition, so merges in any order agree; `option(counter())` inside a map does not, because it
+ * tells "unchanged" by value and a count back at its old value looks unchanged to a deletion.
+ */
+export function sparseCounter(): Merge<number | undefined> {
+  return (old, a, b) => {
+    const n = (a ?? 0) + (b ?? 0) - (old() ?? 0);
+    return n === 0 ? undefined : n;
+  };
+}
+
 /** The larger side wins (by `cmp`, default the canonical order). */
 export function max<T>(cmp: (x: T, y: T) => number = compareCanonical): Merge<T> {
   return (_old, a, b) => (cmp(a, b) >= 0 ? a : b);
@@ -144,8 +156,10 @@ function binarySearch<T>(xs: readonly T[], x: T, cmp: (x: T, y: T) => number): n
 export function map<V>(inner: Merge<V | undefined>): Merge<Readonly<Record<string, V>>> {
   return (old, a, b) => {
     const out: Record<string, V> = {};
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
     const o = lazy(() => old() ?? {});
+    // Every key of either side or of the ancestor: a key both sides dropped is still the inner merge's
+    // to decide (for option() it stays deleted; for sparseCounter both sides took its count to 0).
+    const keys = new Set([...Object.keys(a), ...Object.keys(b), ...Object.keys(o())]);
     const reasons: string[] = [];
     for (const k of [...keys].sort()) {
       const ok = lazy(() => o()[k]);
@@ -156,7 +170,6 @@ export function map<V>(inner: Merge<V | undefined>): Merge<Readonly<Record<strin
       }
       if (r !== undefined) out[k] = r;
     }
-    // Keys both sides deleted stay deleted: they are in neither a nor b.
     return reasons.length ? new Conflict(reasons.join('; '), [out]) : out;
   };
 }

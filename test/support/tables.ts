@@ -1,9 +1,11 @@
 // Tables shared by the store tests and their worker threads (both sides must build the same schema).
-import { table, keys, values, option, counter, max, lww, set, defaultMerge, record, map, compareCanonical } from '../../store/index.js';
+import { table, keys, values, option, counter, max, lww, set, defaultMerge, record, map, sparseCounter, compareCanonical } from '../../store/index.js';
 
 export interface Neighbour { mac: string; expires: number; hits: number }
 
-export const counters = table<string, number>({ name: 'cnt', key: keys.string, value: values.number, merge: option(counter(), { onDeleteModify: 'keep' }) });
+// Counters use sparseCounter (absent = 0): option(counter()) would tell "unchanged" by value, and a
+// count back at its old value would then let a concurrent deletion win in some merge orders only.
+export const counters = table<string, number>({ name: 'cnt', key: keys.string, value: values.number, merge: sparseCounter() });
 export const maxima = table<string, number>({ name: 'max', key: keys.string, value: values.number, merge: option(max<number>()) });
 export const stamped = table<string, { t: number; v: string }>({
   name: 'lww',
@@ -34,7 +36,7 @@ export const tallies = table<string, Readonly<Record<string, number>>>({
       return x as Record<string, number>;
     },
   },
-  merge: option(map(option(counter(), { onDeleteModify: 'keep' }))),
+  merge: option(map(sparseCounter())),
 });
 
 export const allTables = [counters, maxima, stamped, members, plain, neighbours, tallies];
