@@ -73,6 +73,12 @@ export const natFlowKey: KeyCodec<string> = {
     }
     return natKey(m[1] as NatProto, a, Number(m[3]), b, Number(m[5]));
   },
+  // nat/udp/10.201.0.2/40000-40999/udp:10.201.0.2:40000:10.202.0.2:53: by protocol, inside host, port thousand.
+  dirs(k: string): string[] {
+    const proto = CODE_PROTO.get(k.charCodeAt(0)) ?? 'udp';
+    const lo = Math.floor(k.charCodeAt(3) / 1000) * 1000;
+    return [proto, dotted(((k.charCodeAt(1) << 16) | k.charCodeAt(2)) >>> 0), `${lo}-${lo + 999}`];
+  },
 };
 
 const mergeBinding: Merge<number> = custom((_old, a, b) => (a === b ? a : new Conflict('two bindings for one flow', [Math.min(a, b)])));
@@ -83,9 +89,9 @@ export const natTable = table<string, NatEntry>({
   key: natFlowKey,
   value: values.record({
     proto: values.oneOf('tcp', 'udp', 'icmp'),
-    insideIp: values.uint,
+    insideIp: values.ipv4num,
     insidePort: values.uint,
-    remoteIp: values.uint,
+    remoteIp: values.ipv4num,
     remotePort: values.uint,
     outPort: values.uint,
     state: values.oneOf(...CONN_STATES),

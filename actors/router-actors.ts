@@ -20,6 +20,8 @@ export interface RouterActorsOptions {
   store?: 'memory' | 'hashtable';
   maxFlows?: number;
   logger?: SupervisorLogger;
+  /** The primary to use (already loaded, e.g. from git); default a new empty one. */
+  primary?: Store;
 }
 
 /** The port that decides a frame's actor: source port inside, destination port outside (ICMP: the echo identifier). */
@@ -55,7 +57,7 @@ export class RouterActors {
   constructor(readonly insideLink: Link, readonly outsideLink: Link, readonly opts: RouterActorsOptions) {
     const n = opts.packetActors ?? 2;
     const mode = opts.store ?? 'memory';
-    this.store = new Store(routerTables);
+    this.store = opts.primary ?? new Store(routerTables);
     this.host = new ReplicaHost(this.store.main);
     this.supervisor = new Supervisor(this.host, { mergeIntervalMs: opts.mergeIntervalMs, logger: opts.logger });
     const pick = (outbound: boolean) => (f: Uint8Array, actors: number) => {

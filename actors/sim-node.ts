@@ -17,6 +17,8 @@ export interface SimNodeOptions {
   mergeIntervalMs: number;
   ttlMs: number;
   now: number;
+  /** The node's primary, already loaded (from git); default a new empty one. */
+  store?: Store;
 }
 
 export class SimNode {
@@ -31,7 +33,7 @@ export class SimNode {
   acked = 0;
 
   constructor(readonly iface: NetInterface, readonly link: Link, opts: SimNodeOptions, private clock: () => number) {
-    this.store = new Store(stackTables, { clock, retention: 256 });
+    this.store = opts.store ?? new Store(stackTables, { clock, retention: 256 });
     this.actors = [];
     this.stacks = [];
     for (let i = 0; i < opts.packetActors; i++) {

@@ -7,6 +7,11 @@ import { localMac } from './net-interface.js';
 import { SimCable } from './sim-link.js';
 import { SimNode } from './sim-node.js';
 import { prng } from './prng.js';
+import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { GitStore, Store, type GitStoreLogger } from '../store/index.js';
+import { stackTables } from './schema.js';
+import { arpTable } from './arp-table.js';
 
 export interface SimOptions {
   nodes: number;
@@ -26,6 +31,11 @@ export interface SimOptions {
   /** Progress lines every this many simulated seconds (0: none). */
   reportEveryS?: number;
   out?: (line: string) => void;
+  /** Persist each node's primary to its own git repository, DIR/node<i> (created or loaded). */
+  git?: string;
+  gitFlushIntervalMs?: number;
+  gitHistory?: number;
+  gitLogger?: GitStoreLogger;
 }
 
 export interface SimNodeSummary {
@@ -47,6 +57,8 @@ export interface SimResult {
   realSeconds: number;
   frames: number;
   nodes: SimNodeSummary[];
+  /** With git: each node's repository and the commit its last flush wrote. */
+  git?: { repo: string; head: string | null; flushes: number; objects: number; editsMerged: number }[];
 }
 
 const STEP_MS = 10;
@@ -57,6 +69,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   if (!(o.seconds > 0) || o.seconds > 86_400) throw new RangeError(`--seconds must be > 0 and at most 86400, got ${o.seconds}`);
   if (!(o.speed > 0)) throw new RangeError(`--speed must be > 0 (or 'max'), got ${o.speed}`);
   const out = o.out ?? (() => {});
+  if (o.git) checkGitParent(o.git);
   const rand = prng(o.seed);
   const epoch = Date.UTC(2026, 0, 1);
   let now = 0;
@@ -66,6 +79,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   let frames = 0;
   const cables: SimCable[] = [];
   const nodes: SimNode[] = [];
+  const gits: GitStore[] = [];
   const next: number[] = [];
   const every = (o.messageEveryS ?? 1) * 1000;
   const shift = (o.peerShiftS ?? 40) * 1000;
@@ -74,7 +88,21 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     cable.a.tap = (f) => { frames++; pcap?.write(f, (epoch + now) * 1000); };
     sw.attach(cable.b);
     const iface = { name: `sim${i}`, mac: localMac(0x0a00 + i), ip: ((10 << 24) | (0 << 16) | (0 << 8) | (i + 1)) >>> 0, prefix: 24 };
-    nodes.push(new SimNode(iface, cable.a, { packetActors: o.packetActors ?? 2, mergeIntervalMs: o.mergeIntervalMs ?? 100, ttlMs: o.ttlMs ?? 60_000, now }, clock));
+    let store: Store | undefined;
+    if (o.git) {
+      store = new Store(stackTables, { clock: () => epoch + now, retention: 256 });
+      const repo = join(o.git, `node${i}`);
+      let g: GitStore;
+      try {
+        g = await GitStore.open(repo, store.main, { thread: false, flushIntervalMs: o.gitFlushIntervalMs, historyCommits: o.gitHistory, logger: o.gitLogger });
+      } catch (err) {
+        for (const opened of gits) await opened.close(epoch + now);
+        throw new RangeError(`--store git:${o.git}: ${(err as Error).message}`);
+      }
+      gits.push(g);
+      out(`git: node${i} loaded ${g.head ?? '(new repository)'} with ${store.main.table(arpTable).size} entries from ${repo}`);
+    }
+    nodes.push(new SimNode(iface, cable.a, { packetActors: o.packetActors ?? 2, mergeIntervalMs: o.mergeIntervalMs ?? 100, ttlMs: o.ttlMs ?? 60_000, now, store }, clock));
     cables.push(cable);
     next.push(Math.floor(rand() * every));
   }
@@ -100,6 +128,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
       if (moved === 0) break;
     }
     for (const n of nodes) n.tick(now);
+    for (const g of gits) g.tick(epoch + now);
     if (report > 0 && now >= nextReport) {
       nextReport += report;
       out(`  t=${String(now / 1000).padStart(5)}s  ${line(nodes)}`);
@@ -108,11 +137,13 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     if (Number.isFinite(o.speed)) {
       const ahead = now / o.speed - (performance.now() - t0);
       if (ahead > 20) await new Promise((r) => setTimeout(r, ahead));
+      else if (now % 1000 === 0) await new Promise((r) => setImmediate(r)); // behind real time: let I/O (git) run
     } else if (now % 1000 === 0) {
       await new Promise((r) => setImmediate(r));
     }
   }
   for (const n of nodes) n.flush(now);
+  for (const g of gits) await g.close(epoch + now);
   pcap?.close();
   const summaries = nodes.map((n, i): SimNodeSummary => ({
     node: i,
@@ -127,7 +158,15 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     acked: n.acked,
     expired: n.expired,
   }));
-  return { simulatedSeconds: now / 1000, realSeconds: (performance.now() - t0) / 1000, frames, nodes: summaries };
+  const git = o.git ? gits.map((g) => ({ repo: g.dir, head: g.head, flushes: g.stats.flushes, objects: g.stats.objectsWritten, editsMerged: g.stats.editsMerged })) : undefined;
+  return { simulatedSeconds: now / 1000, realSeconds: (performance.now() - t0) / 1000, frames, nodes: summaries, git };
+}
+
+/** A sim's git directory holds one repository per node and nothing else: never write into a directory of other things. */
+function checkGitParent(dir: string): void {
+  if (!existsSync(dir)) return;
+  const other = readdirSync(dir).filter((f) => !/^node\d+$/.test(f));
+  if (other.length) throw new RangeError(`--store git:${dir}: the directory holds other things (${other.slice(0, 3).join(', ')}${other.length > 3 ? ', …' : ''}); give a new or empty directory (each node gets DIR/node<i>)`);
 }
 
 function line(nodes: SimNode[]): string {
@@ -146,5 +185,6 @@ function line(nodes: SimNode[]): string {
 export function formatSummary(r: SimResult): string[] {
   const head = 'node  ip          mac                arp  merges  conflicts  sent  recv  acked  expired';
   const rows = r.nodes.map((n) => `${String(n.node).padStart(4)}  ${n.ip.padEnd(10)}  ${n.mac}  ${String(n.entries).padStart(3)}  ${String(n.merges).padStart(6)}  ${String(n.conflicts).padStart(9)}  ${String(n.sent).padStart(4)}  ${String(n.received).padStart(4)}  ${String(n.acked).padStart(5)}  ${String(n.expired).padStart(7)}`);
-  return [head, ...rows, `${r.frames} frames in ${r.simulatedSeconds.toFixed(1)} simulated s (${r.realSeconds.toFixed(1)} s real)`];
+  const git = (r.git ?? []).map((g) => `git: ${g.repo} at ${g.head?.slice(0, 12) ?? '(empty)'}: ${g.flushes} flushes, ${g.objects} objects written, ${g.editsMerged} edits merged`);
+  return [head, ...rows, `${r.frames} frames in ${r.simulatedSeconds.toFixed(1)} simulated s (${r.realSeconds.toFixed(1)} s real)`, ...git];
 }

@@ -13,7 +13,10 @@ import { natTable } from '../actors/nat-table.js';
 import { arpTable } from '../actors/arp-table.js';
 import { formatNatEntry } from '../actors/nat-format.js';
 import { describeInterface, localMac, onLink, parseInterfaceSpec } from '../actors/net-interface.js';
-import { numberFlag, UsageError } from './usage.js';
+import { Store } from '../store/index.js';
+import { routerTables } from '../actors/router-schema.js';
+import { numberFlag, storeFlag, UsageError } from './usage.js';
+import { openGit } from './git.js';
 
 export function registerRouter(program: Command): void {
   program
@@ -26,6 +29,8 @@ export function registerRouter(program: Command): void {
     .option('--store <kind>', "memory (branches and merges), hashtable (plain Maps, the baseline), or git:DIR", 'memory')
     .option('--api <where>', 'serve the external-lookup API (unix:PATH)')
     .option('--pcap <dir>', 'record both networks into DIR/inside.pcap and DIR/outside.pcap')
+    .option('--flush-interval <ms>', 'with --store git:DIR: how often the primary is committed to git', '1000')
+    .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept; older ones are cut off', '600')
     .option('--merge-interval <ms>', 'how often each actor merges its branch into the primary', '100')
     .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536')
     .action(async (opts: Record<string, string | undefined>) => {
@@ -45,9 +50,10 @@ export function registerRouter(program: Command): void {
         try { gateway = parseIpv4(opts.gateway); } catch { throw new UsageError(`--gateway must be an IPv4 address, got '${opts.gateway}'`); }
         if (!onLink(outside, gateway)) throw new UsageError(`--gateway ${opts.gateway} is not on the outside network`);
       }
-      const store = String(opts.store);
-      if (store.startsWith('git:')) throw new UsageError('--store git:DIR is not available yet (the git-backed store is a later issue); use memory or hashtable');
-      if (store !== 'memory' && store !== 'hashtable') throw new UsageError(`--store must be memory, hashtable or git:DIR, got '${store}'`);
+      const storeSpec = storeFlag(opts.store, true);
+      const store = storeSpec.kind;
+      const flushIntervalMs = numberFlag('--flush-interval', opts.flushInterval, 10, 3_600_000);
+      const gitHistory = numberFlag('--git-history', opts.gitHistory, 2, 10_000_000, true);
       if (opts.api !== undefined) throw new UsageError('--api is not available yet (the external-lookup API is a later issue); send SIGUSR1 for a table summary');
       const workers = numberFlag('--workers', opts.workers, 1, 64, true);
       const mergeIntervalMs = numberFlag('--merge-interval', opts.mergeInterval, 1, 60_000);
@@ -63,12 +69,15 @@ export function registerRouter(program: Command): void {
         pcaps.push(PcapWriter.open(join(opts.pcap, 'inside.pcap')), PcapWriter.open(join(opts.pcap, 'outside.pcap')));
         links = [tee(tapIn, pcaps[0]), tee(tapOut, pcaps[1])];
       }
-      const actors = new RouterActors(links[0], links[1], { inside, outside, gateway, packetActors: workers, mergeIntervalMs, store, maxFlows, logger: log });
+      const primary = new Store(routerTables);
+      const git = storeSpec.git ? await openGit(storeSpec.git, primary, { flushIntervalMs, historyCommits: gitHistory, logger: log }) : null;
+      const actors = new RouterActors(links[0], links[1], { inside, outside, gateway, packetActors: workers, mergeIntervalMs, store, maxFlows, logger: log, primary });
+      git?.start();
       await actors.ready();
       log.info({ inside: describeInterface(inside), outside: describeInterface(outside), workers, store }, 'router up');
       process.stdout.write(JSON.stringify({
         event: 'ready', inside: { dev: inside.name, ip: ipv4ToString(inside.ip), mac: macToString(inside.mac) },
-        outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers, store, pid: process.pid,
+        outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers, store: storeSpec.git ? `git:${storeSpec.git}` : store, pid: process.pid,
       }) + '\n');
       process.on('SIGUSR1', () => {
         void actors.supervisor.stats().then((stats) => {
@@ -78,7 +87,7 @@ export function registerRouter(program: Command): void {
             ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
             : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, outside.ip, now));
           const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
-          log.info({ nat, arp, store: actors.store.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
+          log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
         });
       });
       await new Promise<void>((resolve) => {
@@ -87,6 +96,7 @@ export function registerRouter(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
       await actors.stop();
+      if (git) log.info({ head: (await git.close())?.oid ?? git.head, stats: git.stats }, 'git: final flush');
       for (const p of pcaps) p.close();
       tapIn.close();
       tapOut.close();

@@ -1,7 +1,13 @@
 // `netbranch sim` and `netbranch demo`: the virtual network, on the embedded defaults (no root).
 import type { Command } from 'commander';
 import { formatSummary, runSim } from '../actors/sim.js';
-import { numberFlag } from './usage.js';
+import { pino } from 'pino';
+import { numberFlag, storeFlag } from './usage.js';
+
+/** git's warnings and errors (a rejected edit names its file) go to stderr as pino lines. */
+function gitLog() {
+  return pino({ base: { cmd: 'sim' } }, pino.destination(2));
+}
 
 const num = numberFlag;
 
@@ -17,7 +23,11 @@ export function registerSim(program: Command): void {
     .option('--packet-actors <n>', 'packet actors per node', '2')
     .option('--merge-interval <ms>', 'actor merge interval, simulated ms', '100')
     .option('--json', 'print the summary as JSON')
+    .option('--store <kind>', "memory, or git:DIR: each node's primary persisted to DIR/node<i>", 'memory')
+    .option('--flush-interval <ms>', 'with --store git:DIR: simulated ms between commits to git', '1000')
+    .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '600')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const store = storeFlag(opts.store, false);
       const speed = opts.speed === 'max' ? Infinity : num('--speed', String(opts.speed), 0.001, 1e6);
       const r = await runSim({
         nodes: num('--nodes', String(opts.nodes), 2, 250, true),
@@ -27,6 +37,10 @@ export function registerSim(program: Command): void {
         packetActors: num('--packet-actors', String(opts.packetActors), 1, 16, true),
         mergeIntervalMs: num('--merge-interval', String(opts.mergeInterval), 1, 60_000),
         pcap: typeof opts.pcap === 'string' ? opts.pcap : undefined,
+        git: store.git,
+        gitFlushIntervalMs: num('--flush-interval', String(opts.flushInterval), 10, 3_600_000),
+        gitHistory: num('--git-history', String(opts.gitHistory), 2, 10_000_000, true),
+        gitLogger: store.git ? gitLog() : undefined,
         out: opts.json ? undefined : (l) => process.stdout.write(l + '\n'),
       });
       if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
@@ -37,13 +51,16 @@ export function registerSim(program: Command): void {
     .command('demo')
     .description('a ~10 s run of the virtual network on the embedded defaults (in-memory store, no root): tables learned, merged, expired')
     .option('--seed <n>', 'random seed', '1')
-    .action(async (opts: { seed: string }) => {
+    .option('--store <kind>', "memory, or git:DIR: each node's primary persisted to DIR/node<i> (then: git -C DIR/node0 log -p -- arp/)", 'memory')
+    .action(async (opts: { seed: string; store: string }) => {
+      const store = storeFlag(opts.store, false);
       const out = (l: string) => process.stdout.write(l + '\n');
       out('netbranch demo: 6 nodes, each with its own store; packet actors and an ARP-expiry actor on their own branches,');
       out('merging back every 100 ms. Peers change every 40 s, so entries not refreshed expire after 60 s.\n');
-      const r = await runSim({ nodes: 6, seconds: 150, speed: 15, seed: num('--seed', opts.seed, 0, 2 ** 32 - 1, true), reportEveryS: 10, out });
+      const r = await runSim({ nodes: 6, seconds: 150, speed: 15, seed: num('--seed', opts.seed, 0, 2 ** 32 - 1, true), reportEveryS: 10, out, git: store.git, gitLogger: store.git ? gitLog() : undefined });
       out('');
       for (const l of formatSummary(r)) out(l);
+      if (store.git) out(`\nthe tables in git: git -C ${store.git}/node0 log -p -- arp/   (docs/git-store.md: editing them with git)`);
       out('\nnext: netbranch sim --help, netbranch stress --help, and docs/actors.md');
     });
 }

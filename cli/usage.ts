@@ -15,3 +15,16 @@ export function numberFlag(name: string, v: unknown, min: number, max: number, i
   }
   return n;
 }
+
+/** `--store`: memory, hashtable (where allowed), or git:DIR (memory branches persisted to git). */
+export function storeFlag(v: unknown, allowHashtable: boolean): { kind: 'memory' | 'hashtable'; git?: string } {
+  const text = String(v);
+  if (text === 'memory') return { kind: 'memory' };
+  if (text === 'hashtable' && allowHashtable) return { kind: 'hashtable' };
+  if (text.startsWith('git:')) {
+    const dir = text.slice(4);
+    if (!dir) throw new UsageError("--store git:DIR needs a directory, e.g. git:/var/lib/netbranch");
+    return { kind: 'memory', git: dir };
+  }
+  throw new UsageError(`--store must be memory${allowHashtable ? ', hashtable' : ''} or git:DIR, got '${text}'`);
+}

@@ -10,6 +10,8 @@ export interface KeyCodec<K extends string | number> {
   encode(key: K): string;
   /** Parses and validates a path segment or a key received from outside; throws CodecError. */
   decode(segment: unknown): K;
+  /** Directories above the entry's file in git (nested trees keep each tree small); default none. */
+  dirs?(key: K): string[];
 }
 
 /** A value type: plain data checked on the way in; `fields` fixes a record's msgpack field order. */
@@ -19,6 +21,13 @@ export interface ValueCodec<V> {
   decode(x: unknown, path?: string): V;
   /** Field names of a record value, in order: shared msgpackr structures are built from them. */
   readonly fields?: readonly string[];
+  /** The readable JSON form a file in git shows (a MAC as aa:bb:…); `decode` accepts it back. Default: the value. */
+  show?(v: V): unknown;
+}
+
+/** A value in its readable JSON form. */
+export function showValue<V>(codec: ValueCodec<V>, v: V): unknown {
+  return codec.show ? codec.show(v) : v;
 }
 
 function fail(path: string | undefined, codec: string, reason: string): never {
@@ -37,6 +46,7 @@ export const keys = {
       if (typeof s !== 'string' || !IPV4.test(s)) fail(String(s), 'ipv4', `not a dotted-quad IPv4 address: ${JSON.stringify(s)}`);
       return s;
     },
+    dirs: (k: string) => [k.slice(0, k.lastIndexOf('.'))],
   } satisfies KeyCodec<string>,
 
   /** An IPv4 address held as a 32-bit unsigned number (fast Map keys), shown as a dotted quad. */
@@ -49,6 +59,7 @@ export const keys = {
       const p = s.split('.').map(Number);
       return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
     },
+    dirs: (k: number) => [`${k >>> 24}.${(k >>> 16) & 255}.${(k >>> 8) & 255}`],
   } satisfies KeyCodec<number>,
 
   /** Any string that is a safe single path segment. */
@@ -86,10 +97,21 @@ export const values = {
   /** A MAC held as a 48-bit number; accepts the number or 'aa:bb:cc:dd:ee:ff'. */
   macNumber: {
     name: 'mac',
+    show: (v: number) => v.toString(16).padStart(12, '0').replace(/(..)(?!$)/g, '$1:'),
     decode(x: unknown, p?: string): number {
       if (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff_ffff) return x;
       if (typeof x === 'string' && MAC.test(x.toLowerCase())) return parseInt(x.replace(/:/g, ''), 16);
       return fail(p, 'mac', `expected a MAC like 02:00:00:00:00:01, got ${describe(x)}`);
+    },
+  } as ValueCodec<number>,
+  /** An IPv4 address held as a 32-bit number; accepts the number or a dotted quad, shows the dotted quad. */
+  ipv4num: {
+    name: 'ipv4',
+    show: (v: number) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`,
+    decode(x: unknown, p?: string): number {
+      if (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff) return x;
+      if (typeof x === 'string' && IPV4.test(x)) { const q = x.split('.').map(Number); return ((q[0] << 24) | (q[1] << 16) | (q[2] << 8) | q[3]) >>> 0; }
+      return fail(p, 'ipv4', `expected a dotted-quad IPv4 address, got ${describe(x)}`);
     },
   } as ValueCodec<number>,
   ipv4: { name: 'ipv4', decode: (x: unknown, p?: string) => (typeof x === 'string' && IPV4.test(x) ? x : fail(p, 'ipv4', `expected a dotted-quad IPv4 address, got ${describe(x)}`)) } as ValueCodec<string>,
@@ -106,6 +128,7 @@ export const values = {
   sortedSet<T>(item: ValueCodec<T>, cmp: (a: T, b: T) => number): ValueCodec<readonly T[]> {
     return {
       name: `set(${item.name})`,
+      show: item.show ? (v: readonly T[]) => v.map((e) => item.show!(e)) : undefined,
       decode(x: unknown, p?: string) {
         if (!Array.isArray(x)) fail(p, 'set', `expected an array, got ${describe(x)}`);
         const out = x.map((e, i) => item.decode(e, `${p ?? ''}[${i}]`));
@@ -121,6 +144,11 @@ export const values = {
     return {
       name: `record(${names.join(',')})`,
       fields: names,
+      show(v: Record<string, unknown>) {
+        const out: Record<string, unknown> = {};
+        for (const k of names) if (v[k] !== undefined) out[k] = showValue(shape[k] as ValueCodec<unknown>, v[k]);
+        return out;
+      },
       decode(x: unknown, p?: string) {
         if (typeof x !== 'object' || x === null || Array.isArray(x) || x instanceof Uint8Array) fail(p, 'record', `expected an object, got ${describe(x)}`);
         const src = x as Record<string, unknown>;

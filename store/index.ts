@@ -4,7 +4,7 @@ export { Branch, type Change, type CommitOptions, type MergeOutcome, type WatchE
 export { BranchTable } from './branch-table.js';
 export { type Commit, type CommitKind, type ConflictRecord, changeCount } from './commit.js';
 export { Table, table, Schema, type TableSpec } from './table.js';
-export { keys, values, type KeyCodec, type ValueCodec } from './codec.js';
+export { keys, values, showValue, type KeyCodec, type ValueCodec } from './codec.js';
 export * from './merge.js';
 export { deepEqual, compareCanonical } from './canonical.js';
 export * from './errors.js';
@@ -13,3 +13,6 @@ export { ReplicaHost, type ReplicaHostOptions } from './replica-host.js';
 export { Replica, ReplicaTable } from './replica.js';
 export { startThread, siblingModule } from './thread.js';
 export type { TableView, BranchView } from './view.js';
+export { GitStore, type GitStoreOptions, type GitStoreStats, type GitStoreLogger, type EditOutcome } from './git-store.js';
+export { GitRepo, type GitRepoOptions, type FlushResult, type RepoStats } from './git-repo.js';
+export { entryPath, renderEntry, parseEntry, parseEntryPath } from './git-layout.js';

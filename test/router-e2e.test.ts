@@ -24,12 +24,17 @@ const LAB = join(ROOT, 'test', 'lab', 'router-lab.sh');
 const TIMEOUT_MS = 180_000;
 /** Every check the lab reports, in its order. */
 const CHECKS = ['router-ready', 'topology', 'dns', 'http', 'tcp-conns', 'iperf3-tcp', 'iperf3-udp', 'ping', 'nat-table', 'router-stop'];
-const PREFIX = `nbrt${process.pid}-`; // the lab's namespaces: ${PREFIX}client, ${PREFIX}server
+const GIT_CHECKS = ['router-ready', 'topology', 'dns', 'http', 'tcp-conns', 'iperf3-tcp', 'iperf3-udp', 'ping', 'nat-table', 'git', 'router-stop'];
 
 interface LabCheck { name: string; pass: boolean; summary: string; figures: unknown }
 interface LabResults { ok: boolean; seconds: number; checks: LabCheck[] }
 
-describe('netbranch router: NAT between a client and a server namespace (test/lab/router-lab.sh)', { skip }, () => {
+/** One lab run; `git` runs the router on `--store git:DIR` with lighter load (the full load runs in memory mode). */
+function labSuite(title: string, mode: 'memory' | 'git'): void {
+describe(title, { skip }, () => {
+  const PREFIX = `nbr${mode === 'git' ? 'g' : 't'}${process.pid}-`; // the lab's namespaces: ${PREFIX}client, ${PREFIX}server
+  const checks = mode === 'git' ? GIT_CHECKS : CHECKS;
+  const conns = mode === 'git' ? 200 : 1000;
   let out = '';
   let child: ChildProcess | null = null;
   let code: number | null = null;
@@ -64,6 +69,7 @@ describe('netbranch router: NAT between a client and a server namespace (test/la
         PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
         RLAB_OUT: out,
         RLAB_NS_PREFIX: PREFIX,
+        ...(mode === 'git' ? { RLAB_GIT: join(out, 'repo'), RLAB_CONNS: String(conns), RLAB_DURATION: '2', RLAB_UDP_SECONDS: '2' } : {}),
         RLAB_INSTALL: '0', // a test never installs packages: .ci/run does
       },
     });
@@ -111,11 +117,11 @@ describe('netbranch router: NAT between a client and a server namespace (test/la
     assert.equal(code, 0, `lab exit ${code}${signal ? ` (${signal})` : ''}${why()}`);
     assert.ok(results, `no results.json${why()}`);
     assert.equal(results.ok, true, why());
-    assert.deepEqual(results.checks.map((c) => c.name), CHECKS, why());
+    assert.deepEqual(results.checks.map((c) => c.name), checks, why());
     assert.ok(results.checks.every((c) => c.pass), why());
   });
 
-  for (const name of CHECKS) {
+  for (const name of checks) {
     it(`check ${name}`, () => {
       const line = summary.split('\n').find((l) => l.startsWith(`PASS ${name}: `) || l.startsWith(`FAIL ${name}: `));
       assert.ok(line, `no "${name}" line in the summary${why()}`);
@@ -123,16 +129,30 @@ describe('netbranch router: NAT between a client and a server namespace (test/la
     });
   }
 
-  it('figures: no datagram lost at the fixed UDP rate, 1,000/1,000 connections, the ping flow in the NAT table both ways', () => {
+  it(`figures: no datagram lost at the fixed UDP rate, ${conns}/${conns} connections, the ping flow in the NAT table both ways`, () => {
     assert.ok(results, `no results.json${why()}`);
     const fig = (n: string) => results!.checks.find((c) => c.name === n)?.figures as Record<string, unknown> | undefined;
     const udp = fig('iperf3-udp');
     assert.equal(udp?.lost_pkts, 0, JSON.stringify(udp));
-    const conns = fig('tcp-conns');
-    assert.equal(conns?.ok, 1000, JSON.stringify(conns));
+    const tcp = fig('tcp-conns');
+    assert.equal(tcp?.ok, conns, JSON.stringify(tcp));
     const nat = fig('nat-table') as { missing?: string[]; found?: Record<string, { max_pkts_out: number; max_pkts_in: number }> } | undefined;
     assert.deepEqual(nat?.missing, [], JSON.stringify(nat));
     const icmp = nat?.found?.icmp;
     assert.ok(icmp && icmp.max_pkts_out >= 50 && icmp.max_pkts_in >= 50, `the 50-echo ping flow: ${JSON.stringify(icmp)}`);
   });
+  if (mode === 'git') {
+    it('git: the flows are files in the repository, the edit pushed to `edits` was merged within 2 s, fsck clean', () => {
+      const g = results?.checks.find((c) => c.name === 'git')?.figures as { nat_files?: Record<string, number>; dns_entry_ok?: number; edit_merged?: number; edit_ms?: number } | undefined;
+      assert.ok(g, `no git figures${why()}`);
+      assert.ok((g.nat_files?.icmp ?? 0) > 0 && (g.nat_files?.udp ?? 0) > 0 && (g.nat_files?.tcp ?? 0) > 0, JSON.stringify(g));
+      assert.equal(g.dns_entry_ok, 1, JSON.stringify(g));
+      assert.equal(g.edit_merged, 1, JSON.stringify(g));
+      assert.ok((g.edit_ms ?? Infinity) <= 2000, JSON.stringify(g));
+    });
+  }
 });
+}
+
+labSuite('netbranch router: NAT between a client and a server namespace (test/lab/router-lab.sh)', 'memory');
+labSuite('netbranch router on --store git:DIR: the same lab, the tables in git, an edit through the edits branch', 'git');

@@ -1,0 +1,100 @@
+// Git's object format, written with node's own crypto and zlib (FINDINGS: 4× faster than
+// isomorphic-git's defaults), and loose objects stored atomically: a kill -9 mid-write leaves a
+// temporary file the next start removes, never a truncated object that `git fsck` would call corrupt.
+import { createHash } from 'node:crypto';
+import { deflateSync } from 'node:zlib';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export type ObjectType = 'blob' | 'tree' | 'commit';
+
+export interface TreeEntry {
+  name: string;
+  /** '100644' for a file, '40000' for a tree (git's own spelling; `fsck --strict` refuses '040000'). */
+  mode: '100644' | '40000';
+  oid: string;
+}
+
+export interface Ident {
+  name: string;
+  email: string;
+  /** Seconds since the epoch. */
+  time: number;
+}
+
+export interface CommitObject {
+  tree: string;
+  parents: readonly string[];
+  author: Ident;
+  committer: Ident;
+  message: string;
+}
+
+/** The object's raw form (`type size\0body`) and its SHA-1. */
+export function hashObject(type: ObjectType, body: Uint8Array): { oid: string; raw: Buffer } {
+  const raw = Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body]);
+  return { oid: createHash('sha1').update(raw).digest('hex'), raw };
+}
+
+/** Git orders tree entries by name, a tree's name compared as if it ended in '/'. */
+function sortKey(e: TreeEntry): string {
+  return e.mode === '40000' ? `${e.name}/` : e.name;
+}
+
+export function encodeTree(entries: readonly TreeEntry[]): Buffer {
+  const sorted = [...entries].sort((a, b) => {
+    const x = sortKey(a);
+    const y = sortKey(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  const parts: Buffer[] = [];
+  for (const e of sorted) {
+    parts.push(Buffer.from(`${e.mode} ${e.name}\0`), Buffer.from(e.oid, 'hex'));
+  }
+  return Buffer.concat(parts);
+}
+
+function ident(i: Ident): string {
+  return `${i.name} <${i.email}> ${Math.floor(i.time)} +0000`;
+}
+
+export function encodeCommit(c: CommitObject): Buffer {
+  const lines = [`tree ${c.tree}`, ...c.parents.map((p) => `parent ${p}`), `author ${ident(c.author)}`, `committer ${ident(c.committer)}`, ''];
+  const msg = c.message.endsWith('\n') ? c.message : `${c.message}\n`;
+  return Buffer.from(lines.join('\n') + '\n' + msg);
+}
+
+/** Writes loose objects under `gitdir/objects`, each to a temporary file renamed into place. */
+export class LooseObjects {
+  private readonly dirs = new Set<string>();
+  private tmp = 0;
+  written = 0;
+  bytes = 0;
+
+  constructor(readonly gitdir: string) {}
+
+  path(oid: string): string {
+    return join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+  }
+
+  /** Hashes and writes one object; returns its id. */
+  async write(type: ObjectType, body: Uint8Array): Promise<string> {
+    const { oid, raw } = hashObject(type, body);
+    await this.writeRaw(oid, raw);
+    return oid;
+  }
+
+  async writeRaw(oid: string, raw: Buffer): Promise<void> {
+    const dir = join(this.gitdir, 'objects', oid.slice(0, 2));
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.dirs.add(dir);
+    }
+    const data = deflateSync(raw, { level: 1 });
+    const tmp = join(this.gitdir, 'objects', `tmp_obj_${process.pid}_${++this.tmp}`);
+    await writeFile(tmp, data, { mode: 0o444 });
+    await rename(tmp, this.path(oid));
+    this.written++;
+    this.bytes += data.length;
+  }
+}
