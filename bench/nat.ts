@@ -34,7 +34,7 @@ const ROUNDS = Number(process.env.NB_NAT_ROUNDS ?? 3);
 const MERGE_EVERY = 4096; // packets between merge cycles (= the actor's maxPendingEdits push bound)
 const FRAME_LEN = 60;
 
-type Mode = 'store' | 'hashtable';
+export type Mode = 'store' | 'hashtable';
 
 /** All pre-built frames in one pool (no per-frame ArrayBuffer): flow i's outbound frame at i * FRAME_LEN. */
 export class FramePool {
@@ -63,8 +63,11 @@ export const replyFrame = (i: number) => udpFrame({
   srcMac: SERVER_MAC, dstMac: OUTSIDE.mac, src: SERVER, dst: OUTSIDE.ip, srcPort: 5300 + Math.floor(i / PORTS), dstPort: 1024 + (i % PORTS), payload: PAYLOAD,
 });
 
-/** One packet actor's view: a Router over a replica (with its merge cycle) or over Maps. */
-class Rig {
+/**
+ * One packet actor's view: a Router over a replica (with its merge cycle) or over Maps. A 'store' rig
+ * can be given its primary (e.g. one a GitStore persists); by default it makes a fresh one.
+ */
+export class Rig {
   readonly router: Router;
   forwarded = 0;
   merges = 0;
@@ -77,10 +80,10 @@ class Rig {
   private readonly codec?: DeltaCodec;
   readonly store?: Store;
 
-  constructor(readonly mode: Mode, now: number) {
+  constructor(readonly mode: Mode, now: number, primary?: Store) {
     let tables: { arp: TableView<number, ArpEntry>; nat: TableView<string, NatEntry> };
     if (mode === 'store') {
-      this.store = new Store(routerTables);
+      this.store = primary ?? new Store(routerTables);
       this.host = new ReplicaHost(this.store.main);
       this.replica = new Replica(this.store.schema, this.host.attach('packet-0'));
       this.codec = new DeltaCodec(this.store.schema);
@@ -135,7 +138,7 @@ interface GcEntry { start: number; duration: number }
 const gcs: GcEntry[] = [];
 let gcObserver: PerformanceObserver | null = null;
 
-function observeGc(): void {
+export function observeGc(): void {
   if (gcObserver) return;
   gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) gcs.push({ start: e.startTime, duration: e.duration });
@@ -144,15 +147,24 @@ function observeGc(): void {
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
-const forceGc = () => (globalThis as { gc?: () => void }).gc?.();
+export const forceGc = () => (globalThis as { gc?: () => void }).gc?.();
 
-interface Phase { lat: Float64Array; start: Float64Array; wallMs: number; p0: number; gcMs: number; gcCount: number; gcMaxMs: number; hitByGc: Uint8Array }
+export interface Phase { lat: Float64Array; start: Float64Array; wallMs: number; p0: number; gcMs: number; gcCount: number; gcMaxMs: number; hitByGc: Uint8Array }
+
+/**
+ * Run between packets, after every `every`-th one, and not timed: lets a benchmark yield to the event
+ * loop (a GitStore's flushes on the primary) or pace the loop. This suite itself runs without one.
+ */
+export interface PhaseHook {
+  every: number;
+  run(i: number, now: number): Promise<void>;
+}
 
 /**
  * Sends frames `order[0..n)` of `pool` through `rig` one at a time, each timed with hrtime.bigint
  * (a merge cycle every MERGE_EVERY packets is charged to the packet that waits behind it).
  */
-async function phase(rig: Rig, pool: FramePool, order: Int32Array, n: number, now0: number, inbound: boolean): Promise<Phase> {
+export async function phase(rig: Rig, pool: FramePool, order: Int32Array, n: number, now0: number, inbound: boolean, hook?: PhaseHook): Promise<Phase> {
   const buf = new Uint8Array(FRAME_LEN);
   const one = [buf];
   const lat = new Float64Array(n);
@@ -173,6 +185,7 @@ async function phase(rig: Rig, pool: FramePool, order: Int32Array, n: number, no
     const t2 = process.hrtime.bigint();
     lat[i] = extra + Number(t2 - t1);
     start[i] = Number(t0 - h0);
+    if (hook !== undefined && (i + 1) % hook.every === 0) await hook.run(i, now);
   }
   const wallMs = performance.now() - p0;
   await tick();
@@ -198,22 +211,25 @@ async function phase(rig: Rig, pool: FramePool, order: Int32Array, n: number, no
   return { lat, start, wallMs, p0, gcMs, gcCount, gcMaxMs: gcMax, hitByGc };
 }
 
-interface Stats { p50: number; p99: number; max: number; maxNoGc: number; p99NoGc: number; gcPct: number; gcMaxMs: number; gcCount: number; gcHits: number; meanUs: number }
+export interface Stats { p50: number; p99: number; max: number; maxNoGc: number; p99NoGc: number; gcPct: number; gcMaxMs: number; gcCount: number; gcHits: number; meanUs: number }
 
-function stats(p: Phase): Stats {
+/** Math.max of a long list (spreading 200,000 arguments overflows the stack). */
+const maxOf = (xs: number[]) => xs.reduce((m, x) => (x > m ? x : m), -Infinity);
+
+export function stats(p: Phase): Stats {
   const us = Array.from(p.lat, (x) => x / 1000);
   const noGc = us.filter((_, i) => p.hitByGc[i] === 0);
   let hits = 0;
   for (const h of p.hitByGc) hits += h;
   return {
-    p50: percentile(us, 50), p99: percentile(us, 99), max: Math.max(...us),
-    maxNoGc: noGc.length ? Math.max(...noGc) : NaN, p99NoGc: percentile(noGc, 99),
+    p50: percentile(us, 50), p99: percentile(us, 99), max: maxOf(us),
+    maxNoGc: noGc.length ? maxOf(noGc) : NaN, p99NoGc: percentile(noGc, 99),
     gcPct: (p.gcMs / p.wallMs) * 100, gcMaxMs: p.gcMaxMs, gcCount: p.gcCount, gcHits: hits,
     meanUs: us.reduce((a, b) => a + b, 0) / us.length,
   };
 }
 
-function shuffled(n: number, count: number, seed: number): Int32Array {
+export function shuffled(n: number, count: number, seed: number): Int32Array {
   const out = new Int32Array(count);
   let s = seed >>> 0;
   for (let i = 0; i < count; i++) {

@@ -30,7 +30,7 @@ export function registerRouter(program: Command): void {
     .option('--api <where>', 'serve the external-lookup API (unix:PATH)')
     .option('--pcap <dir>', 'record both networks into DIR/inside.pcap and DIR/outside.pcap')
     .option('--flush-interval <ms>', 'with --store git:DIR: how often the primary is committed to git', '1000')
-    .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept; older ones are cut off', '600')
+    .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept; older ones are cut off', '60')
     .option('--merge-interval <ms>', 'how often each actor merges its branch into the primary', '100')
     .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536')
     .action(async (opts: Record<string, string | undefined>) => {

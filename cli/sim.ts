@@ -25,7 +25,7 @@ export function registerSim(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--store <kind>', "memory, or git:DIR: each node's primary persisted to DIR/node<i>", 'memory')
     .option('--flush-interval <ms>', 'with --store git:DIR: simulated ms between commits to git', '1000')
-    .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '600')
+    .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '60')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
       const store = storeFlag(opts.store, false);
       const speed = opts.speed === 'max' ? Infinity : num('--speed', String(opts.speed), 0.001, 1e6);

@@ -3,7 +3,7 @@
 // temporary file the next start removes, never a truncated object that `git fsck` would call corrupt.
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type ObjectType = 'blob' | 'tree' | 'commit';
@@ -64,7 +64,7 @@ export function encodeCommit(c: CommitObject): Buffer {
   return Buffer.from(lines.join('\n') + '\n' + msg);
 }
 
-/** Writes loose objects under `gitdir/objects`, each to a temporary file renamed into place. */
+/** Writes loose objects under `gitdir/objects`, each to a temporary file renamed into place (blocking: see writeRaw). */
 export class LooseObjects {
   private readonly dirs = new Set<string>();
   private tmp = 0;
@@ -87,13 +87,15 @@ export class LooseObjects {
   async writeRaw(oid: string, raw: Buffer): Promise<void> {
     const dir = join(this.gitdir, 'objects', oid.slice(0, 2));
     if (!this.dirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       this.dirs.add(dir);
     }
     const data = deflateSync(raw, { level: 1 });
     const tmp = join(this.gitdir, 'objects', `tmp_obj_${process.pid}_${++this.tmp}`);
-    await writeFile(tmp, data, { mode: 0o444 });
-    await rename(tmp, this.path(oid));
+    // Synchronous on purpose: the repository has a thread of its own, and awaiting one small file at
+    // a time costs 3× the CPU (bench: git.diag.loose_write_us).
+    writeFileSync(tmp, data, { mode: 0o444 });
+    renameSync(tmp, this.path(oid));
     this.written++;
     this.bytes += data.length;
   }
