@@ -2,9 +2,9 @@
 // pushed every merge interval (or sooner when edits pile up), head deltas applied as they arrive.
 // Nothing here ever waits: packets are handled while a push is in flight.
 import { parentPort, workerData } from 'node:worker_threads';
-import { DeltaCodec, Replica, type Schema, type SnapshotMessage } from '../store/index.js';
+import { DeltaCodec, Replica, type HeadDeltaMessage, type Schema, type SnapshotMessage } from '../store/index.js';
 import { exposeControl } from './control.js';
-import type { ActorControl, ActorInit, ActorStats, FromActor, ToActor } from './messages.js';
+import type { ActorControl, ActorInit, ActorStats, FromActor, HistoryAnswer, ToActor } from './messages.js';
 
 export class ActorRuntime {
   readonly init: ActorInit;
@@ -24,6 +24,12 @@ export class ActorRuntime {
   beforePush: (() => void) | null = null;
   /** Called after every head delta is applied (the actor may re-read what it caches). */
   onRebase: (() => void) | null = null;
+  /** Called with every head delta applied (the lookup actor turns them into watch events). */
+  onHead: ((head: HeadDeltaMessage) => void) | null = null;
+  /** Called after a fresh snapshot replaced the replica's base (everything may have changed). */
+  onResync: (() => void) | null = null;
+  private historyId = 0;
+  private readonly historyWaiters = new Map<number, (a: HistoryAnswer) => void>();
 
   constructor(readonly schema: Schema, init: ActorInit = workerData as ActorInit) {
     this.init = init;
@@ -42,11 +48,16 @@ export class ActorRuntime {
   }
 
   /** Resolves with the replica once the primary's snapshot arrived; the merge loop then runs. */
-  async start(): Promise<Replica> {
+  async start(opts: { announce?: boolean } = {}): Promise<Replica> {
     const r = await this.ready;
     this.setInterval(this.intervalMs);
-    this.post({ type: 'ready' });
+    if (opts.announce !== false) this.announce();
     return r;
+  }
+
+  /** Tells the supervisor the actor is serving (start() does, unless told to wait for a listener). */
+  announce(): void {
+    this.post({ type: 'ready' });
   }
 
   get replica(): Replica {
@@ -106,7 +117,23 @@ export class ActorRuntime {
     this.timer = this.merging ? setInterval(() => this.push(), ms) : null;
   }
 
+  /** An entry's history from the primary's log, which lives on the main thread. */
+  history(table: number, key: string | number, limit: number, timeoutMs = 5_000): Promise<HistoryAnswer> {
+    const id = ++this.historyId;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => { this.historyWaiters.delete(id); reject(new Error('the main thread did not answer the history query')); }, timeoutMs);
+      this.historyWaiters.set(id, (a) => { clearTimeout(t); resolve(a); });
+      this.post({ type: 'history', id, table, key, limit });
+    });
+  }
+
   private onMessage(m: ToActor): void {
+    if (m.type === 'history') {
+      const w = this.historyWaiters.get(m.id);
+      this.historyWaiters.delete(m.id);
+      w?.(m);
+      return;
+    }
     if (m.type !== 'replica') return;
     const msg = this.codec.decode(m.bytes);
     switch (msg.type) {
@@ -116,11 +143,15 @@ export class ActorRuntime {
           this.readyResolve(this.replicaRef);
         } else {
           this.replicaRef.resync(msg);
+          this.onResync?.();
         }
         this.resyncPending = false;
         break;
       case 'head':
-        if (this.replica.applyHead(msg)) this.onRebase?.();
+        if (this.replica.applyHead(msg)) {
+          this.onRebase?.();
+          this.onHead?.(msg);
+        }
         break;
       case 'rejected':
         if (!this.replica.applyRejected(msg.push)) break; // an answer to a push already settled

@@ -30,6 +30,30 @@ export interface ActorInit {
   merging?: boolean;
   /** Router packet actors. */
   router?: RouterActorInit;
+  /** The external-lookup actor: where it serves and whom. */
+  lookup?: LookupInit;
+}
+
+/** What the external-lookup actor serves (actors/lookup-server.ts). */
+export interface LookupInit {
+  /** Unix socket path (mode 0600, in a 0700 directory). */
+  unix?: string;
+  /** Loopback TCP (tokens required). */
+  tcp?: { host: string; port: number };
+  /** Read-only JSON over HTTP on loopback (tokens required). */
+  http?: { host: string; port: number };
+  tokens: TokenSpec[];
+  /** `router` or `sim`, as `hello` reports it. */
+  role: string;
+  maxFrame?: number;
+  maxConnections?: number;
+}
+
+/** One token of the tokens file: who it is and what it may do (`read:arp`, `write:*`, `admin`). */
+export interface TokenSpec {
+  name: string;
+  token: string;
+  scopes: string[];
 }
 
 /** What a router packet actor needs: its rings on both networks and the routing/NAT set-up. */
@@ -69,7 +93,16 @@ export interface ActorLog {
   msg: string;
 }
 
-export type FromActor = DeltaPost | ResyncRequest | ActorReady | ActorLog;
+/** actor → main: an entry's history (the primary's log lives on the main thread). */
+export interface HistoryQuery {
+  type: 'history';
+  id: number;
+  table: number;
+  key: string | number;
+  limit: number;
+}
+
+export type FromActor = DeltaPost | ResyncRequest | ActorReady | ActorLog | HistoryQuery;
 
 /** main → actor: SnapshotMessage, HeadDeltaMessage or DeltaRejectedMessage bytes. */
 export interface ReplicaPost {
@@ -77,7 +110,16 @@ export interface ReplicaPost {
   bytes: Uint8Array;
 }
 
-export type ToActor = ReplicaPost;
+/** main → actor: the answer to a HistoryQuery. */
+export interface HistoryAnswer {
+  type: 'history';
+  id: number;
+  complete: boolean;
+  entries: { seq: number; time: number; author: string; message: string; value: unknown }[];
+  error?: string;
+}
+
+export type ToActor = ReplicaPost | HistoryAnswer;
 
 /** What every actor answers over comlink. */
 export interface ActorControl {

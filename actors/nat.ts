@@ -1,8 +1,10 @@
 // Masquerade for one packet actor: finds or makes a flow's binding, keeps connection state, and
 // coalesces what every packet touches (last-seen, counters) into one store write per flow per merge
 // interval. Ports come from this actor's own slice, so return traffic is dispatched back to it.
+// Port forwarding (DNAT) makes flows the other way round: opened from outside, on a rule's port.
 import type { TableView } from '../store/index.js';
 import { expiresAt, initialState, nextState } from './conntrack.js';
+import { dnatKey, isForwardedFlow, type DnatRule } from './dnat-table.js';
 import { natKey, natReverseKey, type NatEntry, type NatProto } from './nat-table.js';
 
 const FIRST = 1024;
@@ -42,6 +44,12 @@ export interface NatCounters {
   reverseRebuilds: number;
   flushedWrites: number;
   expired: number;
+  /** Flows made by a port-forward rule. */
+  forwardCreated: number;
+  /** Forwards refused: the rule's inside end already talks to that remote end through another binding, or a live flow holds the port towards it. */
+  forwardClash: number;
+  /** Masquerade port candidates skipped because a port-forward rule takes them. */
+  forwardPortsSkipped: number;
 }
 
 /** What a packet changed since the flow's last store write. */
@@ -54,6 +62,8 @@ interface HotFlow {
   bytesOut: number;
   bytesIn: number;
   dirty: boolean;
+  /** Made by a port-forward rule: opened from outside, so conntrack's original direction is inbound. */
+  forwarded: boolean;
 }
 
 export class NatEngine {
@@ -61,7 +71,10 @@ export class NatEngine {
   readonly actors: number;
   readonly maxEntries: number;
   readonly portSearchLimit: number;
-  readonly counters: NatCounters = { created: 0, outbound: 0, inbound: 0, preserved: 0, tableFull: 0, portsExhausted: 0, noBinding: 0, reverseRebuilds: 0, flushedWrites: 0, expired: 0 };
+  readonly counters: NatCounters = {
+    created: 0, outbound: 0, inbound: 0, preserved: 0, tableFull: 0, portsExhausted: 0, noBinding: 0, reverseRebuilds: 0, flushedWrites: 0, expired: 0,
+    forwardCreated: 0, forwardClash: 0, forwardPortsSkipped: 0,
+  };
   /** Return traffic's key → the flow's key, for flows this actor has seen. */
   private readonly reverse = new Map<string, string>();
   private readonly hot = new Map<string, HotFlow>();
@@ -73,7 +86,11 @@ export class NatEngine {
   private readonly slice: [number, number];
   private lastRebuild = -Infinity;
 
-  constructor(readonly table: TableView<string, NatEntry>, opts: NatOptions = {}) {
+  /**
+   * `rules`: the port-forward rules (the `dnat` table), if any: their outside ports are never handed
+   * out to masqueraded flows, and flows they made are tracked in their own direction.
+   */
+  constructor(readonly table: TableView<string, NatEntry>, opts: NatOptions = {}, readonly rules?: TableView<string, DnatRule>) {
     this.actor = opts.actor ?? 0;
     this.actors = opts.actors ?? 1;
     this.maxEntries = opts.maxEntries ?? 65_536;
@@ -98,11 +115,11 @@ export class NatEngine {
       } else {
         const e = this.create(key, proto, insideIp, insidePort, remoteIp, remotePort, stored?.outPort ?? insidePort, now);
         if (e === null) return -1;
-        h = this.warm(key, e);
+        h = this.warm(key, e, false);
       }
     }
     this.counters.outbound++;
-    const next = nextState(h.state, proto, true, tcpFlags);
+    const next = nextState(h.state, proto, !h.forwarded, tcpFlags);
     h.lastSeen = now;
     h.pktsOut++;
     h.bytesOut += len;
@@ -137,8 +154,54 @@ export class NatEngine {
       this.counters.noBinding++;
       return undefined;
     }
+    return this.received(key, h, proto, tcpFlags, len, now);
+  }
+
+  /**
+   * The first packet of a connection opened from outside through a port-forward rule (the caller
+   * found the rule, after `inbound` found no flow): makes the flow whose inside end is the rule's
+   * target and whose outside port is the rule's, `outPort`, whichever actor's slice that falls in.
+   * Returns the flow, or undefined to drop the packet (table full, or a clash; counted).
+   */
+  forward(proto: NatProto, outPort: number, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): NatEntry | undefined {
+    const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
+    let h = this.hot.get(key);
+    if (h === undefined || expiresAt(h.state, h.lastSeen) <= now) {
+      const stored = this.table.get(key);
+      if (stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now) {
+        h = this.warm(key, stored);
+      } else {
+        if (this.table.sizeBound >= this.maxEntries && this.table.size >= this.maxEntries) {
+          this.counters.tableFull++;
+          return undefined;
+        }
+        // A flow made before the rule may still hold the port towards this remote end: it keeps it.
+        if (this.taken(proto, outPort, remoteIp, remotePort, now)) {
+          this.counters.forwardClash++;
+          return undefined;
+        }
+        const e: NatEntry = {
+          proto, insideIp, insidePort, remoteIp, remotePort, outPort, state: initialState(proto),
+          created: now, lastSeen: now, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0,
+        };
+        this.table.set(key, e);
+        this.counters.created++;
+        this.counters.forwardCreated++;
+        h = this.warm(key, e, true);
+      }
+    }
+    // The target already talks to this remote end from the same port through a masquerade binding.
+    if (h.entry.outPort !== outPort) {
+      this.counters.forwardClash++;
+      return undefined;
+    }
+    return this.received(key, h, proto, tcpFlags, len, now);
+  }
+
+  /** An outside → inside packet of a known flow: state, last-seen and counters. */
+  private received(key: string, h: HotFlow, proto: NatProto, tcpFlags: number, len: number, now: number): NatEntry {
     this.counters.inbound++;
-    const next = nextState(h.state, proto, false, tcpFlags);
+    const next = nextState(h.state, proto, h.forwarded, tcpFlags);
     h.lastSeen = now;
     h.pktsIn++;
     h.bytesIn += len;
@@ -195,8 +258,9 @@ export class NatEngine {
     return this.hot.size;
   }
 
-  private warm(key: string, e: NatEntry): HotFlow {
-    const h: HotFlow = { entry: e, state: e.state, lastSeen: e.lastSeen, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0, dirty: false };
+  /** `forwarded`: whether a port-forward rule made the flow; by default read off the rules (once per flow and incarnation). */
+  private warm(key: string, e: NatEntry, forwarded = this.rules !== undefined && isForwardedFlow(e, this.rules)): HotFlow {
+    const h: HotFlow = { entry: e, state: e.state, lastSeen: e.lastSeen, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0, dirty: false, forwarded };
     this.hot.set(key, h);
     this.reverse.set(natReverseKey(e.proto, e.outPort, e.remoteIp, e.remotePort), key);
     return h;
@@ -253,17 +317,29 @@ export class NatEngine {
     return e;
   }
 
-  /** The preferred port if this actor owns it and it is free towards this remote end; else a bounded search of the slice. */
+  /**
+   * The preferred port if this actor owns it and it is free towards this remote end; else a bounded
+   * search of the slice. A port a port-forward rule takes is never handed out (not even kept).
+   */
   private allocate(proto: NatProto, preferred: number, remoteIp: number, remotePort: number, now: number): number {
-    if (portOwner(preferred, this.actors) === this.actor && !this.taken(proto, preferred, remoteIp, remotePort, now)) return preferred;
+    // Only TCP and UDP ports can be forwarded; with no rules at all this costs one size check.
+    const rules = proto !== 'icmp' && this.rules !== undefined && this.rules.sizeBound !== 0 ? this.rules : undefined;
+    if (portOwner(preferred, this.actors) === this.actor && !this.taken(proto, preferred, remoteIp, remotePort, now) && !this.reserved(rules, proto, preferred)) return preferred;
     const [lo, hi] = this.slice;
     const span = hi - lo;
     for (let i = 0; i < Math.min(span, this.portSearchLimit); i++) {
       const p = this.cursor;
       this.cursor = this.cursor + 1 >= hi ? lo : this.cursor + 1;
-      if (!this.taken(proto, p, remoteIp, remotePort, now)) return p;
+      if (!this.taken(proto, p, remoteIp, remotePort, now) && !this.reserved(rules, proto, p)) return p;
     }
     return -1;
+  }
+
+  /** A port some port-forward rule takes (whatever the rule's target: it is the rule's port). */
+  private reserved(rules: TableView<string, DnatRule> | undefined, proto: NatProto, port: number): boolean {
+    if (rules === undefined || !rules.has(dnatKey(proto as 'tcp' | 'udp', port))) return false;
+    this.counters.forwardPortsSkipped++;
+    return true;
   }
 
   /** A port is taken towards a remote end while a live flow holds it; a dead flow's index entry is dropped. */

@@ -1,9 +1,13 @@
 // A router packet actor's thread: frames from both networks' dispatchers go through a Router whose
 // ARP and NAT tables are this actor's replica of the primary (or, in the hashtable baseline, plain
-// Maps); NAT counters coalesced per flow are written to the branch just before each merge.
+// Maps); NAT counters coalesced per flow are written to the branch just before each merge. The
+// port-forward rules (`dnat`) are always read from the replica: operators write them to the primary,
+// and they arrive with the next merge (in the hashtable baseline, which never merges, the rules
+// are those of the snapshot the actor started from).
 import { RingLink } from '../wire/ring-link.js';
 import { ActorRuntime } from './actor-runtime.js';
 import { arpTable, type ArpEntry } from './arp-table.js';
+import { dnatTable } from './dnat-table.js';
 import { MapTable } from './map-table.js';
 import { natTable, type NatEntry } from './nat-table.js';
 import { Router } from './router.js';
@@ -21,7 +25,7 @@ const inside = new RingLink(cfg.insideLink);
 const outside = new RingLink(cfg.outsideLink);
 const router = new Router(
   { inside: cfg.inside, outside: cfg.outside, gateway: cfg.gateway, nat: { actor: cfg.actor, actors: cfg.actors, maxEntries: cfg.maxFlows } },
-  { arp, nat },
+  { arp, nat, dnat: replica.table(dnatTable) },
   (f) => inside.send(f),
   (f) => outside.send(f),
 );

@@ -1,9 +1,11 @@
-// The router's tables, in one order for every thread (see schema.ts).
+// The router's tables, in one order for every thread (see schema.ts). New tables go at the end:
+// a table's index and its msgpack structure follow this order.
 import { Schema, type Table } from '../store/index.js';
 import { arpTable } from './arp-table.js';
 import { natTable } from './nat-table.js';
+import { dnatTable } from './dnat-table.js';
 
-export const routerTables: readonly Table<any, any>[] = [arpTable, natTable];
+export const routerTables: readonly Table<any, any>[] = [arpTable, natTable, dnatTable];
 
 export function routerSchema(): Schema {
   return new Schema(routerTables);

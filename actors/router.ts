@@ -1,7 +1,8 @@
 // A NAT router's packet path for one packet actor: IPv4 checks, routing (connected networks + a
-// default route), TTL, ICMP for its own addresses and errors, and masquerade on the outside
-// interface. Headers are rewritten in place with incremental checksums (RFC 1624); nothing is
-// allocated per forwarded packet but the flow key. Time is always an argument.
+// default route), TTL, ICMP for its own addresses and errors, masquerade on the outside interface,
+// and port forwarding (DNAT) of new connections to our outside address by the `dnat` rules.
+// Headers are rewritten in place with incremental checksums (RFC 1624); nothing is allocated per
+// forwarded packet but the flow key. Time is always an argument.
 import {
   BROADCAST_MAC, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, Icmpv4Packet, Icmpv4Type, IpProtocol, Ipv4Packet,
   TcpPacket, UdpPacket, WireError, updateChecksum16, updateChecksum32, updateUdpChecksum16, updateUdpChecksum32, DestUnreachableCode,
@@ -10,6 +11,7 @@ import type { TableView } from '../store/index.js';
 import { ArpCache, type ArpCacheOptions } from './arp-cache.js';
 import { ArpProtocol } from './arp-protocol.js';
 import type { ArpEntry } from './arp-table.js';
+import { dnatKey, dnatRuleProblem, type DnatRule } from './dnat-table.js';
 import { IcmpErrors } from './icmp-errors.js';
 import { answerEcho, ECHO_BAD_CHECKSUM, ECHO_UNSUPPORTED } from './icmp-echo.js';
 import { NatEngine, type NatOptions } from './nat.js';
@@ -29,6 +31,8 @@ export interface RouterConfig {
 export interface RouterTables {
   arp: TableView<number, ArpEntry>;
   nat: TableView<string, NatEntry>;
+  /** Port-forward rules; none: nothing is forwarded. */
+  dnat?: TableView<string, DnatRule>;
 }
 
 export interface RouterCounters {
@@ -48,6 +52,12 @@ export interface RouterCounters {
   icmpErrorsTranslated: number;
   hostUnreachable: number;
   insideUnreachable: number;
+  /** New connections to our outside address forwarded inside by a `dnat` rule (each makes a flow). */
+  dnatHits: number;
+  /** TCP/UDP to our outside address with no flow and no rule for its port (also `unsolicited`). */
+  dnatNoRule: number;
+  /** A rule the router cannot use: its value disagrees with its key, or its target is not an inside host (also `unsolicited`). */
+  dnatBadRule: number;
 }
 
 const TTL = 8;
@@ -57,12 +67,15 @@ const DST = 16;
 
 export class Router {
   readonly nat: NatEngine;
+  /** The port-forward rules, if the router has them. */
+  readonly rules: TableView<string, DnatRule> | undefined;
   readonly insideArp: ArpProtocol;
   readonly outsideArp: ArpProtocol;
   readonly icmpErrors: IcmpErrors;
   readonly counters: RouterCounters = {
     rxInside: 0, rxOutside: 0, forwardedOut: 0, forwardedIn: 0, notForUs: 0, malformed: 0, badChecksum: 0, ttlExceeded: 0,
     noRoute: 0, fragments: 0, unsupported: 0, echoAnswered: 0, unsolicited: 0, icmpErrorsTranslated: 0, hostUnreachable: 0, insideUnreachable: 0,
+    dnatHits: 0, dnatNoRule: 0, dnatBadRule: 0,
   };
   private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(64));
   private readonly ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
@@ -80,7 +93,8 @@ export class Router {
     const cache = new ArpCache(tables.arp, cfg.arp);
     this.insideArp = new ArpProtocol(cfg.inside, cache, sendInside);
     this.outsideArp = new ArpProtocol(cfg.outside, cache, sendOutside);
-    this.nat = new NatEngine(tables.nat, cfg.nat);
+    this.rules = tables.dnat;
+    this.nat = new NatEngine(tables.nat, cfg.nat, tables.dnat);
     this.icmpErrors = new IcmpErrors(cfg.icmpErrorsPerSecond ?? 100);
     // Return traffic to an inside host that does not answer ARP: dropped and counted. An error about
     // it would go to the remote end and quote the inside address; Linux's masquerade is silent too.
@@ -205,7 +219,11 @@ export class Router {
       const tcp = proto === IpProtocol.Tcp;
       const l4 = tcp ? this.tcp.reset(frame, at, l4len) : this.udp.reset(frame, at, l4len);
       const dport = l4.dstPort;
-      entry = this.nat.inbound(tcp ? 'tcp' : 'udp', dport, src, l4.srcPort, tcp ? this.tcp.flags : 0, len, now);
+      const sport = l4.srcPort;
+      const flags = tcp ? this.tcp.flags : 0;
+      entry = this.nat.inbound(tcp ? 'tcp' : 'udp', dport, src, sport, flags, len, now);
+      // No flow: a new connection, which a port-forward rule for this port may take inside.
+      if (entry === undefined) entry = this.forward(tcp ? 'tcp' : 'udp', dport, src, sport, flags, len, now);
       if (entry === undefined) { this.counters.unsolicited++; return; }
       if (tcp) {
         this.tcp.checksum = updateChecksum16(updateChecksum32(this.tcp.checksum, me.ip, entry.insideIp), dport, entry.insidePort);
@@ -244,6 +262,23 @@ export class Router {
     this.eth.reset(frame).src = this.cfg.inside.mac;
     this.counters.forwardedIn++;
     this.insideArp.sendTo(entry.insideIp, frame, now);
+  }
+
+  /**
+   * A new connection to our outside address and `port`: the rule for it, if usable, makes a flow
+   * from the rule's target to the remote end on that port; the caller then rewrites the destination
+   * to the target, as for any return traffic. Undefined: no rule, a bad one, or the flow refused.
+   */
+  private forward(proto: 'tcp' | 'udp', port: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): NatEntry | undefined {
+    const rules = this.rules;
+    if (rules === undefined || rules.sizeBound === 0) { this.counters.dnatNoRule++; return undefined; }
+    const key = dnatKey(proto, port);
+    const rule = rules.get(key);
+    if (rule === undefined) { this.counters.dnatNoRule++; return undefined; }
+    if (dnatRuleProblem(key, rule, this.cfg.inside) !== undefined) { this.counters.dnatBadRule++; return undefined; }
+    const entry = this.nat.forward(proto, port, rule.insideIp, rule.insidePort, remoteIp, remotePort, tcpFlags, len, now);
+    if (entry !== undefined) this.counters.dnatHits++;
+    return entry;
   }
 
   /**

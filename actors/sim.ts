@@ -12,6 +12,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { GitStore, Store, type GitStoreLogger } from '../store/index.js';
 import { stackTables } from './schema.js';
 import { arpTable } from './arp-table.js';
+import { LocalActor } from './local-actor.js';
+import { LookupServer } from './lookup-server.js';
+import { BranchSource } from './lookup-source.js';
+import { HttpView } from './http-view.js';
+import type { LookupInit } from './messages.js';
 
 export interface SimOptions {
   nodes: number;
@@ -36,6 +41,10 @@ export interface SimOptions {
   gitFlushIntervalMs?: number;
   gitHistory?: number;
   gitLogger?: GitStoreLogger;
+  /** Serve node `apiNode`'s tables on the external-lookup API from a lookup actor on its own fork. */
+  api?: LookupInit;
+  apiNode?: number;
+  apiLog?: (level: 'info' | 'warn' | 'error', msg: string, fields?: object) => void;
 }
 
 export interface SimNodeSummary {
@@ -106,6 +115,26 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     cables.push(cable);
     next.push(Math.floor(rand() * every));
   }
+  let lookup: { actor: LocalActor; server: LookupServer; http: HttpView } | null = null;
+  if (o.api) {
+    const n = o.apiNode ?? 0;
+    if (!Number.isInteger(n) || n < 0 || n >= nodes.length) throw new RangeError(`--api-node must be a node from 0 to ${nodes.length - 1}, got ${n}`);
+    const actor = new LocalActor('lookup', nodes[n].store.main, o.mergeIntervalMs ?? 100, now);
+    const server = new LookupServer(new BranchSource(actor.branch, nodes[n].store.main), { role: 'sim', tokens: o.api.tokens, log: o.apiLog, clock });
+    const http = new HttpView(server);
+    lookup = { actor, server, http };
+    try {
+      if (o.api.unix) await server.listenUnix(o.api.unix);
+      if (o.api.tcp) await server.listenTcp(o.api.tcp.host, o.api.tcp.port);
+      if (o.api.http) await http.listen(o.api.http.host, o.api.http.port);
+    } catch (err) {
+      await server.close();
+      await http.close();
+      for (const g of gits) await g.close(epoch + now);
+      throw new RangeError(`--api: ${(err as Error).message}`);
+    }
+    out(`api: node${n}'s tables (${nodes[n].iface.name}, ${ipv4ToString(nodes[n].iface.ip)}) on${o.api.unix ? ` unix:${o.api.unix}` : ''}${o.api.tcp ? ` tcp:${o.api.tcp.host}:${o.api.tcp.port}` : ''}${o.api.http ? ` http://${o.api.http.host}:${o.api.http.port}/api` : ''}`);
+  }
   out(`sim: ${o.nodes} nodes on one switch, ${o.packetActors ?? 2} packet actors + 1 ARP-expiry actor each, ${o.seconds} s simulated at ${Number.isFinite(o.speed) ? `${o.speed}×` : 'full speed'}`);
   for (const n of nodes) n.stacks[0].arp.announce(); // the initial broadcast
   const t0 = performance.now();
@@ -129,6 +158,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     }
     for (const n of nodes) n.tick(now);
     for (const g of gits) g.tick(epoch + now);
+    lookup?.actor.tick(now);
     if (report > 0 && now >= nextReport) {
       nextReport += report;
       out(`  t=${String(now / 1000).padStart(5)}s  ${line(nodes)}`);
@@ -143,6 +173,11 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     }
   }
   for (const n of nodes) n.flush(now);
+  if (lookup) {
+    lookup.actor.tick(now, true);
+    await lookup.server.close();
+    await lookup.http.close();
+  }
   for (const g of gits) await g.close(epoch + now);
   pcap?.close();
   const summaries = nodes.map((n, i): SimNodeSummary => ({

@@ -6,7 +6,7 @@ import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Remote } from 'comlink';
 import { startThread, type ReplicaHost } from '../store/index.js';
 import { releaseControl, wrapControl } from './control.js';
-import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, ToActor } from './messages.js';
+import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, HistoryAnswer, ToActor } from './messages.js';
 
 export interface ActorSpec {
   name: string;
@@ -153,6 +153,19 @@ export class Supervisor extends EventEmitter {
       case 'log':
         this.log[m.level]({ actor: h.name }, m.msg);
         break;
+      case 'history': {
+        // Answered from the primary's log, here on the main thread (the actor has a replica, no log).
+        const answer: HistoryAnswer = { type: 'history', id: m.id, complete: false, entries: [] };
+        try {
+          const h2 = this.host.branch.history(m.table, m.key, m.limit);
+          answer.complete = h2.complete;
+          answer.entries = h2.commits.map(({ commit: c, value }) => ({ seq: c.seq, time: c.time, author: c.author, message: c.message, value }));
+        } catch (err) {
+          answer.error = (err as Error).message;
+        }
+        w.postMessage(answer);
+        break;
+      }
       default:
         break;
     }

@@ -6,6 +6,7 @@ import { registerStoreDemo } from './store-demo.js';
 import { registerHost } from './host.js';
 import { registerRouter } from './router.js';
 import { registerStress } from './stress.js';
+import { registerApiCommands } from './api-commands.js';
 import { UsageError } from './usage.js';
 
 /** Exit status for bad flags or arguments, as the router issue asks (a one-line error, exit 2). */
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerHost(program);
   registerRouter(program);
   registerStress(program);
+  registerApiCommands(program);
   return program;
 }
 

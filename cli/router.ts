@@ -17,9 +17,10 @@ import { Store } from '../store/index.js';
 import { routerTables } from '../actors/router-schema.js';
 import { numberFlag, storeFlag, UsageError } from './usage.js';
 import { openGit } from './git.js';
+import { addApiOptions, parseApiOptions } from './api-serve.js';
 
 export function registerRouter(program: Command): void {
-  program
+  const cmd = program
     .command('router')
     .description('a NAT router between two TAP devices (root): masquerade on the outside, tables on the versioned store')
     .requiredOption('--inside <name:addr/prefix>', "inside TAP and the router's address on it, e.g. tap-in:10.201.0.1/24")
@@ -27,12 +28,12 @@ export function registerRouter(program: Command): void {
     .option('--gateway <addr>', 'default route: next hop on the outside network (default: connected networks only)')
     .option('--workers <n>', 'packet actors', '2')
     .option('--store <kind>', "memory (branches and merges), hashtable (plain Maps, the baseline), or git:DIR", 'memory')
-    .option('--api <where>', 'serve the external-lookup API (unix:PATH)')
     .option('--pcap <dir>', 'record both networks into DIR/inside.pcap and DIR/outside.pcap')
     .option('--flush-interval <ms>', 'with --store git:DIR: how often the primary is committed to git', '1000')
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept; older ones are cut off', '60')
     .option('--merge-interval <ms>', 'how often each actor merges its branch into the primary', '100')
-    .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536')
+    .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536');
+  addApiOptions(cmd)
     .action(async (opts: Record<string, string | undefined>) => {
       const parse = (flag: string, spec: string | undefined, n: number) => {
         try {
@@ -54,7 +55,8 @@ export function registerRouter(program: Command): void {
       const store = storeSpec.kind;
       const flushIntervalMs = numberFlag('--flush-interval', opts.flushInterval, 10, 3_600_000);
       const gitHistory = numberFlag('--git-history', opts.gitHistory, 2, 10_000_000, true);
-      if (opts.api !== undefined) throw new UsageError('--api is not available yet (the external-lookup API is a later issue); send SIGUSR1 for a table summary');
+      const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router', (m) => process.stderr.write(`netbranch: warning: ${m}\n`));
+      if (api && store === 'hashtable') throw new UsageError('--api needs the store (memory or git:DIR): in hashtable mode there are no tables to serve');
       const workers = numberFlag('--workers', opts.workers, 1, 64, true);
       const mergeIntervalMs = numberFlag('--merge-interval', opts.mergeInterval, 1, 60_000);
       const maxFlows = numberFlag('--max-flows', opts.maxFlows, 1, 10_000_000, true);
@@ -71,13 +73,14 @@ export function registerRouter(program: Command): void {
       }
       const primary = new Store(routerTables);
       const git = storeSpec.git ? await openGit(storeSpec.git, primary, { flushIntervalMs, historyCommits: gitHistory, logger: log }) : null;
-      const actors = new RouterActors(links[0], links[1], { inside, outside, gateway, packetActors: workers, mergeIntervalMs, store, maxFlows, logger: log, primary });
+      const actors = new RouterActors(links[0], links[1], { inside, outside, gateway, packetActors: workers, mergeIntervalMs, store, maxFlows, logger: log, primary, api });
       git?.start();
       await actors.ready();
       log.info({ inside: describeInterface(inside), outside: describeInterface(outside), workers, store }, 'router up');
       process.stdout.write(JSON.stringify({
         event: 'ready', inside: { dev: inside.name, ip: ipv4ToString(inside.ip), mac: macToString(inside.mac) },
         outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers, store: storeSpec.git ? `git:${storeSpec.git}` : store, pid: process.pid,
+        ...(api ? { api: { unix: api.unix, tcp: api.tcp ? `${api.tcp.host}:${api.tcp.port}` : undefined, http: api.http ? `http://${api.http.host}:${api.http.port}/api` : undefined } } : {}),
       }) + '\n');
       process.on('SIGUSR1', () => {
         void actors.supervisor.stats().then((stats) => {

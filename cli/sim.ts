@@ -3,6 +3,14 @@ import type { Command } from 'commander';
 import { formatSummary, runSim } from '../actors/sim.js';
 import { pino } from 'pino';
 import { numberFlag, storeFlag } from './usage.js';
+import { addApiOptions, parseApiOptions } from './api-serve.js';
+import { stackTables } from '../actors/schema.js';
+
+/** The API's refusals and writes go to stderr as pino lines. */
+function apiLog() {
+  const log = pino({ base: { cmd: 'sim' } }, pino.destination(2));
+  return (level: 'info' | 'warn' | 'error', msg: string, fields: object = {}) => log[level](fields, msg);
+}
 
 /** git's warnings and errors (a rejected edit names its file) go to stderr as pino lines. */
 function gitLog() {
@@ -12,7 +20,7 @@ function gitLog() {
 const num = numberFlag;
 
 export function registerSim(program: Command): void {
-  program
+  const sim = program
     .command('sim')
     .description('simulate a network of nodes, each with its own ARP stack and store, on a virtual switch')
     .option('--nodes <n>', 'nodes on the switch', '10')
@@ -26,7 +34,10 @@ export function registerSim(program: Command): void {
     .option('--store <kind>', "memory, or git:DIR: each node's primary persisted to DIR/node<i>", 'memory')
     .option('--flush-interval <ms>', 'with --store git:DIR: simulated ms between commits to git', '1000')
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '60')
+    .option('--api-node <i>', "with --api: whose tables the API serves", '0');
+  addApiOptions(sim)
     .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const api = parseApiOptions(opts, stackTables.map((t) => t.name), 'sim', (m) => process.stderr.write(`netbranch: warning: ${m}\n`));
       const store = storeFlag(opts.store, false);
       const speed = opts.speed === 'max' ? Infinity : num('--speed', String(opts.speed), 0.001, 1e6);
       const r = await runSim({
@@ -41,6 +52,9 @@ export function registerSim(program: Command): void {
         gitFlushIntervalMs: num('--flush-interval', String(opts.flushInterval), 10, 3_600_000),
         gitHistory: num('--git-history', String(opts.gitHistory), 2, 10_000_000, true),
         gitLogger: store.git ? gitLog() : undefined,
+        api,
+        apiNode: num('--api-node', String(opts.apiNode), 0, 249, true),
+        apiLog: api ? apiLog() : undefined,
         out: opts.json ? undefined : (l) => process.stdout.write(l + '\n'),
       });
       if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');

@@ -349,6 +349,21 @@ export class Branch {
     return out;
   }
 
+  /**
+   * The retained commits that changed one entry, newest first, with its value after each; `complete`
+   * is false when older changes may have been released from the log (see retention).
+   */
+  history(tableIndex: number, key: string | number, limit = 100): { commits: { commit: Commit; value: unknown }[]; complete: boolean } {
+    const t = this.tables[tableIndex];
+    const out: { commit: Commit; value: unknown }[] = [];
+    for (let i = this.commits.length - 1; i >= 0 && out.length < limit; i--) {
+      const c = this.commits[i];
+      const ks = c.changes[tableIndex];
+      if (ks !== undefined && ks.includes(key)) out.push({ commit: c, value: t.valueAt(key, c.seq) });
+    }
+    return { commits: out, complete: out.length < limit && this.horizon === 0 };
+  }
+
   /** Looks a retained commit up by sequence number. */
   commitAt(seq: number): Commit {
     const i = this.firstAfter(seq - 1);

@@ -24,7 +24,7 @@ const LAB = join(ROOT, 'test', 'lab', 'router-lab.sh');
 const TIMEOUT_MS = 180_000;
 /** Every check the lab reports, in its order. */
 const CHECKS = ['router-ready', 'topology', 'dns', 'http', 'tcp-conns', 'iperf3-tcp', 'iperf3-udp', 'ping', 'nat-table', 'router-stop'];
-const GIT_CHECKS = ['router-ready', 'topology', 'dns', 'http', 'tcp-conns', 'iperf3-tcp', 'iperf3-udp', 'ping', 'nat-table', 'git', 'router-stop'];
+const GIT_CHECKS = ['router-ready', 'topology', 'dns', 'http', 'tcp-conns', 'iperf3-tcp', 'iperf3-udp', 'ping', 'nat-table', 'git', 'api', 'router-stop'];
 
 interface LabCheck { name: string; pass: boolean; summary: string; figures: unknown }
 interface LabResults { ok: boolean; seconds: number; checks: LabCheck[] }
@@ -69,7 +69,7 @@ describe(title, { skip }, () => {
         PATH: `${dirname(process.execPath)}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
         RLAB_OUT: out,
         RLAB_NS_PREFIX: PREFIX,
-        ...(mode === 'git' ? { RLAB_GIT: join(out, 'repo'), RLAB_CONNS: String(conns), RLAB_DURATION: '2', RLAB_UDP_SECONDS: '2' } : {}),
+        ...(mode === 'git' ? { RLAB_GIT: join(out, 'repo'), RLAB_API: '1', RLAB_CONNS: String(conns), RLAB_DURATION: '2', RLAB_UDP_SECONDS: '2' } : {}),
         RLAB_INSTALL: '0', // a test never installs packages: .ci/run does
       },
     });
@@ -155,4 +155,4 @@ describe(title, { skip }, () => {
 }
 
 labSuite('netbranch router: NAT between a client and a server namespace (test/lab/router-lab.sh)', 'memory');
-labSuite('netbranch router on --store git:DIR: the same lab, the tables in git, an edit through the edits branch', 'git');
+labSuite('netbranch router on --store git:DIR with --api: the same lab, the tables in git, an edit through the edits branch, the external-lookup API and a port forward set through it', 'git');

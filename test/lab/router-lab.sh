@@ -21,7 +21,10 @@
 #      RLAB_INSTALL=0 (do not apt-get missing tools), RLAB_USE_DIST=1 (run dist/ instead of tsx),
 #      RLAB_ROUTER_ARGS (more router flags, split on spaces, e.g. "--pcap /tmp/rl-pcap --store hashtable"),
 #      RLAB_GIT=DIR (run the router with --store git:DIR and add the "git" check: the flows in git,
-#      fsck clean, a static ARP entry pushed to the `edits` branch merged within 2 s).
+#      fsck clean, a static ARP entry pushed to the `edits` branch merged within 2 s),
+#      RLAB_API=1 (serve the external-lookup API and add the "api" check: the CLI reads the NAT table,
+#      a write without a token is refused, a port forward set through the API carries an HTTP request
+#      from the server namespace to a server in the client namespace, a watch sees a change).
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -259,6 +262,13 @@ log "router: ${CLI[*]} router --inside $TIN:10.201.0.1/24 --outside $TOUT:10.202
 read -r -a EXTRA <<<"${RLAB_ROUTER_ARGS:-}"
 GIT_DIR_=${RLAB_GIT:-}
 [ -z "$GIT_DIR_" ] || EXTRA+=(--store "git:$GIT_DIR_" --flush-interval 200)
+API_SOCK=''
+if [ "${RLAB_API:-0}" = 1 ]; then
+  API_SOCK="$OUT/api/api.sock"; API_TOKEN="lab-token-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+  printf '{"tokens": [{"name": "lab", "token": "%s", "scopes": ["read:*", "write:dnat", "write:arp"]}]}\n' "$API_TOKEN" >"$OUT/tokens.json"
+  chmod 600 "$OUT/tokens.json"
+  EXTRA+=(--api "unix:$API_SOCK" --tokens "$OUT/tokens.json")
+fi
 "${CLI[@]}" router --inside "$TIN:10.201.0.1/24" --outside "$TOUT:10.202.0.1/24" --workers "$WORKERS" ${EXTRA[@]+"${EXTRA[@]}"} \
   >"$OUT/router.stdout" 2>"$OUT/router.stderr" & RPID=$!
 echo "$RPID" >"$OUT/router.pid"
@@ -466,6 +476,42 @@ if [ -n "$GIT_DIR_" ]; then
     check git pass "nat files icmp/udp/tcp $n_icmp/$n_udp/$n_tcp, DNS flow readable ($sample), fsck clean, edit merged in $edit_ms ms" "$gj"
   else
     check git fail "nat files icmp/udp/tcp $n_icmp/$n_udp/$n_tcp, DNS flow ok: $sample_ok, fsck: ${fsck1:-clean} / ${fsck2:-clean}, edit merged: $merged in $edit_ms ms" "$gj"
+  fi
+fi
+
+# ---------------------------------------------------------------- 5c. the external-lookup API (RLAB_API=1)
+if [ -n "$API_SOCK" ]; then
+  log "api: the CLI on $API_SOCK, a refused write, a port forward through the API, a watch"
+  nb() { timeout 20 "${CLI[@]}" "$@" --api "unix:$API_SOCK"; }
+  nat_n=$(nb nat --json 2>"$OUT/api-nat.err" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); e=d if isinstance(d,list) else d.get("entries",[]); print(sum(1 for x in e if (x.get("value",x).get("proto")=="icmp")))' 2>/dev/null || echo 0)
+  refused=0
+  if ! nb set dnat tcp:8099 '{"proto":"tcp","port":8099,"insideIp":"10.201.0.2","insidePort":8099,"created":1}' >/dev/null 2>"$OUT/api-refused.err"; then
+    grep -q forbidden "$OUT/api-refused.err" && refused=1
+  fi
+  # A web server inside (the client namespace); the forward makes it reachable from the server side.
+  mkdir -p "$OUT/inside-www"; echo "inside-hello-$$" >"$OUT/inside-www/index.html"
+  bg "$NC" "$PY" -m http.server --bind 10.201.0.2 --directory "$OUT/inside-www" 8099 >"$OUT/inside-http.log" 2>&1
+  for i in $(seq 50); do cx ss -ltn 2>/dev/null | grep -q '10.201.0.2:8099 ' && break; sleep 0.1; done
+  set_ok=0
+  nb set dnat tcp:8099 '{"proto":"tcp","port":8099,"insideIp":"10.201.0.2","insidePort":8099,"created":1}' --token "$API_TOKEN" >/dev/null 2>"$OUT/api-set.err" && set_ok=1
+  fwd=''
+  for i in $(seq 20); do   # the rule reaches the packet actors at their next merge (100 ms)
+    fwd=$(sx timeout 5 curl -s --max-time 3 http://10.202.0.1:8099/ 2>/dev/null || true)
+    [ "$fwd" = "inside-hello-$$" ] && break; sleep 0.25
+  done
+  fwd_ok=0; [ "$fwd" = "inside-hello-$$" ] && fwd_ok=1
+  # A watch sees the rule's removal.
+  ( nb watch dnat --count 1 --seconds 10 --json >"$OUT/api-watch.out" 2>"$OUT/api-watch.err" ) & wpid=$!
+  sleep 1
+  nb rm dnat tcp:8099 --token "$API_TOKEN" >/dev/null 2>>"$OUT/api-set.err" || true
+  for i in $(seq 120); do alive "$wpid" || break; sleep 0.1; done
+  alive "$wpid" && kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null || true
+  watch_ok=0; grep -q 'tcp:8099' "$OUT/api-watch.out" 2>/dev/null && watch_ok=1
+  aj="{\"nat_icmp\":$nat_n,\"refused\":$refused,\"set\":$set_ok,\"forward\":$fwd_ok,\"watch\":$watch_ok}"
+  if [ "$nat_n" -gt 0 ] && [ $refused = 1 ] && [ $set_ok = 1 ] && [ $fwd_ok = 1 ] && [ $watch_ok = 1 ]; then
+    check api pass "netbranch nat lists the ping flow ($nat_n), a write without a token is forbidden, dnat tcp:8099 set through the API carries HTTP from the server side to 10.201.0.2:8099, a watch saw its removal" "$aj"
+  else
+    check api fail "nat icmp entries $nat_n, refused $refused, set $set_ok ($(head -c 200 "$OUT/api-set.err" | tr '\n' ' ')), forward $fwd_ok (got '${fwd:0:60}'), watch $watch_ok ($(head -c 200 "$OUT/api-watch.err" | tr '\n' ' '))" "$aj"
   fi
 fi
 
