@@ -31,12 +31,24 @@ const PROTO_CODE: Record<NatProto, number> = { tcp: 6, udp: 17, icmp: 1 };
 const CODE_PROTO = new Map<number, NatProto>([[6, 'tcp'], [17, 'udp'], [1, 'icmp']]);
 
 /**
- * The key of a flow, its inside 5-tuple, packed into 7 UTF-16 code units (protocol, address halves,
- * ports): built once per packet, so it must be cheap; paths and tools show it as
- * `udp:10.201.0.2:40000:10.202.0.2:53` through the key codec below.
+ * The key of a flow, its inside 5-tuple, packed into 7 UTF-16 code units: built once per packet, so
+ * it must be cheap; paths and tools show it as `udp:10.201.0.2:40000:10.202.0.2:53` through the key
+ * codec below. The six 16-bit fields (address halves, ports) are stored as their low 15 bits, their
+ * top bits beside the protocol in the first unit: no unit is ever a surrogate (0xD800–0xDFFF), which
+ * msgpack's UTF-8 would turn into U+FFFD and merge distinct flows into one key.
  */
 export function natKey(proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number): string {
-  return String.fromCharCode(PROTO_CODE[proto], insideIp >>> 16, insideIp & 0xffff, insidePort, remoteIp >>> 16, remoteIp & 0xffff, remotePort);
+  const a = insideIp >>> 16, b = insideIp & 0xffff, c = remoteIp >>> 16, d = remoteIp & 0xffff;
+  const top = (a >>> 15) | ((b >>> 15) << 1) | ((insidePort >>> 15) << 2) | ((c >>> 15) << 3) | ((d >>> 15) << 4) | ((remotePort >>> 15) << 5);
+  return String.fromCharCode(PACKED | PROTO_CODE[proto] | (top << 5), a & 0x7fff, b & 0x7fff, insidePort & 0x7fff, c & 0x7fff, d & 0x7fff, remotePort & 0x7fff);
+}
+
+/** Marks the first unit of a packed key (0x4000–0x47FF): no readable string starts that way. */
+const PACKED = 0x4000;
+
+/** Field `i` (1–6) of a packed flow key. */
+function field(k: string, i: number): number {
+  return k.charCodeAt(i) | (((k.charCodeAt(0) >>> (4 + i)) & 1) << 15);
 }
 
 /** The reverse key (a per-actor index, never stored): how return traffic finds the flow. */
@@ -59,12 +71,12 @@ function parseDotted(s: string): number | undefined {
 export const natFlowKey: KeyCodec<string> = {
   name: 'nat-flow',
   encode(k: string): string {
-    const proto = CODE_PROTO.get(k.charCodeAt(0)) ?? 'udp';
-    const ip = (i: number) => dotted(((k.charCodeAt(i) << 16) | k.charCodeAt(i + 1)) >>> 0);
-    return `${proto}:${ip(1)}:${k.charCodeAt(3)}:${ip(4)}:${k.charCodeAt(6)}`;
+    const proto = CODE_PROTO.get(k.charCodeAt(0) & 31) ?? 'udp';
+    const ip = (i: number) => dotted(((field(k, i) << 16) | field(k, i + 1)) >>> 0);
+    return `${proto}:${ip(1)}:${field(k, 3)}:${ip(4)}:${field(k, 6)}`;
   },
   decode(x: unknown): string {
-    if (typeof x === 'string' && x.length === 7 && CODE_PROTO.has(x.charCodeAt(0))) return x;
+    if (typeof x === 'string' && x.length === 7 && (x.charCodeAt(0) & 0xf800) === PACKED && CODE_PROTO.has(x.charCodeAt(0) & 31) && !/[\u8000-\uffff]/.test(x.slice(1))) return x;
     const m = typeof x === 'string' ? READABLE.exec(x) : null;
     const a = m ? parseDotted(m[2]) : undefined;
     const b = m ? parseDotted(m[4]) : undefined;
@@ -75,9 +87,9 @@ export const natFlowKey: KeyCodec<string> = {
   },
   // nat/udp/10.201.0.2/40000-40999/udp:10.201.0.2:40000:10.202.0.2:53: by protocol, inside host, port thousand.
   dirs(k: string): string[] {
-    const proto = CODE_PROTO.get(k.charCodeAt(0)) ?? 'udp';
-    const lo = Math.floor(k.charCodeAt(3) / 1000) * 1000;
-    return [proto, dotted(((k.charCodeAt(1) << 16) | k.charCodeAt(2)) >>> 0), `${lo}-${lo + 999}`];
+    const proto = CODE_PROTO.get(k.charCodeAt(0) & 31) ?? 'udp';
+    const lo = Math.floor(field(k, 3) / 1000) * 1000;
+    return [proto, dotted(((field(k, 1) << 16) | field(k, 2)) >>> 0), `${lo}-${lo + 999}`];
   },
 };
 

@@ -14,6 +14,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   nat: async () => (await import('./nat.js')).run,
   'router-e2e': async () => (await import('./router-e2e.js')).run,
   git: async () => (await import('./git.js')).run,
+  api: async () => (await import('./api.js')).run,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { GitStore, Store, type Branch, type GitStoreLogger } from '../store/index.js';
 import { routerTables } from '../actors/router-schema.js';
 import { arpTable, type ArpEntry } from '../actors/arp-table.js';
-import { natKey, natTable, type NatEntry } from '../actors/nat-table.js';
+import { natFlowKey, natKey, natTable, type NatEntry } from '../actors/nat-table.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -117,10 +117,10 @@ const FLOW_A_PATH = 'nat/udp/10.201.0.2/40000-40999/udp:10.201.0.2:40000:10.202.
 const FLOW_B_PATH = 'nat/tcp/10.201.0.3/41000-41999/tcp:10.201.0.3:41234:10.202.0.9:443';
 
 function flow(key: string, outPort: number, t: number): NatEntry {
-  const c = key.split('').map((ch) => ch.charCodeAt(0));
-  const proto = c[0] === 6 ? 'tcp' : 'udp';
+  const [p, inIp, inPort, remIp, remPort] = natFlowKey.encode(key).split(':');
+  const proto = p === 'tcp' ? 'tcp' : 'udp';
   return {
-    proto, insideIp: ((c[1] << 16) | c[2]) >>> 0, insidePort: c[3], remoteIp: ((c[4] << 16) | c[5]) >>> 0, remotePort: c[6],
+    proto, insideIp: ip(inIp), insidePort: Number(inPort), remoteIp: ip(remIp), remotePort: Number(remPort),
     outPort, state: proto === 'tcp' ? 'established' : 'udp-new', created: t, lastSeen: t, pktsOut: 1, pktsIn: 0, bytesOut: 60, bytesIn: 0,
   };
 }
