@@ -71,7 +71,8 @@ export class HttpView {
       else r = { id: 0, op: 'history', table: parts[1], key: parts[2], limit: num('limit') };
       reply(200, await this.api.answerReadOnly(r, token));
     } catch (err) {
-      const code: ErrorCode = err instanceof RequestError ? err.code : 'internal';
+      // A malformed %-escape in the path (decodeURIComponent) is the client's error, not ours.
+      const code: ErrorCode = err instanceof RequestError ? err.code : err instanceof URIError ? 'bad-request' : 'internal';
       reply(STATUS[code] ?? 500, { error: { code, message: (err as Error).message } });
     }
   }

@@ -119,7 +119,7 @@ export class LookupServer {
     if ((st.mode & 0o022) !== 0) throw new Error(`${dir} is writable by others (mode ${(st.mode & 0o777).toString(8)}); the socket must not be: choose another --api path`);
     await this.removeStale(path);
     const server = net.createServer((s) => this.accept(s, 'unix'));
-    await listen(server, () => server.listen(path));
+    await listen(server, () => server.listen({ path, backlog: LISTEN_BACKLOG }));
     chmodSync(path, 0o600);
     this.unixPath = path;
     this.servers.push(server);
@@ -146,7 +146,7 @@ export class LookupServer {
   async listenTcp(host: string, port: number): Promise<number> {
     if (!isLoopback(host)) throw new Error(`the API listens on loopback only; ${host} is not a loopback address`);
     const server = net.createServer((s) => this.accept(s, 'tcp'));
-    await listen(server, () => server.listen(port, host));
+    await listen(server, () => server.listen({ port, host, backlog: LISTEN_BACKLOG }));
     this.servers.push(server);
     return (server.address() as net.AddressInfo).port;
   }
@@ -187,6 +187,11 @@ export class LookupServer {
       this.onFrame(c, body);
     }
     // A frame begun must be finished in time (a client trickling bytes holds no buffer for ever).
+    // The time is per frame: once one is finished, the clock starts again for the next.
+    if (frames.length > 0 && c.frameTimer !== null) {
+      clearTimeout(c.frameTimer);
+      c.frameTimer = null;
+    }
     if (c.reader.pending > 0 && c.frameTimer === null && !c.closed) {
       c.frameTimer = setTimeout(() => {
         this.counters.timeouts++;
@@ -521,6 +526,12 @@ const KEY_EXAMPLES: Record<string, string> = {
   nat: 'udp:10.201.0.2:40000:10.202.0.2:53',
   dnat: 'tcp:8080',
 };
+
+/**
+ * Connections the kernel queues before they are accepted (it caps this at net.core.somaxconn). Node's
+ * default of 511 makes a burst of clients fail with EAGAIN on the Unix socket before the server sees them.
+ */
+const LISTEN_BACKLOG = 4096;
 
 function listen(server: net.Server, start: () => void): Promise<void> {
   return new Promise((resolve, reject) => {

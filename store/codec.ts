@@ -152,7 +152,7 @@ export const values = {
       decode(x: unknown, p?: string) {
         if (typeof x !== 'object' || x === null || Array.isArray(x) || x instanceof Uint8Array) fail(p, 'record', `expected an object, got ${describe(x)}`);
         const src = x as Record<string, unknown>;
-        for (const k of Object.keys(src)) if (!(k in shape) && src[k] !== undefined) fail(p, 'record', `unknown field '${k}'`);
+        for (const k of Object.keys(src)) if (!Object.hasOwn(shape, k) && src[k] !== undefined) fail(p, 'record', `unknown field '${k}'`);
         const out: Record<string, unknown> = {};
         for (const k of names) {
           if (src[k] === undefined) {
