@@ -273,16 +273,20 @@ export class LookupServer {
     this.logFn(level, msg, fields);
   }
 
-  private send(c: Connection, frame: unknown): void {
+  private send(c: Connection, frame: unknown, checkBacklog = true): void {
     if (c.socket.destroyed) return;
     c.socket.write(encodeFrame(frame));
-    if (c.socket.writableLength > this.opts.maxBuffered && !c.closed) {
-      // Never buffer without bound for a client that does not read: drop it.
-      this.counters.slowConsumers++;
-      c.closed = true;
-      this.log('warn', 'lookup: slow consumer dropped', { client: c.name, buffered: c.socket.writableLength });
-      c.socket.destroy();
-    }
+    if (checkBacklog) this.checkBacklog(c);
+  }
+
+  /** Never buffer without bound for a client that does not read: drop it. */
+  private checkBacklog(c: Connection): boolean {
+    if (c.socket.writableLength <= this.opts.maxBuffered || c.closed) return false;
+    this.counters.slowConsumers++;
+    c.closed = true;
+    this.log('warn', 'lookup: slow consumer dropped', { client: c.name, buffered: c.socket.writableLength });
+    c.socket.destroy();
+    return true;
   }
 
   private drop(c: Connection): void {
@@ -482,6 +486,9 @@ export class LookupServer {
     const tables = this.source.schema.tables;
     for (const c of this.conns) {
       if (c.watches.size === 0 || c.closed) continue;
+      // The backlog is judged before a batch, not during it: one big merge's events go out whole to
+      // a client that has read what it had (the buffer is bounded by maxBuffered plus one batch).
+      if (this.checkBacklog(c)) continue;
       for (const [id, w] of c.watches) {
         for (const [ti, k, v] of changes) {
           if (ti !== w.table) continue;
@@ -489,8 +496,7 @@ export class LookupServer {
           const key = t.key.encode(k as never);
           if (!key.startsWith(w.prefix)) continue;
           this.counters.events++;
-          this.send(c, { id, event: 'change', table: t.name, key, value: v === undefined ? null : showValue(t.value, v) });
-          if (c.closed) break;
+          this.send(c, { id, event: 'change', table: t.name, key, value: v === undefined ? null : showValue(t.value, v) }, false);
         }
         if (c.closed) break;
       }

@@ -691,6 +691,19 @@ describe('hostile clients', () => {
     r.destroy();
   });
 
+  test('one merge bigger than the backlog limit reaches a reader that keeps up, whole', async () => {
+    const reader = await client(HS);
+    const w = pump(await reader.watch('arp', { prefix: '10.251.' }));
+    const slow = HS.server.counters.slowConsumers;
+    const n = 1_200; // ~100 kB of events in one burst, against a 16 KiB limit
+    edit(Array.from({ length: n }, (_, i): [string, string, unknown] => ['arp', `10.251.${i >> 8}.${i & 255}`, { mac: mac(0x0d, i & 255), expires: 9_500_000, kind: 'dynamic' }]), 'one big merge');
+    tick();
+    await waitFor('every event of the big merge', () => w.events.length >= n, 10_000);
+    assert.equal(w.events.length, n);
+    assert.equal(HS.server.counters.slowConsumers, slow, 'a reader that keeps up is not a slow consumer');
+    assert.ok(reader.isOpen);
+  });
+
   test('a reader that stops reading is dropped as a slow consumer; the others keep being served', async () => {
     const stuck = await RawClient.open({ path: HS.path });
     closers.push(() => stuck.destroy());
