@@ -107,16 +107,12 @@ export class NatEngine {
    */
   outbound(proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): number {
     const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
-    let h = this.hot.get(key);
-    if (h === undefined || expiresAt(h.state, h.lastSeen) <= now) {
-      const stored = this.table.get(key);
-      if (stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now) {
-        h = this.warm(key, stored);
-      } else {
-        const e = this.create(key, proto, insideIp, insidePort, remoteIp, remotePort, stored?.outPort ?? insidePort, now);
-        if (e === null) return -1;
-        h = this.warm(key, e, false);
-      }
+    let h = this.live(key, now);
+    if (h === undefined) {
+      // An expired flow's port is offered again first: the remote end may still know it.
+      const e = this.create(key, proto, insideIp, insidePort, remoteIp, remotePort, this.table.get(key)?.outPort ?? insidePort, now);
+      if (e === null) return -1;
+      h = this.warm(key, e, false);
     }
     this.counters.outbound++;
     const next = nextState(h.state, proto, !h.forwarded, tcpFlags);
@@ -165,30 +161,25 @@ export class NatEngine {
    */
   forward(proto: NatProto, outPort: number, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): NatEntry | undefined {
     const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
-    let h = this.hot.get(key);
-    if (h === undefined || expiresAt(h.state, h.lastSeen) <= now) {
-      const stored = this.table.get(key);
-      if (stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now) {
-        h = this.warm(key, stored);
-      } else {
-        if (this.table.sizeBound >= this.maxEntries && this.table.size >= this.maxEntries) {
-          this.counters.tableFull++;
-          return undefined;
-        }
-        // A flow made before the rule may still hold the port towards this remote end: it keeps it.
-        if (this.taken(proto, outPort, remoteIp, remotePort, now)) {
-          this.counters.forwardClash++;
-          return undefined;
-        }
-        const e: NatEntry = {
-          proto, insideIp, insidePort, remoteIp, remotePort, outPort, state: initialState(proto),
-          created: now, lastSeen: now, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0,
-        };
-        this.table.set(key, e);
-        this.counters.created++;
-        this.counters.forwardCreated++;
-        h = this.warm(key, e, true);
+    let h = this.live(key, now);
+    if (h === undefined) {
+      if (this.table.sizeBound >= this.maxEntries && this.table.size >= this.maxEntries) {
+        this.counters.tableFull++;
+        return undefined;
       }
+      // A flow made before the rule may still hold the port towards this remote end: it keeps it.
+      if (this.taken(proto, outPort, remoteIp, remotePort, now)) {
+        this.counters.forwardClash++;
+        return undefined;
+      }
+      const e: NatEntry = {
+        proto, insideIp, insidePort, remoteIp, remotePort, outPort, state: initialState(proto),
+        created: now, lastSeen: now, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0,
+      };
+      this.table.set(key, e);
+      this.counters.created++;
+      this.counters.forwardCreated++;
+      h = this.warm(key, e, true);
     }
     // The target already talks to this remote end from the same port through a masquerade binding.
     if (h.entry.outPort !== outPort) {
@@ -259,6 +250,14 @@ export class NatEngine {
   }
 
   /** `forwarded`: whether a port-forward rule made the flow; by default read off the rules (once per flow and incarnation). */
+  /** The flow's hot record if it is live at `now` (warmed from the table if need be), else undefined. */
+  private live(key: string, now: number): HotFlow | undefined {
+    const h = this.hot.get(key);
+    if (h !== undefined && expiresAt(h.state, h.lastSeen) > now) return h;
+    const stored = this.table.get(key);
+    return stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now ? this.warm(key, stored) : undefined;
+  }
+
   private warm(key: string, e: NatEntry, forwarded = this.rules !== undefined && isForwardedFlow(e, this.rules)): HotFlow {
     const h: HotFlow = { entry: e, state: e.state, lastSeen: e.lastSeen, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0, dirty: false, forwarded };
     this.hot.set(key, h);

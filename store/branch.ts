@@ -187,14 +187,7 @@ export class Branch {
         result = theirs; // only their side changed it: the merge function is for concurrent changes
       } else {
         // Both changed it. Equal sides are merged too: two increments of a counter are not one.
-        const old = lazy(() => t.valueAt(k, baseSeq));
-        const r = def.merge(old, ours, theirs);
-        if (r instanceof Conflict) {
-          result = settle(r, old(), ours, theirs, def.resolve);
-          conflicts.push({ table: def.name, key: k, reason: r.reason });
-        } else {
-          result = r;
-        }
+        result = mergeEntry(t, k, lazy(() => t.valueAt(k, baseSeq)), ours, theirs, conflicts);
       }
       results?.push([ti, k, result]);
       if (def.equal(ours, result)) continue;
@@ -212,6 +205,35 @@ export class Branch {
     this.store.stats.conflicts += conflicts.length;
     if (fastForward) this.store.stats.fastForwards++;
     return { commit, fastForward, conflicts: conflicts.length };
+  }
+
+  /**
+   * Merges edits made outside the store (a commit pushed with git) whose ancestor is not a commit of
+   * this branch: each change carries the entry's value in the edit's base. Three-way per entry, by
+   * the table's merge function, exactly as a branch's merge; one merge commit.
+   */
+  mergeWithAncestors(
+    changes: Iterable<readonly [table: number, key: string | number, theirs: unknown, ancestor: unknown]>,
+    meta: { author: string; message: string; time?: number },
+  ): MergeOutcome {
+    this.assertOpen();
+    const seq = this.store.peekSeq();
+    const conflicts: ConflictRecord[] = [];
+    const keysByTable: (string | number)[][] = [];
+    for (const [ti, k, theirs, old] of changes) {
+      const t = this.tables[ti];
+      const ours = t.committedValue(k);
+      if (t.def.equal(theirs, old)) continue; // the edit left it alone
+      const result = t.def.equal(ours, old) ? theirs : mergeEntry(t, k, () => old, ours, theirs, conflicts);
+      if (t.def.equal(ours, result)) continue;
+      t.writeCommitted(k, result, ours, seq);
+      (keysByTable[ti] ??= []).push(k);
+    }
+    if (keysByTable.length === 0 && conflicts.length === 0) return { commit: null, fastForward: false, conflicts: 0 };
+    const commit = this.record('merge', [this.headSeq], keysByTable, conflicts, { author: meta.author, message: meta.message, time: meta.time, allowEmpty: true });
+    this.store.stats.merges++;
+    this.store.stats.conflicts += conflicts.length;
+    return { commit, fastForward: false, conflicts: conflicts.length };
   }
 
   /**
@@ -489,4 +511,12 @@ export class Branch {
     for (const t of this.tables) n += t.historySize();
     return n;
   }
+}
+
+/** One entry's three-way merge by its table's function; a conflict is settled and recorded. */
+function mergeEntry(t: BranchTable, k: string | number, old: () => unknown, ours: unknown, theirs: unknown, conflicts: ConflictRecord[]): unknown {
+  const r = t.def.merge(old as () => never, ours as never, theirs as never);
+  if (!(r instanceof Conflict)) return r;
+  conflicts.push({ table: t.def.name, key: k, reason: r.reason });
+  return settle(r, old(), ours, theirs, t.def.resolve);
 }

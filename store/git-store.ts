@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import type { Branch } from './branch.js';
-import { Conflict, settle } from './merge.js';
+import { changeCount } from './commit.js';
 import { CodecError } from './errors.js';
 import { entryPath, parseEntry, parseEntryPath, renderEntry } from './git-layout.js';
 import { GitRepo, type EditsResult, type FlushResult, type GitRepoOptions, type LoadResult, type RepoStats } from './git-repo.js';
@@ -294,6 +294,7 @@ export class GitStore {
     const schema = this.branch.store.schema;
     const tables = this.branch.tables;
     const seen = new Set<string>();
+    const changes: [number, string | number, unknown, unknown][] = [];
     for (const f of edits.files) {
       try {
         const { table, key } = parseEntryPath(schema, f.path);
@@ -308,30 +309,16 @@ export class GitStore {
         } catch {
           old = undefined; // the base file was itself bad: treat the entry as new there
         }
-        const ours = t.get(key);
-        let result: unknown;
-        if (t.def.equal(ours as never, old as never)) result = theirs; // only the edit changed it
-        else if (t.def.equal(theirs as never, old as never)) result = ours; // only we changed it
-        else {
-          const r = t.def.merge(() => old as never, ours as never, theirs as never);
-          if (r instanceof Conflict) {
-            result = settle(r, old as never, ours as never, theirs as never, t.def.resolve);
-            out.conflicts++;
-            this.conflictCount++;
-            if (this.conflicts.length < 20) this.conflicts.push(`${f.path}: ${r.reason} (merging edits)`);
-          } else result = r;
-        }
-        if (t.def.equal(ours as never, result as never)) { out.unchanged++; continue; }
-        if (result === undefined) t.delete(key);
-        else t.set(key, result as never);
-        out.applied++;
+        changes.push([table, key, theirs, old]);
       } catch (err) {
         out.rejected.push({ path: f.path, reason: oneLine(err instanceof CodecError ? `${err.reason}${err.path !== f.path ? ` (at ${err.path})` : ''}` : (err as Error).message) });
       }
     }
     for (const r of out.rejected) this.log.error({ path: r.path, reason: r.reason, edit: edits.head }, 'git: edit rejected');
-    if (out.applied) this.branch.commit({ author: `git edits ${edits.head.slice(0, 12)}`, message: `merge edits ${edits.head.slice(0, 12)}: ${edits.subject}` });
-    this.branch.store.stats.conflicts += out.conflicts;
+    const m = this.branch.mergeWithAncestors(changes, { author: `git edits ${edits.head.slice(0, 12)}`, message: `merge edits ${edits.head.slice(0, 12)}: ${edits.subject}` });
+    out.applied = m.commit ? changeCount(m.commit) : 0;
+    out.unchanged = changes.length - out.applied;
+    out.conflicts = m.conflicts;
     this.stats.editsMerged++;
     this.stats.editEntriesApplied += out.applied;
     this.stats.editFilesRejected += out.rejected.length;
