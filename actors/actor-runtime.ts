@@ -1,9 +1,11 @@
 // The actor's side of the merge loop, in its worker thread: a replica of the primary, a delta
 // pushed every merge interval (or sooner when edits pile up), head deltas applied as they arrive.
-// Nothing here ever waits: packets are handled while a push is in flight.
+// Nothing here ever waits: packets are handled while a push is in flight. An idle actor's loop
+// sleeps until the primary or the actor changes something (actors/merge-timer.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeltaCodec, Replica, type HeadDeltaMessage, type Schema, type SnapshotMessage } from '../store/index.js';
 import { exposeControl } from './control.js';
+import { MergeTimer } from './merge-timer.js';
 import type { ActorControl, ActorInit, ActorStats, FromActor, HistoryAnswer, ToActor } from './messages.js';
 
 export class ActorRuntime {
@@ -12,7 +14,7 @@ export class ActorRuntime {
   private replicaRef: Replica | null = null;
   private readyResolve!: (r: Replica) => void;
   private readonly ready: Promise<Replica>;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly timer: MergeTimer;
   private merging = true;
   private intervalMs: number;
   private flushWaiters: (() => void)[] = [];
@@ -30,12 +32,16 @@ export class ActorRuntime {
   onResync: (() => void) | null = null;
   private historyId = 0;
   private readonly historyWaiters = new Map<number, (a: HistoryAnswer) => void>();
+  /** The primary's head commit (low 32 bits), written by the main thread: see turn(). */
+  private readonly head: Int32Array | null;
 
   constructor(readonly schema: Schema, init: ActorInit = workerData as ActorInit) {
     this.init = init;
     this.codec = new DeltaCodec(schema);
     this.intervalMs = init.mergeIntervalMs;
     this.merging = init.merging ?? true;
+    this.head = init.headCell ? new Int32Array(init.headCell) : null;
+    this.timer = new MergeTimer(() => this.turn(), this.head, () => this.replicaRef?.base ?? -1);
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     parentPort!.on('message', (m: ToActor) => this.onMessage(m));
     const api: ActorControl = {
@@ -65,8 +71,9 @@ export class ActorRuntime {
     return this.replicaRef;
   }
 
-  /** Call after edits: pushes early when the overlay has grown past the bound. */
+  /** Call after edits (or frames that may have made some): wakes an idle merge loop, pushes early when the overlay has grown past the bound. */
   notePending(): void {
+    this.timer.wake();
     const r = this.replicaRef;
     if (r !== null && this.merging && r.pending >= this.init.maxPendingEdits) this.push();
   }
@@ -76,6 +83,10 @@ export class ActorRuntime {
     const r = this.replicaRef;
     if (r === null || r.busy || this.resyncPending) return false; // no push on a base being replaced
     this.beforePush?.();
+    return this.send(r);
+  }
+
+  private send(r: Replica): boolean {
     const d = r.takeDelta();
     if (d === null) return false;
     this.post({ type: 'delta', bytes: this.codec.encode(d) });
@@ -99,8 +110,22 @@ export class ActorRuntime {
       conflicts: r?.stats.conflicts ?? 0,
       rejected: r?.stats.rejected ?? 0,
       resyncs: r?.stats.resyncs ?? 0,
-      counters: this.counters(),
+      counters: { ...this.counters(), 'merge.turns': this.timer.turns, 'merge.idleTurns': this.timer.idleTurns, 'merge.asleep': this.timer.asleep ? 1 : 0 },
     };
+  }
+
+  /**
+   * One turn of the merge loop; true when it was idle. With no edits of ours and the primary still
+   * at our base there is nothing to push or pull: the turn ends there, without a message or an
+   * allocation (an idle router's actors would otherwise trade an empty delta and its answer every interval).
+   */
+  private turn(): boolean {
+    const r = this.replicaRef;
+    if (r === null || r.busy || this.resyncPending) return false;
+    this.beforePush?.();
+    if (this.head !== null && r.pending === 0 && Atomics.load(this.head, 0) === (r.base | 0)) return true;
+    this.send(r);
+    return false;
   }
 
   private flush(): Promise<void> {
@@ -113,8 +138,7 @@ export class ActorRuntime {
   private setInterval(ms: number): void {
     if (!(ms > 0)) throw new RangeError(`merge interval must be > 0 ms, got ${ms}`);
     this.intervalMs = ms;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = this.merging ? setInterval(() => this.push(), ms) : null;
+    this.timer.run(this.merging ? ms : null);
   }
 
   /** An entry's history from the primary's log, which lives on the main thread. */

@@ -6,6 +6,7 @@ import { HttpView } from './http-view.js';
 import { LookupServer } from './lookup-server.js';
 import { ReplicaSource } from './lookup-source.js';
 import { routerSchema } from './router-schema.js';
+import { openListeners } from './listeners.js';
 
 const rt = new ActorRuntime(routerSchema());
 const init = rt.init.lookup;
@@ -21,12 +22,11 @@ const server = new LookupServer(source, {
 });
 const http = new HttpView(server);
 try {
-  if (init.unix) await server.listenUnix(init.unix);
-  if (init.tcp) await server.listenTcp(init.tcp.host, init.tcp.port);
-  if (init.http) await http.listen(init.http.host, init.http.port);
+  await openListeners(init, server, http);
 } catch (err) {
-  // A listener that cannot start is fatal for this actor: the supervisor logs it and retries.
-  rt.log('error', `lookup: cannot listen: ${(err as Error).message}`);
+  // Before `announce`: a start-up failure, which the supervisor retries once and then gives up with this reason.
+  await server.close(); // a Unix socket already made is removed, not left for the retry to find
+  await http.close();
   throw err;
 }
 rt.log('info', `lookup: serving${init.unix ? ` unix:${init.unix}` : ''}${init.tcp ? ` tcp:${init.tcp.host}:${init.tcp.port}` : ''}${init.http ? ` http://${init.http.host}:${init.http.port}/api` : ''}`);

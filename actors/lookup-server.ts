@@ -3,7 +3,7 @@
 // own branch. Hostile clients are expected: every frame is bounded, every stream's buffer is
 // bounded, a half-sent frame times out, and every refusal gets an error code, a counter and a log.
 import * as net from 'node:net';
-import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decodeBody, encodeFrame, FrameReader, FrameTooLargeError } from '../api/frames.js';
 import {
@@ -13,6 +13,7 @@ import {
 import { CodecError, showValue, type Table } from '../store/index.js';
 import type { LookupSource, SourceChange } from './lookup-source.js';
 import type { TokenSpec } from './messages.js';
+import { unixSocketState } from './listeners.js';
 
 export interface LookupServerOptions {
   role: string;
@@ -126,20 +127,10 @@ export class LookupServer {
   }
 
   private async removeStale(path: string): Promise<void> {
-    let st;
-    try {
-      st = lstatSync(path);
-    } catch {
-      return;
-    }
-    if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; not replacing it`);
-    const alive = await new Promise<boolean>((resolve) => {
-      const c = net.connect(path);
-      c.once('connect', () => { c.destroy(); resolve(true); });
-      c.once('error', () => resolve(false));
-    });
-    if (alive) throw new Error(`another process serves ${path}; stop it or choose another --api path`);
-    unlinkSync(path);
+    const state = await unixSocketState(path);
+    if (state === 'not-a-socket') throw new Error(`${path} exists and is not a socket; not replacing it`);
+    if (state === 'live') throw new Error(`another process serves ${path}; stop it or choose another --api path`);
+    if (state === 'stale') unlinkSync(path);
   }
 
   /** Listens on loopback TCP; every request there needs a token. */

@@ -28,6 +28,8 @@ export interface ActorInit {
   tickMs?: number;
   /** False: no merge loop at all (the router's `--store hashtable` baseline). */
   merging?: boolean;
+  /** The primary's head commit, shared (ReplicaHost.headCell): an idle merge tick checks it instead of pulling. */
+  headCell?: SharedArrayBuffer;
   /** Router packet actors. */
   router?: RouterActorInit;
   /** The external-lookup actor: where it serves and whom. */

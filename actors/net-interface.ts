@@ -1,5 +1,5 @@
 // One of the stack's own interfaces: its MAC, and its IPv4 address on a connected network.
-import { parseCidr, ipv4ToString, macToString } from '../wire/index.js';
+import { broadcastOf, networkOf, parseCidr, ipv4ToString, macToString } from '../wire/index.js';
 
 export interface NetInterface {
   name: string;
@@ -17,6 +17,10 @@ export function parseInterfaceSpec(spec: string, mac: number): NetInterface {
   if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw new Error(`interface name '${name}' must be 1-15 letters, digits, '.', '-' or '_'`);
   const { address, prefix } = parseCidr(spec.slice(at + 1));
   if (prefix < 1 || prefix > 30) throw new Error(`prefix /${prefix} of '${spec}' leaves no room for peers (use /1 to /30)`);
+  // Frames to those are every host's, not ours: a router there would answer for the whole network.
+  const net = networkOf(address, prefix);
+  const role = address === net ? 'network' : address === broadcastOf(address, prefix) ? 'broadcast' : null;
+  if (role) throw new Error(`${ipv4ToString(address)} is the ${role} address of ${ipv4ToString(net)}/${prefix}, not a host address (e.g. ${ipv4ToString(net + 1)}/${prefix})`);
   return { name, mac, ip: address, prefix };
 }
 

@@ -4,6 +4,7 @@ import type { Link } from '../wire/link.js';
 import { RingLink } from '../wire/ring-link.js';
 import { TapLink } from '../wire/tap.js';
 import { ActorRuntime } from './actor-runtime.js';
+import { ArpRetryTimer } from './arp-retry-timer.js';
 import { arpTable } from './arp-table.js';
 import { HostStack } from './host-stack.js';
 import { stackSchema } from './schema.js';
@@ -19,11 +20,12 @@ const link: Link = init.tapQueue
 const replica = await rt.start();
 const stack = new HostStack(init.iface, replica.table(arpTable), (f) => link.send(f), { arp: init.arp });
 rt.counters = () => ({ ...stack.counters, ...prefixed('arp', stack.arp.counters), ...prefixed('cache', stack.cache.counters), ...prefixed('resolver', stack.arp.resolver.counters) });
+const arpRetries = new ArpRetryTimer(() => stack.arp.resolver.pendingCount > 0, (now) => stack.poll(now));
 link.onFrames((frames) => {
   stack.receive(frames, Date.now());
   rt.notePending();
+  arpRetries.arm();
 });
-setInterval(() => stack.poll(Date.now()), 100);
 
 function prefixed(p: string, o: object): Record<string, number> {
   const out: Record<string, number> = {};

@@ -6,6 +6,7 @@
 // are those of the snapshot the actor started from).
 import { RingLink } from '../wire/ring-link.js';
 import { ActorRuntime } from './actor-runtime.js';
+import { ArpRetryTimer } from './arp-retry-timer.js';
 import { arpTable, type ArpEntry } from './arp-table.js';
 import { dnatTable } from './dnat-table.js';
 import { MapTable } from './map-table.js';
@@ -29,29 +30,37 @@ const router = new Router(
   (f) => inside.send(f),
   (f) => outside.send(f),
 );
-rt.beforePush = () => router.flush(Date.now());
+// With no live flow there is nothing coalesced to write (an idle merge turn stays free).
+rt.beforePush = () => {
+  if (router.nat.activeFlows > 0) router.flush(Date.now());
+};
 rt.counters = () => ({
   ...router.counters,
   ...prefixed('nat', router.nat.counters),
   ...prefixed('icmp', router.icmpErrors.counters),
   'nat.flows': hashtable ? nat.size : router.nat.activeFlows,
 });
+const arpRetries = new ArpRetryTimer(
+  () => router.insideArp.resolver.pendingCount + router.outsideArp.resolver.pendingCount > 0,
+  (now) => router.poll(now),
+);
 inside.onFrames((frames) => {
   router.receiveInside(frames, Date.now());
   rt.notePending();
+  arpRetries.arm();
 });
 outside.onFrames((frames) => {
   router.receiveOutside(frames, Date.now());
   rt.notePending();
+  arpRetries.arm();
 });
-setInterval(() => {
-  const now = Date.now();
-  router.poll(now);
-  if (hashtable) {
+if (hashtable) {
+  setInterval(() => {
+    const now = Date.now();
     router.flush(now); // nothing merges: the baseline expires its own flows
     router.nat.expire(now);
-  }
-}, 100);
+  }, 100);
+}
 
 function prefixed(p: string, o: object): Record<string, number> {
   const out: Record<string, number> = {};

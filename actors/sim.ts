@@ -1,6 +1,6 @@
 // `netbranch sim`: a virtual network of nodes on one VirtualSwitch, each with its own ARP stack and
 // store, exchanging UDP messages on a simulated clock that can run faster than real time.
-import { PcapWriter } from '../wire/pcap.js';
+import type { PcapWriter } from '../wire/pcap.js';
 import { VirtualSwitch } from '../wire/virtual-switch.js';
 import { ipv4ToString, macToString } from '../wire/index.js';
 import { localMac } from './net-interface.js';
@@ -17,6 +17,7 @@ import { LookupServer } from './lookup-server.js';
 import { BranchSource } from './lookup-source.js';
 import { HttpView } from './http-view.js';
 import type { LookupInit } from './messages.js';
+import { openListeners } from './listeners.js';
 
 export interface SimOptions {
   nodes: number;
@@ -32,7 +33,8 @@ export interface SimOptions {
   messageEveryS?: number;
   /** Simulated seconds after which each node switches to other peers (so old entries expire). */
   peerShiftS?: number;
-  pcap?: string;
+  /** Every frame is recorded here (the caller opens and closes it). */
+  pcap?: PcapWriter;
   /** Progress lines every this many simulated seconds (0: none). */
   reportEveryS?: number;
   out?: (line: string) => void;
@@ -45,6 +47,8 @@ export interface SimOptions {
   api?: LookupInit;
   apiNode?: number;
   apiLog?: (level: 'info' | 'warn' | 'error', msg: string, fields?: object) => void;
+  /** Aborted (SIGTERM, SIGINT): the run ends at the next step, with the same final merge, flush and summary. */
+  signal?: AbortSignal;
 }
 
 export interface SimNodeSummary {
@@ -68,6 +72,8 @@ export interface SimResult {
   nodes: SimNodeSummary[];
   /** With git: each node's repository and the commit its last flush wrote. */
   git?: { repo: string; head: string | null; flushes: number; objects: number; editsMerged: number }[];
+  /** Why the run ended before `seconds` (the abort's reason, e.g. 'SIGTERM'). */
+  stoppedBy?: string;
 }
 
 const STEP_MS = 10;
@@ -77,6 +83,8 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   if (!Number.isInteger(o.nodes) || o.nodes < 2 || o.nodes > 250) throw new RangeError(`--nodes must be an integer from 2 to 250, got ${o.nodes}`);
   if (!(o.seconds > 0) || o.seconds > 86_400) throw new RangeError(`--seconds must be > 0 and at most 86400, got ${o.seconds}`);
   if (!(o.speed > 0)) throw new RangeError(`--speed must be > 0 (or 'max'), got ${o.speed}`);
+  const apiNode = o.apiNode ?? 0;
+  if (o.api && (!Number.isInteger(apiNode) || apiNode < 0 || apiNode >= o.nodes)) throw new RangeError(`--api-node must be a node from 0 to ${o.nodes - 1}, got ${apiNode}`);
   const out = o.out ?? (() => {});
   if (o.git) checkGitParent(o.git);
   const rand = prng(o.seed);
@@ -84,7 +92,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   let now = 0;
   const clock = () => now;
   const sw = new VirtualSwitch({ clock });
-  const pcap = o.pcap ? PcapWriter.open(o.pcap) : null;
+  const pcap = o.pcap ?? null;
   let frames = 0;
   const cables: SimCable[] = [];
   const nodes: SimNode[] = [];
@@ -117,21 +125,18 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   }
   let lookup: { actor: LocalActor; server: LookupServer; http: HttpView } | null = null;
   if (o.api) {
-    const n = o.apiNode ?? 0;
-    if (!Number.isInteger(n) || n < 0 || n >= nodes.length) throw new RangeError(`--api-node must be a node from 0 to ${nodes.length - 1}, got ${n}`);
+    const n = apiNode;
     const actor = new LocalActor('lookup', nodes[n].store.main, o.mergeIntervalMs ?? 100, now);
     const server = new LookupServer(new BranchSource(actor.branch, nodes[n].store.main), { role: 'sim', tokens: o.api.tokens, log: o.apiLog, clock });
     const http = new HttpView(server);
     lookup = { actor, server, http };
     try {
-      if (o.api.unix) await server.listenUnix(o.api.unix);
-      if (o.api.tcp) await server.listenTcp(o.api.tcp.host, o.api.tcp.port);
-      if (o.api.http) await http.listen(o.api.http.host, o.api.http.port);
+      await openListeners(o.api, server, http);
     } catch (err) {
       await server.close();
       await http.close();
       for (const g of gits) await g.close(epoch + now);
-      throw new RangeError(`--api: ${(err as Error).message}`);
+      throw new RangeError((err as Error).message); // names its flag: `--api-tcp 127.0.0.1:7070: address in use`
     }
     out(`api: node${n}'s tables (${nodes[n].iface.name}, ${ipv4ToString(nodes[n].iface.ip)}) on${o.api.unix ? ` unix:${o.api.unix}` : ''}${o.api.tcp ? ` tcp:${o.api.tcp.host}:${o.api.tcp.port}` : ''}${o.api.http ? ` http://${o.api.http.host}:${o.api.http.port}/api` : ''}`);
   }
@@ -141,7 +146,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   const end = o.seconds * 1000;
   const report = (o.reportEveryS ?? 10) * 1000;
   let nextReport = report;
-  while (now <= end) {
+  while (now <= end && !o.signal?.aborted) {
     // Traffic: each node messages a peer from its current window; the window moves every `shift`.
     for (let i = 0; i < nodes.length; i++) {
       if (now < next[i]) continue;
@@ -179,7 +184,6 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     await lookup.http.close();
   }
   for (const g of gits) await g.close(epoch + now);
-  pcap?.close();
   const summaries = nodes.map((n, i): SimNodeSummary => ({
     node: i,
     ip: ipv4ToString(n.iface.ip),
@@ -194,7 +198,8 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
     expired: n.expired,
   }));
   const git = o.git ? gits.map((g) => ({ repo: g.dir, head: g.head, flushes: g.stats.flushes, objects: g.stats.objectsWritten, editsMerged: g.stats.editsMerged })) : undefined;
-  return { simulatedSeconds: now / 1000, realSeconds: (performance.now() - t0) / 1000, frames, nodes: summaries, git };
+  const stoppedBy = o.signal?.aborted ? String(o.signal.reason) : undefined;
+  return { simulatedSeconds: now / 1000, realSeconds: (performance.now() - t0) / 1000, frames, nodes: summaries, git, ...(stoppedBy ? { stoppedBy } : {}) };
 }
 
 /** A sim's git directory holds one repository per node and nothing else: never write into a directory of other things. */
@@ -221,5 +226,6 @@ export function formatSummary(r: SimResult): string[] {
   const head = 'node  ip          mac                arp  merges  conflicts  sent  recv  acked  expired';
   const rows = r.nodes.map((n) => `${String(n.node).padStart(4)}  ${n.ip.padEnd(10)}  ${n.mac}  ${String(n.entries).padStart(3)}  ${String(n.merges).padStart(6)}  ${String(n.conflicts).padStart(9)}  ${String(n.sent).padStart(4)}  ${String(n.received).padStart(4)}  ${String(n.acked).padStart(5)}  ${String(n.expired).padStart(7)}`);
   const git = (r.git ?? []).map((g) => `git: ${g.repo} at ${g.head?.slice(0, 12) ?? '(empty)'}: ${g.flushes} flushes, ${g.objects} objects written, ${g.editsMerged} edits merged`);
-  return [head, ...rows, `${r.frames} frames in ${r.simulatedSeconds.toFixed(1)} simulated s (${r.realSeconds.toFixed(1)} s real)`, ...git];
+  const stopped = r.stoppedBy ? [`stopped early by ${r.stoppedBy}: final merge and flush done`] : [];
+  return [head, ...rows, `${r.frames} frames in ${r.simulatedSeconds.toFixed(1)} simulated s (${r.realSeconds.toFixed(1)} s real)`, ...git, ...stopped];
 }

@@ -1,6 +1,9 @@
 // The main thread's side of the actors: starts each in its worker thread from a fresh replica of the
 // primary, merges the deltas they send, and restarts a crashed actor with backoff while the others
-// keep working. Restarts are counted and logged.
+// keep working. Restarts are counted and logged. An actor that fails at start-up (its thread ends
+// before it says it is ready) is tried once more; failing at start-up the same way again (or
+// MAX_STARTUP_FAILURES times in a row) it is given up with its reason: a busy port will not free
+// itself by retrying, and restarting it forever only hides the reason.
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Remote } from 'comlink';
@@ -40,6 +43,17 @@ export interface SupervisorOptions {
 
 const silent: SupervisorLogger = { info() {}, warn() {}, error() {} };
 
+/** Start-up failures in a row, whatever their reasons, after which an actor is given up. */
+export const MAX_STARTUP_FAILURES = 3;
+
+/** An actor that could not start and will not be restarted; `reason` is what its thread said. */
+export class ActorStartupError extends Error {
+  override readonly name = 'ActorStartupError';
+  constructor(readonly actor: string, readonly kind: ActorKind, readonly reason: string) {
+    super(`actor ${actor} cannot start: ${reason}`);
+  }
+}
+
 export class ActorHandle {
   worker: Worker | null = null;
   control: Remote<ActorControl> | null = null;
@@ -48,8 +62,16 @@ export class ActorHandle {
   restarts = 0;
   up = false;
   startedAt = 0;
+  /** Set when the actor was given up at start-up: it is not restarted again. */
+  failure: ActorStartupError | null = null;
+  /** What the current incarnation's thread threw, if it did. */
+  lastError: string | null = null;
+  /** Whether the current incarnation ever said it was ready. */
+  wasReady = false;
+  private startupFailures = 0;
+  private lastStartupReason: string | null = null;
   private backoff = 0;
-  private readyWaiters: (() => void)[] = [];
+  private readyWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
   constructor(readonly spec: ActorSpec) {}
 
@@ -57,14 +79,29 @@ export class ActorHandle {
     return this.spec.name;
   }
 
-  /** Resolves when the current incarnation is serving. */
+  /** Resolves when the current incarnation is serving; rejects with an ActorStartupError when it was given up. */
   ready(): Promise<void> {
-    return this.up ? Promise.resolve() : new Promise((resolve) => this.readyWaiters.push(resolve));
+    if (this.failure) return Promise.reject(this.failure);
+    return this.up ? Promise.resolve() : new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
   /** @internal */ markUp(): void {
     this.up = true;
-    for (const w of this.readyWaiters.splice(0)) w();
+    this.wasReady = true;
+    this.startupFailures = 0;
+    this.lastStartupReason = null;
+    for (const w of this.readyWaiters.splice(0)) w.resolve();
+  }
+
+  /** @internal An incarnation ended before it was ready: true when the actor is now given up. */
+  startupFailed(reason: string): boolean {
+    const same = reason === this.lastStartupReason;
+    this.startupFailures++;
+    this.lastStartupReason = reason;
+    if (!same && this.startupFailures < MAX_STARTUP_FAILURES) return false;
+    this.failure = new ActorStartupError(this.name, this.spec.kind, reason);
+    for (const w of this.readyWaiters.splice(0)) w.reject(this.failure);
+    return true;
   }
 
   /** @internal */ nextBackoff(initial: number, max: number, stableMs: number, now: number): number {
@@ -80,7 +117,7 @@ export class Supervisor extends EventEmitter {
   private readonly log: SupervisorLogger;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** Crashes seen and restarts made, over all actors. */
-  readonly counters = { crashes: 0, restarts: 0, deltas: 0, rejected: 0 };
+  readonly counters = { crashes: 0, restarts: 0, deltas: 0, rejected: 0, startupFailures: 0, givenUp: 0 };
 
   constructor(readonly host: ReplicaHost, opts: SupervisorOptions = {}) {
     super();
@@ -101,7 +138,7 @@ export class Supervisor extends EventEmitter {
     return h;
   }
 
-  /** Resolves when every actor is serving. */
+  /** Resolves when every actor is serving; rejects with the first ActorStartupError. */
   async ready(): Promise<void> {
     await Promise.all(this.actors.map((a) => a.ready()));
   }
@@ -110,6 +147,8 @@ export class Supervisor extends EventEmitter {
     h.incarnation++;
     h.replicaId = `${h.name}#${h.incarnation}`;
     h.startedAt = Date.now();
+    h.wasReady = false;
+    h.lastError = null;
     const { port1, port2 } = new MessageChannel();
     const init: ActorInit = {
       kind: h.spec.kind,
@@ -119,6 +158,7 @@ export class Supervisor extends EventEmitter {
       mergeIntervalMs: h.spec.mergeIntervalMs ?? this.opts.mergeIntervalMs,
       maxPendingEdits: h.spec.maxPendingEdits ?? this.opts.maxPendingEdits,
       control: port2,
+      headCell: this.host.headCell,
       ...(h.spec.prepare?.(h) ?? {}),
     };
     const w = startThread(h.spec.module, { workerData: init, transferList: [port2] });
@@ -126,7 +166,10 @@ export class Supervisor extends EventEmitter {
     h.control = wrapControl<ActorControl>(port1);
     const worker = w;
     w.on('message', (m: FromActor) => this.onMessage(h, worker, m));
-    w.on('error', (err) => this.log.error({ actor: h.name, err: err.message }, 'actor thread failed'));
+    w.on('error', (err) => {
+      if (h.worker === w) h.lastError = err.message;
+      this.log.error({ actor: h.name, err: err.message }, 'actor thread failed');
+    });
     w.on('exit', (code) => this.onExit(h, worker, code));
     this.send(w, this.host.codec.encode(this.host.attach(h.replicaId)));
   }
@@ -186,9 +229,11 @@ export class Supervisor extends EventEmitter {
     h.spec.onDown?.(h);
     this.emit('down', h, code);
     if (this.stopping) return;
-    this.counters.crashes++;
+    if (!h.wasReady && this.givenUp(h, code)) return;
+    if (h.wasReady) this.counters.crashes++;
     const delay = h.nextBackoff(this.opts.backoffMs, this.opts.maxBackoffMs, this.opts.stableMs, Date.now());
-    this.log.warn({ actor: h.name, incarnation: h.incarnation, code, restartInMs: delay }, 'actor crashed; restarting from a fresh replica');
+    this.log.warn({ actor: h.name, incarnation: h.incarnation, code, restartInMs: delay, ...(h.wasReady ? {} : { reason: h.lastError }) },
+      h.wasReady ? 'actor crashed; restarting from a fresh replica' : 'actor failed at start-up; restarting it');
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (this.stopping) return;
@@ -197,6 +242,17 @@ export class Supervisor extends EventEmitter {
       this.start(h);
     }, delay);
     this.timers.add(t);
+  }
+
+  /** An incarnation ended before it was ready: counts it, and gives the actor up when it keeps failing so. */
+  private givenUp(h: ActorHandle, code: number): boolean {
+    this.counters.startupFailures++;
+    const reason = h.lastError ?? `its thread exited with code ${code} before it was ready`;
+    if (!h.startupFailed(reason)) return false;
+    this.counters.givenUp++;
+    this.log.error({ actor: h.name, incarnation: h.incarnation, reason }, 'actor keeps failing at start-up; not restarting it');
+    this.emit('failed', h, h.failure);
+    return true;
   }
 
   async stats(): Promise<ActorStats[]> {

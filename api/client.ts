@@ -160,6 +160,8 @@ interface Pending {
 }
 
 const CLOSED_BY_CLIENT = 'connection closed by the client';
+/** Bytes of what another kind of server sent that an error shows. */
+const PREVIEW_BYTES = 40;
 
 /** One connection to the API. Methods reject with ApiError; all of them may be called concurrently. */
 export class Client {
@@ -183,6 +185,10 @@ export class Client {
   private closedByUs = false;
   /** An error the server sent with `id: null` (it usually closes the connection next): the reason given to pending calls. */
   private serverError: ApiError | undefined;
+  /** The server's first bytes, until its first frame turns out to be ours (then null): what to show if it is not. */
+  private firstBytes: Buffer | null = Buffer.alloc(0);
+  /** Bytes held back until the fifth, which says whether a frame starts there (then null). */
+  private held: Buffer | null = Buffer.alloc(0);
   private resolveClosed!: (reason: ApiError | undefined) => void;
 
   constructor(private readonly socket: Socket, readonly where: string, opts: ConnectOptions = {}) {
@@ -192,9 +198,9 @@ export class Client {
     this.closed = new Promise((resolve) => { this.resolveClosed = resolve; });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.shutdown(new ApiError('internal', `connection closed: ${err.message}`)));
-    socket.on('close', () => this.shutdown(this.serverError ?? new ApiError('internal', 'connection closed by the server')));
+    socket.on('close', () => this.shutdown(this.closedByServer()));
     // A half-close from the server: nothing more will come, so nothing pending can be answered.
-    socket.on('end', () => this.shutdown(this.serverError ?? new ApiError('internal', 'connection closed by the server')));
+    socket.on('end', () => this.shutdown(this.closedByServer()));
   }
 
   /** True once the connection is gone (or closing). */
@@ -367,6 +373,15 @@ export class Client {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.firstBytes !== null && this.firstBytes.length < PREVIEW_BYTES) this.firstBytes = Buffer.concat([this.firstBytes, chunk.subarray(0, PREVIEW_BYTES - this.firstBytes.length)]);
+    if (this.held !== null) {
+      // Another kind of server (HTTP, say) would otherwise be read as a length: "HTTP" is 1,213,486,160 bytes.
+      this.held = Buffer.concat([this.held, chunk]);
+      if (this.held.length < 5) return;
+      if (!startsFrame(this.held)) return this.fail(this.notOurs());
+      chunk = this.held;
+      this.held = null;
+    }
     let bodies: Buffer[];
     try {
       bodies = this.reader.push(chunk);
@@ -380,12 +395,29 @@ export class Client {
       try {
         msg = decodeBody(body);
       } catch (err) {
-        this.fail(new ApiError('bad-frame', `the server sent a frame that is not msgpack: ${(err as Error).message}`));
+        this.fail(this.firstBytes !== null ? this.notOurs() : new ApiError('bad-frame', `the server sent a frame that is not msgpack: ${(err as Error).message}`));
         return;
+      }
+      if (this.firstBytes !== null) {
+        if (!isServerFrame(msg)) return this.fail(this.notOurs());
+        this.firstBytes = null;
       }
       this.dispatch(msg);
       if (this.isClosed) return;
     }
+  }
+
+  /** What answered is not a netbranch API: shown as the bytes it sent. */
+  private notOurs(): ApiError {
+    const b = this.firstBytes ?? Buffer.alloc(0);
+    return new ApiError('bad-frame', `not a netbranch API at ${this.where} (got ${printable(b)}${b.length >= PREVIEW_BYTES ? '…' : ''})`);
+  }
+
+  /** The reason a connection the server closed gives: its error, or what it sent if that was not ours. */
+  private closedByServer(): ApiError {
+    if (this.serverError) return this.serverError;
+    if (this.firstBytes !== null && this.firstBytes.length > 0) return this.notOurs();
+    return new ApiError('internal', 'connection closed by the server');
   }
 
   /** Routes one frame; anything not recognised (a new kind of event, an id not waited for) is ignored. */
@@ -541,6 +573,33 @@ function toApiError(e: unknown): ApiError {
   const code = typeof err.code === 'string' ? (err.code as ErrorCode) : 'internal';
   const message = typeof err.message === 'string' ? err.message : `the server answered with an error (${code})`;
   return new ApiError(code, message);
+}
+
+/** A frame starts here: a length, then a msgpack map (fixmap, map16 or map32), as every server frame is. */
+function startsFrame(b: Buffer): boolean {
+  const t = b[4];
+  return b.readUInt32BE(0) > 0 && ((t & 0xf0) === 0x80 || t === 0xde || t === 0xdf);
+}
+
+/** A response or a stream event. */
+function isServerFrame(msg: unknown): boolean {
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return false;
+  const m = msg as Record<string, unknown>;
+  return typeof m.ok === 'boolean' || typeof m.event === 'string';
+}
+
+/** Bytes as a quoted string a terminal shows as is: printable ASCII as itself, CR LF TAB as \r \n \t, the rest as \xNN. */
+function printable(b: Uint8Array): string {
+  let s = '';
+  for (const c of b) {
+    if (c === 0x22 || c === 0x5c) s += `\\${String.fromCharCode(c)}`;
+    else if (c >= 0x20 && c < 0x7f) s += String.fromCharCode(c);
+    else if (c === 0x0d) s += '\\r';
+    else if (c === 0x0a) s += '\\n';
+    else if (c === 0x09) s += '\\t';
+    else s += `\\x${c.toString(16).padStart(2, '0')}`;
+  }
+  return `"${s}"`;
 }
 
 function defined(o: Record<string, unknown>): Record<string, unknown> {

@@ -1,4 +1,5 @@
 // `npm run bench`: runs every suite (or those named: `npm run bench -- store wire`) and writes bench/results/latest.json.
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BenchReport } from './report.js';
 
@@ -13,6 +14,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   arp: async () => (await import('./arp.js')).run,
   nat: async () => (await import('./nat.js')).run,
   'router-e2e': async () => (await import('./router-e2e.js')).run,
+  'router-idle': async () => (await import('./router-idle.js')).run,
   git: async () => (await import('./git.js')).run,
   api: async () => (await import('./api.js')).run,
 };
@@ -26,6 +28,10 @@ for (const w of wanted) {
 }
 const report = new BenchReport();
 const out = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+// What this machine lacked for the benchmarks (prebench installs it as root), so a figure not measured here reads as such.
+const tools = fileURLToPath(new URL('../scripts/lab-tools.mjs', import.meta.url));
+const missing = (JSON.parse(spawnSync(process.execPath, [tools, 'bench', '--missing'], { encoding: 'utf8' }).stdout || '[]') as { probe: string }[]).map((m) => m.probe);
+report.add('bench.tools_missing', missing.length, 'tools', undefined, missing.length ? `${missing.join(' ')}: the suites that need them report "not measured"` : 'none');
 for (const [name, load] of Object.entries(suites)) {
   if (wanted.length && !wanted.includes(name)) continue;
   process.stdout.write(`\n== ${name}\n`);

@@ -7,6 +7,7 @@ import { ApiError, connect, ConnectError, defaultApiSocket, formatWhere, parseWh
 import type { Entry, HistoryEntry, TableInfo } from '../api/protocol.js';
 import { TIMEOUTS } from '../actors/conntrack.js';
 import { numberFlag, UsageError } from './usage.js';
+import { trapStop } from './stop.js';
 
 interface ApiFlags {
   api?: string;
@@ -107,8 +108,8 @@ export function registerApiCommands(program: Command): void {
         const w = await c.watch(table, { prefix: opts.prefix });
         const stop = () => { void w.close(); };
         const timer = seconds === undefined ? undefined : setTimeout(stop, seconds * 1000);
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
+        const trap = trapStop({ onStdoutClosed: true }); // Ctrl-C, SIGTERM, or `watch … | head` having read enough
+        void trap.requested.then(stop);
         let seen = 0;
         try {
           for await (const ev of w) {
@@ -117,8 +118,7 @@ export function registerApiCommands(program: Command): void {
           }
         } finally {
           clearTimeout(timer);
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
+          trap.dispose();
           await w.close();
         }
         // Ended by the server (shutdown, a lost replica), not by a bound or Ctrl-C: worth a non-zero status.

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { defaultApiSocket } from '../api/client.js';
 import { loadTokens } from '../actors/api-tokens.js';
 import { isLoopback } from '../actors/lookup-server.js';
+import { firstListenerProblem } from '../actors/listeners.js';
 import type { LookupInit } from '../actors/messages.js';
 import { UsageError } from './usage.js';
 
@@ -55,4 +56,10 @@ export function parseApiOptions(opts: Record<string, unknown>, tables: readonly 
     }
   }
   return { unix, tcp, http, tokens, role };
+}
+
+/** Before anything starts: a listener that cannot start (a live server on the socket, a taken port) is one line and exit 2. */
+export async function checkApiListeners(api: LookupInit | undefined): Promise<void> {
+  const problem = api ? await firstListenerProblem(api) : undefined;
+  if (problem !== undefined) throw new UsageError(problem);
 }

@@ -7,7 +7,9 @@ import { registerHost } from './host.js';
 import { registerRouter } from './router.js';
 import { registerStress } from './stress.js';
 import { registerApiCommands } from './api-commands.js';
+import { registerEdits } from './edits.js';
 import { UsageError } from './usage.js';
+import { guardStdio } from './stop.js';
 
 /** Exit status for bad flags or arguments, as the router issue asks (a one-line error, exit 2). */
 export const EXIT_USAGE = 2;
@@ -25,16 +27,15 @@ export function buildProgram(): Command {
   registerRouter(program);
   registerStress(program);
   registerApiCommands(program);
+  registerEdits(program);
   return program;
 }
 
 /** Runs the CLI and resolves to the process exit status; never throws. */
 export async function main(argv: string[]): Promise<number> {
-  // `netbranch sim | head`: a reader that went away is not an error.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  // `netbranch sim | head`: a reader that went away is not an error, and never a reason to skip a
+  // command's shutdown (process.exit here once dropped the router's final flush): see cli/stop.ts.
+  guardStdio();
   const program = buildProgram();
   program.commands.forEach((c) => c.exitOverride());
   try {

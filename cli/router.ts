@@ -1,23 +1,144 @@
 // `netbranch router`: a NAT router between two TAP devices; packet actors on their own branches of
 // the store (or, with --store hashtable, on plain Maps: the original experiment's baseline).
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
-import { pino } from 'pino';
+import type { Logger } from 'pino';
 import { macToString, parseIpv4, ipv4ToString } from '../wire/index.js';
 import { TapLink } from '../wire/tap.js';
-import { PcapWriter, tee } from '../wire/pcap.js';
+import { tee, type PcapWriter } from '../wire/pcap.js';
 import type { Link } from '../wire/link.js';
 import { RouterActors } from '../actors/router-actors.js';
 import { natTable } from '../actors/nat-table.js';
 import { arpTable } from '../actors/arp-table.js';
 import { formatNatEntry } from '../actors/nat-format.js';
-import { describeInterface, localMac, onLink, parseInterfaceSpec } from '../actors/net-interface.js';
-import { Store } from '../store/index.js';
+import { describeInterface, localMac, onLink, parseInterfaceSpec, type NetInterface } from '../actors/net-interface.js';
+import { ActorStartupError } from '../actors/supervisor.js';
+import type { LookupInit } from '../actors/messages.js';
+import { Store, type GitStore } from '../store/index.js';
 import { routerTables } from '../actors/router-schema.js';
-import { numberFlag, storeFlag, UsageError } from './usage.js';
+import { numberFlag, openPcapFlag, openTapFlag, requireGitStoreFor, storeFlag, UsageError } from './usage.js';
 import { openGit } from './git.js';
-import { addApiOptions, parseApiOptions } from './api-serve.js';
+import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
+import { stderrLogger } from './log.js';
+import { trapStop } from './stop.js';
+
+interface RouterConfig {
+  inside: NetInterface;
+  outside: NetInterface;
+  gateway?: number;
+  storeSpec: ReturnType<typeof storeFlag>;
+  flushIntervalMs: number;
+  gitHistory: number;
+  api?: LookupInit;
+  workers: number;
+  mergeIntervalMs: number;
+  maxFlows: number;
+  pcap?: string;
+}
+
+/** Every flag checked before anything is opened or printed. */
+function routerConfig(opts: Record<string, string | undefined>, cmd: Command): RouterConfig {
+  const parse = (flag: string, spec: string | undefined, n: number) => {
+    try {
+      return parseInterfaceSpec(String(spec), localMac((process.pid & 0xffff) * 4 + n));
+    } catch (err) {
+      throw new UsageError(`${flag}: ${(err as Error).message}`);
+    }
+  };
+  const inside = parse('--inside', opts.inside, 1);
+  const outside = parse('--outside', opts.outside, 2);
+  if (inside.name === outside.name) throw new UsageError('--inside and --outside must be different devices');
+  if (onLink(inside, outside.ip) || onLink(outside, inside.ip)) throw new UsageError('--inside and --outside must be on different networks');
+  let gateway: number | undefined;
+  if (opts.gateway !== undefined) {
+    try { gateway = parseIpv4(opts.gateway); } catch { throw new UsageError(`--gateway must be an IPv4 address, got '${opts.gateway}'`); }
+    if (!onLink(outside, gateway)) throw new UsageError(`--gateway ${opts.gateway} is not on the outside network`);
+  }
+  const storeSpec = storeFlag(opts.store, true);
+  requireGitStoreFor(cmd, storeSpec);
+  const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router', (m) => process.stderr.write(`netbranch: warning: ${m}\n`));
+  if (api && storeSpec.kind === 'hashtable') throw new UsageError('--api needs the store (memory or git:DIR): in hashtable mode there are no tables to serve');
+  return {
+    inside, outside, gateway, storeSpec, api, pcap: opts.pcap,
+    flushIntervalMs: numberFlag('--flush-interval', opts.flushInterval, 10, 3_600_000),
+    gitHistory: numberFlag('--git-history', opts.gitHistory, 2, 10_000_000, true),
+    workers: numberFlag('--workers', opts.workers, 1, 64, true),
+    mergeIntervalMs: numberFlag('--merge-interval', opts.mergeInterval, 1, 60_000),
+    maxFlows: numberFlag('--max-flows', opts.maxFlows, 1, 10_000_000, true),
+  };
+}
+
+interface RunningRouter {
+  tapIn: TapLink;
+  tapOut: TapLink;
+  pcaps: PcapWriter[];
+  git: GitStore | null;
+  actors: RouterActors;
+}
+
+/** Opens the TAPs, captures, git and actors; on a failure, closes what it had opened and rethrows. */
+async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter> {
+  const undo: (() => unknown)[] = [];
+  try {
+    const pcaps: PcapWriter[] = [];
+    for (const side of c.pcap ? ['inside', 'outside'] : []) {
+      const w = openPcapFlag(join(c.pcap!, `${side}.pcap`));
+      pcaps.push(w);
+      undo.push(() => w.close());
+    }
+    const tapIn = openTapFlag('--inside', () => TapLink.open(c.inside.name, {}));
+    undo.push(() => tapIn.close());
+    const tapOut = openTapFlag('--outside', () => TapLink.open(c.outside.name, {}));
+    undo.push(() => tapOut.close());
+    const links: [Link, Link] = pcaps.length ? [tee(tapIn, pcaps[0]), tee(tapOut, pcaps[1])] : [tapIn, tapOut];
+    const primary = new Store(routerTables);
+    const git = c.storeSpec.git ? await openGit(c.storeSpec.git, primary, { flushIntervalMs: c.flushIntervalMs, historyCommits: c.gitHistory, logger: log }) : null;
+    if (git) undo.push(() => git.close());
+    const actors = new RouterActors(links[0], links[1], {
+      inside: c.inside, outside: c.outside, gateway: c.gateway, packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs,
+      store: c.storeSpec.kind, maxFlows: c.maxFlows, logger: log, primary, api: c.api,
+    });
+    git?.start();
+    return { tapIn, tapOut, pcaps, git, actors };
+  } catch (err) {
+    for (const u of undo.reverse()) await u();
+    throw err;
+  }
+}
+
+/** Final merge, final git flush, captures written out, TAPs closed. */
+async function stopRouter(r: RunningRouter, log: Logger): Promise<void> {
+  await r.actors.stop();
+  if (r.git) log.info({ head: (await r.git.close())?.oid ?? r.git.head, stats: r.git.stats }, 'git: final flush');
+  for (const p of r.pcaps) p.close();
+  r.tapIn.close();
+  r.tapOut.close();
+  log.info({ natEntries: r.actors.store.main.table(natTable).size, stats: r.actors.store.stats }, 'stopped');
+}
+
+function readyLine(c: RouterConfig): string {
+  const { inside, outside, api, storeSpec } = c;
+  return JSON.stringify({
+    event: 'ready', inside: { dev: inside.name, ip: ipv4ToString(inside.ip), mac: macToString(inside.mac) },
+    outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers: c.workers,
+    store: storeSpec.git ? `git:${storeSpec.git}` : storeSpec.kind, pid: process.pid,
+    ...(api ? { api: { unix: api.unix, tcp: api.tcp ? `${api.tcp.host}:${api.tcp.port}` : undefined, http: api.http ? `http://${api.http.host}:${api.http.port}/api` : undefined } } : {}),
+  }) + '\n';
+}
+
+/** SIGUSR1: the NAT table (conntrack style), ARP, store, git, actors and TAP counters, as one log line. */
+function logTableSummary(r: RunningRouter, c: RouterConfig, log: Logger): void {
+  const { actors, git, tapIn, tapOut } = r;
+  void actors.supervisor.stats().then((stats) => {
+    const now = Date.now();
+    // The hashtable baseline keeps each actor's flows in its own Map: there is no primary to list.
+    const nat = c.storeSpec.kind === 'hashtable'
+      ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
+      : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, c.outside.ip, now));
+    const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
+    log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
+  });
+}
 
 export function registerRouter(program: Command): void {
   const cmd = program
@@ -28,82 +149,29 @@ export function registerRouter(program: Command): void {
     .option('--gateway <addr>', 'default route: next hop on the outside network (default: connected networks only)')
     .option('--workers <n>', 'packet actors', '2')
     .option('--store <kind>', "memory (branches and merges), hashtable (plain Maps, the baseline), or git:DIR", 'memory')
-    .option('--pcap <dir>', 'record both networks into DIR/inside.pcap and DIR/outside.pcap')
+    .option('--pcap <dir>', 'record both networks into DIR/inside.pcap and DIR/outside.pcap (written out every second; DIR is made if missing)')
     .option('--flush-interval <ms>', 'with --store git:DIR: how often the primary is committed to git', '1000')
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept; older ones are cut off', '60')
     .option('--merge-interval <ms>', 'how often each actor merges its branch into the primary', '100')
     .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536');
   addApiOptions(cmd)
-    .action(async (opts: Record<string, string | undefined>) => {
-      const parse = (flag: string, spec: string | undefined, n: number) => {
-        try {
-          return parseInterfaceSpec(String(spec), localMac((process.pid & 0xffff) * 4 + n));
-        } catch (err) {
-          throw new UsageError(`${flag}: ${(err as Error).message}`);
-        }
-      };
-      const inside = parse('--inside', opts.inside, 1);
-      const outside = parse('--outside', opts.outside, 2);
-      if (inside.name === outside.name) throw new UsageError('--inside and --outside must be different devices');
-      if (onLink(inside, outside.ip) || onLink(outside, inside.ip)) throw new UsageError('--inside and --outside must be on different networks');
-      let gateway: number | undefined;
-      if (opts.gateway !== undefined) {
-        try { gateway = parseIpv4(opts.gateway); } catch { throw new UsageError(`--gateway must be an IPv4 address, got '${opts.gateway}'`); }
-        if (!onLink(outside, gateway)) throw new UsageError(`--gateway ${opts.gateway} is not on the outside network`);
+    .action(async (opts: Record<string, string | undefined>, command: Command) => {
+      const c = routerConfig(opts, command);
+      await checkApiListeners(c.api);
+      const stop = trapStop(); // from here on, SIGTERM/SIGINT always end in stopRouter
+      const log = stderrLogger('router');
+      const r = await startRouter(c, log);
+      const failed = await stop.until(r.actors.ready());
+      if (failed) {
+        await stopRouter(r, log);
+        throw failed instanceof ActorStartupError ? new UsageError(failed.kind === 'lookup' ? failed.reason : failed.message) : failed;
       }
-      const storeSpec = storeFlag(opts.store, true);
-      const store = storeSpec.kind;
-      const flushIntervalMs = numberFlag('--flush-interval', opts.flushInterval, 10, 3_600_000);
-      const gitHistory = numberFlag('--git-history', opts.gitHistory, 2, 10_000_000, true);
-      const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router', (m) => process.stderr.write(`netbranch: warning: ${m}\n`));
-      if (api && store === 'hashtable') throw new UsageError('--api needs the store (memory or git:DIR): in hashtable mode there are no tables to serve');
-      const workers = numberFlag('--workers', opts.workers, 1, 64, true);
-      const mergeIntervalMs = numberFlag('--merge-interval', opts.mergeInterval, 1, 60_000);
-      const maxFlows = numberFlag('--max-flows', opts.maxFlows, 1, 10_000_000, true);
-
-      const log = pino({ base: { cmd: 'router' } }, pino.destination(2));
-      const tapIn = TapLink.open(inside.name, {});
-      const tapOut = TapLink.open(outside.name, {});
-      let links: [Link, Link] = [tapIn, tapOut];
-      const pcaps: PcapWriter[] = [];
-      if (opts.pcap) {
-        mkdirSync(opts.pcap, { recursive: true });
-        pcaps.push(PcapWriter.open(join(opts.pcap, 'inside.pcap')), PcapWriter.open(join(opts.pcap, 'outside.pcap')));
-        links = [tee(tapIn, pcaps[0]), tee(tapOut, pcaps[1])];
+      if (!stop.reason) {
+        log.info({ inside: describeInterface(c.inside), outside: describeInterface(c.outside), workers: c.workers, store: c.storeSpec.kind }, 'router up');
+        process.stdout.write(readyLine(c));
+        process.on('SIGUSR1', () => logTableSummary(r, c, log));
       }
-      const primary = new Store(routerTables);
-      const git = storeSpec.git ? await openGit(storeSpec.git, primary, { flushIntervalMs, historyCommits: gitHistory, logger: log }) : null;
-      const actors = new RouterActors(links[0], links[1], { inside, outside, gateway, packetActors: workers, mergeIntervalMs, store, maxFlows, logger: log, primary, api });
-      git?.start();
-      await actors.ready();
-      log.info({ inside: describeInterface(inside), outside: describeInterface(outside), workers, store }, 'router up');
-      process.stdout.write(JSON.stringify({
-        event: 'ready', inside: { dev: inside.name, ip: ipv4ToString(inside.ip), mac: macToString(inside.mac) },
-        outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers, store: storeSpec.git ? `git:${storeSpec.git}` : store, pid: process.pid,
-        ...(api ? { api: { unix: api.unix, tcp: api.tcp ? `${api.tcp.host}:${api.tcp.port}` : undefined, http: api.http ? `http://${api.http.host}:${api.http.port}/api` : undefined } } : {}),
-      }) + '\n');
-      process.on('SIGUSR1', () => {
-        void actors.supervisor.stats().then((stats) => {
-          const now = Date.now();
-          // The hashtable baseline keeps each actor's flows in its own Map: there is no primary to list.
-          const nat = store === 'hashtable'
-            ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
-            : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, outside.ip, now));
-          const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
-          log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
-        });
-      });
-      await new Promise<void>((resolve) => {
-        const stop = (sig: string) => { log.info({ signal: sig }, 'stopping: final merge'); resolve(); };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-      });
-      await actors.stop();
-      if (git) log.info({ head: (await git.close())?.oid ?? git.head, stats: git.stats }, 'git: final flush');
-      for (const p of pcaps) p.close();
-      tapIn.close();
-      tapOut.close();
-      log.info({ natEntries: actors.store.main.table(natTable).size, stats: actors.store.stats }, 'stopped');
-      log.flush();
+      log.info({ signal: await stop.requested }, 'stopping: final merge');
+      await stopRouter(r, log);
     });
 }

@@ -1,23 +1,30 @@
 // `netbranch sim` and `netbranch demo`: the virtual network, on the embedded defaults (no root).
 import type { Command } from 'commander';
-import { formatSummary, runSim } from '../actors/sim.js';
-import { pino } from 'pino';
-import { numberFlag, storeFlag } from './usage.js';
-import { addApiOptions, parseApiOptions } from './api-serve.js';
+import { formatSummary, runSim, type SimOptions, type SimResult } from '../actors/sim.js';
+import { numberFlag, openPcapFlag, requireGitStoreFor, storeFlag } from './usage.js';
+import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
+import { stderrLogger } from './log.js';
+import { trapStop } from './stop.js';
 import { stackTables } from '../actors/schema.js';
 
 /** The API's refusals and writes go to stderr as pino lines. */
 function apiLog() {
-  const log = pino({ base: { cmd: 'sim' } }, pino.destination(2));
+  const log = stderrLogger('sim');
   return (level: 'info' | 'warn' | 'error', msg: string, fields: object = {}) => log[level](fields, msg);
 }
 
-/** git's warnings and errors (a rejected edit names its file) go to stderr as pino lines. */
-function gitLog() {
-  return pino({ base: { cmd: 'sim' } }, pino.destination(2));
-}
-
 const num = numberFlag;
+
+/** runSim until the end or SIGTERM/SIGINT (or stdout's reader leaving): the summary, the pcap closed, exit 0. */
+async function runStoppable(o: Omit<SimOptions, 'signal' | 'pcap'>, pcapPath: string | undefined): Promise<SimResult> {
+  const pcap = pcapPath ? openPcapFlag(pcapPath) : undefined;
+  const stop = trapStop({ onStdoutClosed: true });
+  try {
+    return await runSim({ ...o, pcap, signal: stop.signal });
+  } finally {
+    pcap?.close();
+  }
+}
 
 export function registerSim(program: Command): void {
   const sim = program
@@ -26,7 +33,7 @@ export function registerSim(program: Command): void {
     .option('--nodes <n>', 'nodes on the switch', '10')
     .option('--seconds <s>', 'simulated seconds to run', '30')
     .option('--speed <x>', "simulated seconds per real second, or 'max'", '1')
-    .option('--pcap <file>', 'write every frame to a pcap file (tcpdump -r FILE)')
+    .option('--pcap <file>', 'write every frame to a pcap file (tcpdump -r FILE; written out every second; missing directories are made)')
     .option('--seed <n>', 'random seed', '1')
     .option('--packet-actors <n>', 'packet actors per node', '2')
     .option('--merge-interval <ms>', 'actor merge interval, simulated ms', '100')
@@ -36,27 +43,29 @@ export function registerSim(program: Command): void {
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '60')
     .option('--api-node <i>', "with --api: whose tables the API serves", '0');
   addApiOptions(sim)
-    .action(async (opts: Record<string, string | boolean | undefined>) => {
+    .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
       const api = parseApiOptions(opts, stackTables.map((t) => t.name), 'sim', (m) => process.stderr.write(`netbranch: warning: ${m}\n`));
       const store = storeFlag(opts.store, false);
+      requireGitStoreFor(cmd, store);
       const speed = opts.speed === 'max' ? Infinity : num('--speed', String(opts.speed), 0.001, 1e6);
-      const r = await runSim({
+      const o = {
         nodes: num('--nodes', String(opts.nodes), 2, 250, true),
         seconds: num('--seconds', String(opts.seconds), 0.01, 86_400),
         speed,
         seed: num('--seed', String(opts.seed), 0, 2 ** 32 - 1, true),
         packetActors: num('--packet-actors', String(opts.packetActors), 1, 16, true),
         mergeIntervalMs: num('--merge-interval', String(opts.mergeInterval), 1, 60_000),
-        pcap: typeof opts.pcap === 'string' ? opts.pcap : undefined,
         git: store.git,
         gitFlushIntervalMs: num('--flush-interval', String(opts.flushInterval), 10, 3_600_000),
         gitHistory: num('--git-history', String(opts.gitHistory), 2, 10_000_000, true),
-        gitLogger: store.git ? gitLog() : undefined,
+        gitLogger: store.git ? stderrLogger('sim') : undefined,
         api,
         apiNode: num('--api-node', String(opts.apiNode), 0, 249, true),
         apiLog: api ? apiLog() : undefined,
-        out: opts.json ? undefined : (l) => process.stdout.write(l + '\n'),
-      });
+        out: opts.json ? undefined : (l: string) => process.stdout.write(l + '\n'),
+      };
+      await checkApiListeners(api);
+      const r = await runStoppable(o, typeof opts.pcap === 'string' ? opts.pcap : undefined);
       if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
       else for (const l of formatSummary(r)) process.stdout.write(l + '\n');
     });
@@ -68,10 +77,11 @@ export function registerSim(program: Command): void {
     .option('--store <kind>', "memory, or git:DIR: each node's primary persisted to DIR/node<i> (then: git -C DIR/node0 log -p -- arp/)", 'memory')
     .action(async (opts: { seed: string; store: string }) => {
       const store = storeFlag(opts.store, false);
+      const seed = num('--seed', opts.seed, 0, 2 ** 32 - 1, true); // every flag checked before the banner
       const out = (l: string) => process.stdout.write(l + '\n');
       out('netbranch demo: 6 nodes, each with its own store; packet actors and an ARP-expiry actor on their own branches,');
       out('merging back every 100 ms. Peers change every 40 s, so entries not refreshed expire after 60 s.\n');
-      const r = await runSim({ nodes: 6, seconds: 150, speed: 15, seed: num('--seed', opts.seed, 0, 2 ** 32 - 1, true), reportEveryS: 10, out, git: store.git, gitLogger: store.git ? gitLog() : undefined });
+      const r = await runStoppable({ nodes: 6, seconds: 150, speed: 15, seed, reportEveryS: 10, out, git: store.git, gitLogger: store.git ? stderrLogger('demo') : undefined }, undefined);
       out('');
       for (const l of formatSummary(r)) out(l);
       if (store.git) out(`\nthe tables in git: git -C ${store.git}/node0 log -p -- arp/   (docs/git-store.md: editing them with git)`);

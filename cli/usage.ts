@@ -1,4 +1,7 @@
 // Bad flags and arguments: a one-line error and exit status 2, like commander's own usage errors.
+import type { Command } from 'commander';
+import { PcapOpenError, PcapWriter } from '../wire/pcap.js';
+import { TapError } from '../wire/tap.js';
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -27,4 +30,32 @@ export function storeFlag(v: unknown, allowHashtable: boolean): { kind: 'memory'
     return { kind: 'memory', git: dir };
   }
   throw new UsageError(`--store must be memory${allowHashtable ? ', hashtable' : ''} or git:DIR, got '${text}'`);
+}
+
+/** Flags that only tune the git store: given without `--store git:DIR` they would silently do nothing. */
+const GIT_ONLY_FLAGS: [key: string, flag: string][] = [['flushInterval', '--flush-interval'], ['gitHistory', '--git-history']];
+
+export function requireGitStoreFor(cmd: Pick<Command, 'getOptionValueSource'>, store: { git?: string }): void {
+  if (store.git) return;
+  for (const [key, flag] of GIT_ONLY_FLAGS) {
+    if (cmd.getOptionValueSource(key) === 'cli') throw new UsageError(`${flag} needs --store git:DIR: it tunes the git store, and this run has none`);
+  }
+}
+
+/** `--pcap PATH` for every command: missing parent directories are made; a path that cannot be written is one line naming the flag. */
+export function openPcapFlag(path: string): PcapWriter {
+  try {
+    return PcapWriter.open(path);
+  } catch (err) {
+    throw err instanceof PcapOpenError ? new UsageError(`--pcap ${err.message}`) : err;
+  }
+}
+
+/** Opens the TAP a flag names; what the kernel refused is a start-up failure naming the flag (exit 2). */
+export function openTapFlag<T>(flag: string, open: () => T): T {
+  try {
+    return open();
+  } catch (err) {
+    throw err instanceof TapError ? new UsageError(`${flag}: ${err.message}`) : err;
+  }
 }

@@ -10,8 +10,11 @@ export type ObjectType = 'blob' | 'tree' | 'commit';
 
 export interface TreeEntry {
   name: string;
-  /** '100644' for a file, '40000' for a tree (git's own spelling; `fsck --strict` refuses '040000'). */
-  mode: '100644' | '40000';
+  /**
+   * '100644' for a file, '40000' for a tree (git's own spelling; `fsck --strict` refuses '040000');
+   * an executable file or a symlink only where a pushed file is kept as it was (the rejected branch).
+   */
+  mode: '100644' | '100755' | '120000' | '40000';
   oid: string;
 }
 

@@ -2,13 +2,18 @@
 // rewrites only the trees above changed files, commits on `main` written object by object and the
 // ref moved last (a crash leaves the previous commit), a bounded history (older commits cut off
 // with git's own `shallow` file, their dead objects deleted), and edits read from the `edits` branch.
+// One process at a time (git-lock.ts). A flush is bracketed by a marker file, so only a start after
+// an interrupted flush sweeps, and the sweep deletes only loose objects no ref reaches (git-reach.ts).
 // Knows paths and texts only: which table an entry is and what it means is GitStore's business.
 import * as fs from 'node:fs';
-import { readdir, readFile, rename, rm, unlink, writeFile, mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, rename, rm, writeFile, mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import git from 'isomorphic-git';
-import { encodeCommit, encodeTree, LooseObjects, type TreeEntry } from './git-object.js';
+import { encodeCommit, encodeTree, LooseObjects, type Ident, type TreeEntry } from './git-object.js';
+import { releaseLock, takeLock } from './git-lock.js';
+import { parseCommit, parseTree, reachable, refTips, shallowCommits, type RefTip, type TypedObject } from './git-reach.js';
+import { gitDirOf, keptFiles, REJECTED_BRANCH, REJECTED_NOTE, rejectedMessage, rejectedNote, type RejectedEdit } from './git-rejected.js';
 
 export interface GitRepoOptions {
   /** Commits of full history kept; older ones are cut off (squashed into the oldest kept). */
@@ -17,6 +22,8 @@ export interface GitRepoOptions {
   editsBranch?: string;
   /** Largest entry file accepted from an edit, in bytes. */
   maxFileBytes?: number;
+  /** Only read what the branch holds: no lock (another process may be writing), no sweep, no flush. */
+  readOnly?: boolean;
 }
 
 export interface FlushBatch {
@@ -27,6 +34,8 @@ export interface FlushBatch {
   time: number;
   /** An edits commit merged since the last flush: recorded as the second parent. */
   mergedEdits?: string;
+  /** The files that edit had rejected: kept on the `rejected` branch. */
+  rejected?: RejectedEdit;
 }
 
 export interface FlushResult {
@@ -45,6 +54,11 @@ export interface LoadResult {
   files: [path: string, text: string][];
   /** Leftovers of an interrupted flush deleted at start (temporary files, unreachable objects). */
   swept: number;
+  /** Why an interrupted flush's unreachable objects were left in place (null: swept, or nothing to sweep). */
+  sweepSkipped: string | null;
+  /** The lock file this process holds, and the dead process it was taken over from, if any. */
+  lock: string;
+  tookOverFrom: number | null;
 }
 
 export interface EditFile {
@@ -52,6 +66,16 @@ export interface EditFile {
   /** The file in the edit (null: deleted), and in the merge base (null: absent there). */
   text: string | null;
   baseText: string | null;
+  /** The edit's blob and its mode (null: deleted). */
+  oid: string | null;
+  mode: string | null;
+}
+
+export interface RefusedFile {
+  path: string;
+  reason: string;
+  oid: string | null;
+  mode: string | null;
 }
 
 export interface EditsResult {
@@ -61,7 +85,7 @@ export interface EditsResult {
   subject: string;
   files: EditFile[];
   /** Paths refused before parsing (not a regular file, too large), with the reason. */
-  refused: { path: string; reason: string }[];
+  refused: RefusedFile[];
 }
 
 export interface RepoStats {
@@ -84,7 +108,19 @@ interface Dir {
 }
 
 const isDir = (n: Leaf | Dir): n is Dir => (n as Dir).entries !== undefined;
+const sameTips = (a: RefTip[], b: RefTip[]): boolean => {
+  const text = (t: RefTip[]) => t.map((x) => `${x.name} ${x.oid}`).sort().join('\n');
+  return text(a) === text(b);
+};
 const NETBRANCH = { name: 'netbranch', email: 'netbranch@localhost' };
+/** Present while a flush runs: found at start, it says the last one was interrupted. */
+const FLUSH_MARKER = 'netbranch-flush';
+/** The marker's text once the flush is cutting history: old objects may be half deleted. */
+const TRIMMING = 'trimming\n';
+/** A file's mtime may trail the marker's by the filesystem's granularity: objects this much older still count as the flush's. */
+const MTIME_SLACK_MS = 2_000;
+/** Our temporary objects (git's own are `objects/xx/tmp_obj_*`: never touched). */
+const OUR_TMP = /^tmp_obj_\d+_\d+$/;
 
 export class GitRepo {
   readonly gitdir: string;
@@ -100,20 +136,27 @@ export class GitRepo {
   /** Objects no entry points at any more, and the flush whose commit first did without them. */
   private readonly deadAt = new Map<string, number>();
   private lastEdits: string | null = null;
+  /** An edits head that could not be traced back to our history: it pins nothing. */
+  private refusedEdits: string | null = null;
   private squashed = 0;
   private pruned = 0;
   private readonly cache = {};
   /** The root tree's id as last written: the head commit's reference to it. */
   private rootOid: string | null = null;
   private headTreeOid: string | null = null;
+  /** The lock file held from open to close. */
+  private lock: string | null = null;
+  /** A flush of this run failed part-way: the marker stays, and close sweeps what it left. */
+  private flushFailed = false;
 
   constructor(dir: string, opts: GitRepoOptions = {}) {
-    this.gitdir = fs.existsSync(join(dir, '.git')) ? join(dir, '.git') : dir;
+    this.gitdir = gitDirOf(dir);
     this.opts = {
       historyCommits: Math.max(2, opts.historyCommits ?? 60),
       branch: opts.branch ?? 'main',
       editsBranch: opts.editsBranch ?? 'edits',
       maxFileBytes: opts.maxFileBytes ?? 64 * 1024,
+      readOnly: opts.readOnly ?? false,
     };
     this.objects = new LooseObjects(this.gitdir);
   }
@@ -122,18 +165,48 @@ export class GitRepo {
     return `refs/heads/${this.opts.branch}`;
   }
 
-  /** Creates the repository (bare) if needed, sweeps what a crash left, and reads the branch's files. */
+  private get marker(): string {
+    return join(this.gitdir, FLUSH_MARKER);
+  }
+
+  /**
+   * Creates the repository (bare) if needed, takes its lock (throws StoreLockedError while another
+   * process holds it), sweeps what an interrupted flush left, and reads the branch's files.
+   */
   async open(): Promise<LoadResult> {
-    if (!fs.existsSync(join(this.gitdir, 'HEAD'))) {
-      if (fs.existsSync(this.gitdir) && (await readdir(this.gitdir)).length > 0) {
-        throw new Error(`${this.gitdir} is neither a git repository nor empty: give git:DIR a new or empty directory, or an existing netbranch repository`);
-      }
-      await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.opts.branch });
+    if (this.opts.readOnly) return this.read();
+    await this.create();
+    const { path, tookOverFrom } = takeLock(this.gitdir);
+    this.lock = path;
+    try {
+      return { ...(await this.load()), lock: path, tookOverFrom };
+    } catch (err) {
+      this.lock = null;
+      releaseLock(path);
+      throw err;
     }
-    // A kill between writing a lock file and renaming it leaves the lock: git would refuse to move
-    // the branch (or the cut-off) while it exists. Only we write these two.
-    await unlink(join(this.gitdir, `${this.ref}.lock`)).catch(() => {});
-    await unlink(join(this.gitdir, 'shallow.lock')).catch(() => {});
+  }
+
+  /** The branch's files, as a writer (if any) last committed them. */
+  private async read(): Promise<LoadResult> {
+    if (!fs.existsSync(join(this.gitdir, 'HEAD'))) throw new Error(`${this.gitdir} is not a git repository`);
+    this.head = await this.resolve(this.ref);
+    const files: [string, string][] = [];
+    if (this.head) this.root = await this.loadTree((await this.readCommitFast(this.head)).tree, '', files);
+    return { head: this.head, files, swept: 0, sweepSkipped: null, lock: '', tookOverFrom: null };
+  }
+
+  private async create(): Promise<void> {
+    if (fs.existsSync(join(this.gitdir, 'HEAD'))) return;
+    if (fs.existsSync(this.gitdir) && (await readdir(this.gitdir)).length > 0) {
+      throw new Error(`${this.gitdir} is neither a git repository nor empty: give git:DIR a new or empty directory, or an existing netbranch repository`);
+    }
+    await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.opts.branch });
+  }
+
+  private async load(): Promise<Omit<LoadResult, 'lock' | 'tookOverFrom'>> {
+    const interrupted = this.interrupted();
+    if (interrupted) this.clearRefLocks(interrupted.since);
     this.head = await this.resolve(this.ref);
     const files: [string, string][] = [];
     if (this.head) {
@@ -144,8 +217,88 @@ export class GitRepo {
       this.headTreeOid = tree;
       await this.loadChain();
     }
-    const swept = await this.sweep();
-    return { head: this.head, files, swept };
+    await this.dateDeaths();
+    let swept = this.removeTemporaries();
+    let sweepSkipped: string | null = null;
+    if (interrupted) {
+      const r = await this.sweep(interrupted);
+      swept += r.removed;
+      sweepSkipped = r.skipped;
+      fs.rmSync(this.marker, { force: true });
+    }
+    return { head: this.head, files, swept, sweepSkipped };
+  }
+
+  /** The marker an interrupted flush left: from when its objects date, and whether it was cutting history. */
+  private interrupted(): { since: number; trimming: boolean } | null {
+    try {
+      const since = fs.statSync(this.marker).mtimeMs - MTIME_SLACK_MS;
+      return { since, trimming: fs.readFileSync(this.marker, 'utf8') === TRIMMING };
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A kill between writing a ref's lock file and renaming it leaves the lock, and git would refuse to
+   * move that ref while it exists. Only the locks the interrupted flush wrote go (not a pusher's).
+   */
+  private clearRefLocks(since: number): void {
+    for (const name of [this.ref, `refs/heads/${this.opts.editsBranch}`, `refs/heads/${REJECTED_BRANCH}`, 'shallow']) {
+      const lock = join(this.gitdir, `${name}.lock`);
+      try {
+        if (fs.statSync(lock).mtimeMs >= since) fs.unlinkSync(lock);
+      } catch {
+        // no such lock
+      }
+    }
+  }
+
+  /** Our temporary object files: a kill mid-write leaves one, and the lock says no writer of ours runs. */
+  private removeTemporaries(): number {
+    let n = 0;
+    const objdir = join(this.gitdir, 'objects');
+    for (const f of fs.existsSync(objdir) ? fs.readdirSync(objdir) : []) {
+      if (!OUR_TMP.test(f)) continue;
+      try { fs.unlinkSync(join(objdir, f)); } catch { /* gone already */ }
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * After an interrupted flush: deletes the loose objects no ref reaches (git-reach.ts) that the flush
+   * wrote (no older than its marker), or any such object when it was cutting history (the cut was
+   * deleting them). Deletes nothing in doubt: an object the walk cannot read, a push under way (its
+   * quarantine directory), a ref that moved during the sweep.
+   */
+  private async sweep(from: { since: number; trimming: boolean }): Promise<{ removed: number; skipped: string | null }> {
+    const objdir = join(this.gitdir, 'objects');
+    const subdirs = await readdir(objdir).catch(() => [] as string[]);
+    if (subdirs.some((d) => d.startsWith('tmp_objdir-') || d.startsWith('incoming-'))) return { removed: 0, skipped: 'a git push is under way' };
+    const before = await refTips(this.gitdir);
+    const reach = await reachable((oid) => this.readTyped(oid), before.map((t) => t.oid), await shallowCommits(this.gitdir));
+    if (reach.unreadable.length) return { removed: 0, skipped: `${reach.unreadable.length} reachable objects cannot be read (${reach.unreadable[0]} first)` };
+    const doomed: string[] = [];
+    for (const d of subdirs.filter((x) => /^[0-9a-f]{2}$/.test(x))) {
+      for (const f of await readdir(join(objdir, d))) {
+        if (!/^[0-9a-f]{38}$/.test(f) || reach.objects.has(d + f)) continue;
+        const path = join(objdir, d, f);
+        const mtime = await stat(path).then((s) => s.mtimeMs, () => -Infinity);
+        if (from.trimming || mtime >= from.since) doomed.push(path);
+      }
+    }
+    if (!sameTips(before, await refTips(this.gitdir))) return { removed: 0, skipped: 'a ref moved during the sweep' };
+    let removed = 0;
+    for (const path of doomed) {
+      try {
+        fs.unlinkSync(path);
+        removed++;
+      } catch {
+        // gone already
+      }
+    }
+    return { removed, skipped: null };
   }
 
   private async resolve(ref: string): Promise<string | null> {
@@ -171,50 +324,38 @@ export class GitRepo {
   }
 
   /**
-   * An object's body: straight from the loose file when there is one (an inflate, no more: start-up
-   * reads every kept tree), else through isomorphic-git, which also reads packs after a `git gc`.
+   * An object's type and body: straight from the loose file when there is one (an inflate, no more:
+   * start-up reads every kept tree), else through isomorphic-git, which also reads packs after a `git gc`.
    */
-  private async readObject(oid: string): Promise<Buffer> {
+  private async readTyped(oid: string): Promise<TypedObject> {
     let raw: Buffer | null = null;
     try {
       raw = inflateSync(fs.readFileSync(this.objects.path(oid))); // sync: 7× faster than awaiting each file (bench)
     } catch {
       raw = null;
     }
-    if (raw) return raw.subarray(raw.indexOf(0) + 1);
-    const { object } = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache });
-    return Buffer.from(object as Uint8Array);
+    if (raw) return { type: raw.toString('latin1', 0, raw.indexOf(0x20)), body: raw.subarray(raw.indexOf(0) + 1) };
+    const { type, object } = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache });
+    return { type, body: Buffer.from(object as Uint8Array) };
+  }
+
+  private async readObject(oid: string): Promise<Buffer> {
+    return (await this.readTyped(oid)).body;
   }
 
   private async readTreeFast(oid: string): Promise<TreeEntry[]> {
-    const body = await this.readObject(oid);
-    const out: TreeEntry[] = [];
-    let i = 0;
-    while (i < body.length) {
-      const sp = body.indexOf(0x20, i);
-      const nul = body.indexOf(0, sp);
-      out.push({ mode: body.toString('latin1', i, sp) as TreeEntry['mode'], name: body.toString('utf8', sp + 1, nul), oid: body.toString('hex', nul + 1, nul + 21) });
-      i = nul + 21;
-    }
-    return out;
+    return parseTree(await this.readObject(oid)) as TreeEntry[];
   }
 
   private async readCommitFast(oid: string): Promise<{ tree: string; parents: string[] }> {
-    const text = (await this.readObject(oid)).toString('utf8');
-    const head = text.slice(0, text.indexOf('\n\n'));
-    let tree = '';
-    const parents: string[] = [];
-    for (const line of head.split('\n')) {
-      if (line.startsWith('tree ')) tree = line.slice(5);
-      else if (line.startsWith('parent ')) parents.push(line.slice(7));
-    }
-    if (!/^[0-9a-f]{40}$/.test(tree)) throw new Error(`commit ${oid} has no tree`);
-    return { tree, parents };
+    const c = parseCommit(await this.readObject(oid));
+    if (!/^[0-9a-f]{40}$/.test(c.tree)) throw new Error(`commit ${oid} has no tree`);
+    return c;
   }
 
   /** The branch's first-parent chain back to the history cut-off. */
   private async loadChain(): Promise<void> {
-    const shallow = await this.shallowSet();
+    const shallow = await shallowCommits(this.gitdir);
     const found: { oid: string; edit?: string }[] = [];
     let oid: string | undefined = this.head ?? undefined;
     while (oid) {
@@ -234,93 +375,36 @@ export class GitRepo {
     this.flushNo = this.chain.length;
   }
 
-  private async shallowSet(): Promise<Set<string>> {
-    try {
-      return new Set((await readFile(join(this.gitdir, 'shallow'), 'utf8')).split('\n').filter(Boolean));
-    } catch {
-      return new Set();
-    }
-  }
-
   /**
-   * One walk of the kept history at start, newest commit first. It finds what is reachable, so what a
-   * crash left (temporary files, an interrupted flush's objects, objects that died before a restart)
-   * is deleted; and it dates the death of every object only older commits use (from the commit after
-   * the newest one using it), so trimming the history later deletes those too.
+   * One walk of the kept trees at start, newest commit first: dates the death of every object only
+   * older commits use (from the commit after the newest one using it), so trimming the history later
+   * deletes those too. Reachability for the sweep is git-reach.ts's business, not this walk's.
    */
-  private async sweep(): Promise<number> {
-    const objdir = join(this.gitdir, 'objects');
-    let subdirs: string[];
-    try {
-      subdirs = await readdir(objdir);
-    } catch {
-      return 0;
-    }
-    const reachable = new Set<string>();
+  private async dateDeaths(): Promise<void> {
+    const seen = new Set<string>();
     const visit = async (oid: string, n: number): Promise<void> => {
-      if (reachable.has(oid)) return;
-      reachable.add(oid);
+      if (seen.has(oid)) return;
+      seen.add(oid);
       if (!this.refs.has(oid)) this.deadAt.set(oid, n + 1);
       for (const e of await this.readTreeFast(oid)) {
         if (e.mode === '40000') await visit(e.oid, n);
-        else if (!reachable.has(e.oid)) {
-          reachable.add(e.oid);
+        else if (!seen.has(e.oid)) {
+          seen.add(e.oid);
           if (!this.refs.has(e.oid)) this.deadAt.set(e.oid, n + 1);
         }
       }
     };
     for (let i = this.chain.length - 1; i >= 0; i--) {
       const { oid, n } = this.chain[i];
-      reachable.add(oid);
       try {
         await visit((await this.readCommitFast(oid)).tree, n);
       } catch {
-        // a commit or tree already gone (packed away, or cut off): nothing of it to track
+        // a commit or tree already gone (cut off): nothing of it to date
       }
-    }
-    const shallow = await this.shallowSet();
-    for (const ref of await this.refNames()) {
-      const oid = await this.resolve(ref);
-      if (oid) await this.markHistory(oid, reachable, shallow);
-    }
-    let swept = 0;
-    for (const d of subdirs) {
-      if (d.startsWith('tmp_obj_')) {
-        try { fs.unlinkSync(join(objdir, d)); } catch { /* gone already */ }
-        swept++;
-        continue;
-      }
-      if (!/^[0-9a-f]{2}$/.test(d)) continue;
-      for (const f of await readdir(join(objdir, d))) {
-        if (!reachable.has(d + f)) {
-          try { fs.unlinkSync(join(objdir, d, f)); } catch { /* gone already */ }
-          swept++;
-        }
-      }
-    }
-    return swept;
-  }
-
-  private async refNames(): Promise<string[]> {
-    try {
-      // isomorphic-git lists lock files too (`main.lock`): they are no branches.
-      return (await git.listBranches({ fs, gitdir: this.gitdir })).filter((b) => !b.endsWith('.lock')).map((b) => `refs/heads/${b}`);
-    } catch {
-      return [];
     }
   }
 
-  /** Marks a commit's history (every parent, up to the shallow cut-off) and their trees. */
-  private async markHistory(oid: string, seen: Set<string>, shallow: Set<string>): Promise<void> {
-    const stack = [oid];
-    while (stack.length) {
-      const c = stack.pop()!;
-      if (seen.has(c)) continue;
-      const parents = await this.markCommit(c, seen);
-      if (!shallow.has(c)) stack.push(...parents);
-    }
-  }
-
+  /** Marks a commit and its tree; returns its parents ([] if it cannot be read). */
   private async markCommit(oid: string, seen: Set<string>): Promise<string[]> {
     seen.add(oid);
     try {
@@ -355,8 +439,24 @@ export class GitRepo {
     this.deadAt.set(oid, this.flushNo + 1); // the commit this flush makes no longer has it
   }
 
-  /** Writes the batch's blobs and the trees above them, commits, then moves the branch. */
+  /**
+   * Writes the batch's blobs and the trees above them, commits, then moves the branch; the marker
+   * file brackets it all, so a start after a kill knows a flush was cut short (and a clean one does not).
+   */
   async flush(batch: FlushBatch): Promise<FlushResult> {
+    if (this.opts.readOnly) throw new Error(`${this.gitdir} was opened read-only`);
+    if (!this.flushFailed) fs.writeFileSync(this.marker, `${process.pid}\n`);
+    try {
+      const r = await this.write(batch);
+      if (!this.flushFailed) fs.rmSync(this.marker, { force: true });
+      return r;
+    } catch (err) {
+      this.flushFailed = true;
+      throw err;
+    }
+  }
+
+  private async write(batch: FlushBatch): Promise<FlushResult> {
     const t0 = performance.now();
     const w0 = this.objects.written;
     const b0 = this.objects.bytes;
@@ -376,11 +476,12 @@ export class GitRepo {
     const when = { ...NETBRANCH, time: batch.time / 1000 };
     const oid = await this.objects.write('commit', encodeCommit({ tree, parents, author: when, committer: when, message: batch.message }));
     await this.writeRefFile(this.ref, oid);
-    if (batch.mergedEdits) await this.fastForwardEdits(batch.mergedEdits, oid);
-    this.head = oid;
+    this.head = oid; // at once: should a step below fail, the next flush still builds on this commit
     this.headTreeOid = tree;
     this.flushNo++;
     this.chain.push({ oid, n: this.flushNo, edit: batch.mergedEdits });
+    if (batch.mergedEdits) await this.fastForwardEdits(batch.mergedEdits, oid);
+    if (batch.rejected?.files.length) await this.recordRejected(batch.rejected, oid, when);
     const { squashed, pruned } = await this.trimHistory();
     return { oid, objects: this.objects.written - w0, bytes: this.objects.bytes - b0, ms: performance.now() - t0, squashed, pruned };
   }
@@ -470,49 +571,124 @@ export class GitRepo {
     return oid;
   }
 
+  /** Moves our own branch: lock file, then rename (a kill leaves the old value or the new, never half). */
   private async writeRefFile(ref: string, oid: string): Promise<void> {
     const path = join(this.gitdir, ref);
-    await mkdir(join(path, '..'), { recursive: true });
+    await mkdir(dirname(path), { recursive: true });
     await writeFile(`${path}.lock`, `${oid}\n`);
     await rename(`${path}.lock`, path);
   }
 
+  /**
+   * Moves a ref others push to, by git's own protocol (the lock file created exclusively, so a push
+   * holding it wins), and only if it still names `from`: a push that landed meanwhile is never undone.
+   */
+  private async moveRef(ref: string, from: string | null, to: string): Promise<boolean> {
+    const path = join(this.gitdir, ref);
+    await mkdir(dirname(path), { recursive: true });
+    let fd: number;
+    try {
+      fd = fs.openSync(`${path}.lock`, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    try {
+      fs.writeSync(fd, `${to}\n`);
+      fs.closeSync(fd);
+      if ((await this.resolve(ref)) !== from) {
+        fs.unlinkSync(`${path}.lock`);
+        return false;
+      }
+      await rename(`${path}.lock`, path);
+      return true;
+    } catch (err) {
+      fs.rmSync(`${path}.lock`, { force: true });
+      throw err;
+    }
+  }
+
   /** Once an edit is merged, `edits` moves to the merge commit (if nobody moved it meanwhile). */
   private async fastForwardEdits(merged: string, commit: string): Promise<void> {
-    const ref = `refs/heads/${this.opts.editsBranch}`;
-    if ((await this.resolve(ref)) === merged) {
-      await this.writeRefFile(ref, commit);
-      this.lastEdits = commit;
+    if (await this.moveRef(`refs/heads/${this.opts.editsBranch}`, merged, commit)) this.lastEdits = commit;
+  }
+
+  /** A commit on `rejected` holding the files an edit had rejected, as pushed, and a note saying why. */
+  private async recordRejected(r: RejectedEdit, merge: string, when: Ident): Promise<void> {
+    const ref = `refs/heads/${REJECTED_BRANCH}`;
+    const parent = await this.resolve(ref);
+    const note = await this.objects.write('blob', Buffer.from(rejectedNote(r, merge)));
+    const files = keptFiles(r).map((f) => ({ path: f.path, mode: f.mode as TreeEntry['mode'], oid: f.oid! }));
+    const tree = await this.writeFileTree([...files, { path: REJECTED_NOTE, mode: '100644', oid: note }]);
+    const commit = await this.objects.write('commit', encodeCommit({ tree, parents: parent ? [parent] : [], author: when, committer: when, message: rejectedMessage(r, merge) }));
+    await this.moveRef(ref, parent, commit); // lost to a concurrent push to `rejected`: the merge commit still lists the files
+  }
+
+  /** Writes the trees holding these files (path, mode, blob); returns the root's id. */
+  private async writeFileTree(files: { path: string; mode: TreeEntry['mode']; oid: string }[]): Promise<string> {
+    type Node = Map<string, Node | { mode: TreeEntry['mode']; oid: string }>;
+    const root: Node = new Map();
+    for (const f of files) {
+      const segs = f.path.split('/');
+      let dir = root;
+      for (const seg of segs.slice(0, -1)) {
+        let next = dir.get(seg);
+        if (!(next instanceof Map)) {
+          next = new Map();
+          dir.set(seg, next);
+        }
+        dir = next;
+      }
+      dir.set(segs[segs.length - 1], { mode: f.mode, oid: f.oid });
     }
+    const write = async (n: Node): Promise<string> => {
+      const entries: TreeEntry[] = [];
+      for (const [name, c] of n) entries.push(c instanceof Map ? { name, mode: '40000', oid: await write(c) } : { name, ...c });
+      return this.objects.write('tree', encodeTree(entries));
+    };
+    return write(root);
   }
 
   /**
    * Cuts history older than the last `historyCommits` commits off, and deletes objects only it used.
-   * Edits stay whole while a kept commit merged them (or while not merged yet): where their own
-   * history reaches into what is cut off, they are cut off there too (listed as shallow). An edit
-   * whose merge leaves the kept history is deleted with it, and `edits` never names a deleted commit.
+   * Whatever a live commit needs stays: edits merged by kept commits, and the tip of every other ref
+   * (an edit not merged yet, `rejected`, a tag); where their history reaches into what is cut off,
+   * they are cut off there too (listed as shallow). A merged edit whose merge leaves the kept history
+   * is deleted with it, and `edits` never names a deleted commit.
    */
   private async trimHistory(): Promise<{ squashed: number; pruned: number }> {
     const keep = this.opts.historyCommits;
     if (this.chain.length <= keep + Math.max(1, keep >> 2)) return { squashed: 0, pruned: 0 };
-    const cut = this.chain.length - keep;
+    const cut = Math.min(this.chain.length - keep, await this.unmergedEditBase());
+    if (cut < 1) return { squashed: 0, pruned: 0 };
     const boundary = this.chain[cut];
     const kept = new Set(this.chain.slice(cut).map((c) => c.oid));
     const cutOff = new Set(this.chain.slice(0, cut).map((c) => c.oid));
     const editsRef = `refs/heads/${this.opts.editsBranch}`;
     const edits = await this.resolve(editsRef);
-    const protect = new Set<string>();
-    const shallow = new Set([boundary.oid]);
-    const live = this.chain.slice(cut + 1).flatMap((c) => (c.edit ? [c.edit] : []));
-    if (edits && !kept.has(edits) && !cutOff.has(edits)) live.push(edits);
-    await this.keepEdits(live, kept, cutOff, protect, shallow);
+    // A merged edit's branch would name a deleted commit: it follows main instead (a fast-forward).
+    // Should a push hold its lock, `edits` stays where it is and is kept below like any ref.
+    if (edits && cutOff.has(edits) && this.head && (await this.moveRef(editsRef, edits, this.head))) this.lastEdits = this.head;
+    const merged = this.chain.slice(cut + 1).flatMap((c) => (c.edit ? [c.edit] : []));
+    const live = await this.liveSet(merged, kept, cutOff, boundary.oid);
+    if (!live) return { squashed: 0, pruned: 0 };
+    const { protect, shallow } = live;
+    fs.writeFileSync(this.marker, TRIMMING); // from here on a kill leaves old objects half deleted: the next start sweeps them
     await writeFile(join(this.gitdir, 'shallow.lock'), `${[...shallow].join('\n')}\n`);
     await rename(join(this.gitdir, 'shallow.lock'), join(this.gitdir, 'shallow'));
-    if (edits && cutOff.has(edits) && this.head) {
-      // A merged edit's branch would name a deleted commit: it follows main instead (a fast-forward).
-      await this.writeRefFile(editsRef, this.head);
-      this.lastEdits = this.head;
-    }
+    const pruned = this.deleteObjects(await this.doomed(cut, kept, cutOff, protect), protect);
+    this.chain.splice(0, cut);
+    this.squashed += cut;
+    this.pruned += pruned;
+    return { squashed: cut, pruned };
+  }
+
+  /**
+   * What the cut deletes: the cut-off commits, objects only they used (dead by the boundary), and
+   * the edits merged by commits that leave (the boundary's too: its parents are no longer walked).
+   */
+  private async doomed(cut: number, kept: Set<string>, cutOff: Set<string>, protect: Set<string>): Promise<Set<string>> {
+    const boundary = this.chain[cut];
     const doomed = new Set(cutOff);
     for (const [oid, n] of this.deadAt) {
       if (n <= boundary.n && !protect.has(oid)) {
@@ -520,7 +696,6 @@ export class GitRepo {
         this.deadAt.delete(oid);
       }
     }
-    // Edits merged by commits that leave (the boundary's too: its parents are no longer walked).
     const leaving = this.chain.slice(0, cut + 1).flatMap((c) => (c.edit ? [c.edit] : []));
     boundary.edit = undefined;
     const gone = new Set<string>();
@@ -533,6 +708,10 @@ export class GitRepo {
     for (const oid of gone) {
       if (!protect.has(oid) && !kept.has(oid) && !this.refs.has(oid) && !((this.deadAt.get(oid) ?? 0) > boundary.n)) doomed.add(oid);
     }
+    return doomed;
+  }
+
+  private deleteObjects(doomed: Set<string>, protect: Set<string>): number {
     let pruned = 0;
     for (const oid of doomed) {
       if (protect.has(oid)) continue;
@@ -543,29 +722,84 @@ export class GitRepo {
         // already gone, or packed by a `git gc`: git's own prune takes it from there
       }
     }
-    this.chain.splice(0, cut);
-    this.squashed += cut;
-    this.pruned += pruned;
-    return { squashed: cut, pruned };
+    return pruned;
   }
 
   /**
-   * Marks edit commits (merged by kept commits, or not merged yet) and their trees as needed, down to
-   * the kept history; an edit whose parent is cut off (or missing) becomes a shallow boundary itself.
+   * The oldest commit of ours that an edit not merged yet reaches, as an index into the chain: the cut
+   * stops there until the edit is merged, or its merge base would be gone and the edit refused.
+   * Infinity when there is no such edit (or it was refused already).
    */
-  private async keepEdits(starts: string[], kept: Set<string>, cutOff: Set<string>, protect: Set<string>, shallow: Set<string>): Promise<void> {
-    const stack = [...starts];
+  private async unmergedEditBase(): Promise<number> {
+    const edits = await this.resolve(`refs/heads/${this.opts.editsBranch}`);
+    const index = new Map(this.chain.map((c, i) => [c.oid, i]));
+    if (!edits || edits === this.refusedEdits || index.has(edits) || this.chain.some((c) => c.edit === edits)) return Infinity;
+    let oldest = Infinity;
     const seen = new Set<string>();
+    const stack = [edits];
     for (let budget = 10_000; stack.length && budget > 0; budget--) {
       const c = stack.pop()!;
-      if (kept.has(c) || seen.has(c)) continue;
+      if (seen.has(c)) continue;
       seen.add(c);
-      for (const p of await this.markCommit(c, protect)) {
-        if (kept.has(p)) continue;
-        if (cutOff.has(p) || !(await this.exists(p))) shallow.add(c);
-        else stack.push(p);
+      const i = index.get(c);
+      if (i !== undefined) oldest = Math.min(oldest, i);
+      else stack.push(...(await this.readCommitFast(c).catch(() => ({ parents: [] }))).parents);
+    }
+    return oldest;
+  }
+
+  /**
+   * What must survive the cut: the objects of `merged` edits and of every ref's tip but our branch's,
+   * and the shallow boundaries that keeps. Read twice: a ref that moved between (a push) means once
+   * more, so a push that lands while we decide is kept too. Null when that cannot be settled.
+   */
+  private async liveSet(merged: string[], kept: Set<string>, cutOff: Set<string>, boundary: string): Promise<{ protect: Set<string>; shallow: Set<string> } | null> {
+    const wasShallow = await shallowCommits(this.gitdir);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const tips = (await refTips(this.gitdir)).filter((t) => t.name !== this.ref);
+      const protect = new Set<string>();
+      const shallow = new Set([boundary]);
+      if (!(await this.keepLive([...merged, ...tips.map((t) => t.oid)], { kept, cutOff, wasShallow }, protect, shallow))) return null;
+      if (sameTips(tips, (await refTips(this.gitdir)).filter((t) => t.name !== this.ref))) return { protect, shallow };
+    }
+    return null;
+  }
+
+  /**
+   * Marks live commits (and tags, and what they point at) and their trees, down to the kept history.
+   * A commit whose parent is cut off (or missing) becomes a shallow boundary itself, and one that
+   * already is one stays one. False if the walk was cut short: nothing may be deleted on its word.
+   */
+  private async keepLive(starts: string[], h: { kept: Set<string>; cutOff: Set<string>; wasShallow: Set<string> }, protect: Set<string>, shallow: Set<string>): Promise<boolean> {
+    const stack = [...starts];
+    const seen = new Set<string>();
+    for (let budget = 100_000; stack.length; budget--) {
+      if (budget === 0) return false;
+      const c = stack.pop()!;
+      if (h.kept.has(c) || seen.has(c)) continue;
+      seen.add(c);
+      protect.add(c);
+      const obj = await this.readTyped(c).catch(() => null);
+      if (obj?.type === 'tag') {
+        const target = /^object ([0-9a-f]{40})$/m.exec(obj.body.toString('utf8'))?.[1];
+        if (target) stack.push(target);
+      } else if (obj?.type === 'tree') {
+        await this.markTree(c, protect);
+      } else if (obj?.type === 'commit') {
+        const { tree, parents } = parseCommit(obj.body);
+        await this.markTree(tree, protect).catch(() => {});
+        if (h.wasShallow.has(c)) {
+          shallow.add(c);
+          continue;
+        }
+        for (const p of parents) {
+          if (h.kept.has(p)) continue;
+          if (h.cutOff.has(p) || !(await this.exists(p))) shallow.add(c);
+          else stack.push(p);
+        }
       }
     }
+    return true;
   }
 
   private async exists(oid: string): Promise<boolean> {
@@ -589,15 +823,19 @@ export class GitRepo {
       try {
         bases = await git.findMergeBase({ fs, gitdir: this.gitdir, oids: [head, this.head], cache: this.cache });
       } catch (err) {
+        this.refusedEdits = head;
         throw new Error(`the edits branch (${head.slice(0, 7)}) could not be traced back to ${this.opts.branch}: ${(err as Error).message}; rebase it onto ${this.opts.branch}`);
       }
-      if (bases.length === 0) throw new Error(`the edits branch (${head.slice(0, 7)}) shares no history with ${this.opts.branch} (or is based on history cut off since); rebase it onto ${this.opts.branch}`);
+      if (bases.length === 0) {
+        this.refusedEdits = head;
+        throw new Error(`the edits branch (${head.slice(0, 7)}) shares no history with ${this.opts.branch} (or is based on history cut off since); rebase it onto ${this.opts.branch}`);
+      }
       base = bases[0];
       if (base === head) return null; // already part of our history
     }
     const baseTree = base ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: base, cache: this.cache })).commit.tree : null;
     const files: EditFile[] = [];
-    const refused: { path: string; reason: string }[] = [];
+    const refused: RefusedFile[] = [];
     await this.diffTrees(baseTree, commit.tree, '', files, refused);
     return { head, base, author: `${commit.author.name} <${commit.author.email}>`, subject: commit.message.split('\n')[0], files, refused };
   }
@@ -610,7 +848,7 @@ export class GitRepo {
     return m;
   }
 
-  private async diffTrees(a: string | null, b: string | null, prefix: string, files: EditFile[], refused: { path: string; reason: string }[]): Promise<void> {
+  private async diffTrees(a: string | null, b: string | null, prefix: string, files: EditFile[], refused: RefusedFile[]): Promise<void> {
     if (a === b) return;
     const ea = await this.treeEntries(a);
     const eb = await this.treeEntries(b);
@@ -626,20 +864,20 @@ export class GitRepo {
       const yFile = y && y.type !== 'tree' ? y : undefined;
       if (!xFile && !yFile) continue;
       if (yFile && (yFile.type !== 'blob' || (yFile.mode !== '100644' && yFile.mode !== '100755'))) {
-        refused.push({ path, reason: `not a regular file (mode ${yFile.mode})` });
+        refused.push({ path, reason: `not a regular file (mode ${yFile.mode})`, oid: yFile.type === 'blob' ? yFile.oid : null, mode: yFile.mode });
         continue;
       }
-      const text = yFile ? await this.readText(yFile.oid, path, refused) : null;
+      const text = yFile ? await this.readText(yFile, path, refused) : null;
       if (yFile && text === undefined) continue;
-      const baseText = xFile && xFile.type === 'blob' ? ((await this.readText(xFile.oid, path, [])) ?? null) : null;
-      files.push({ path, text: text ?? null, baseText });
+      const baseText = xFile && xFile.type === 'blob' ? ((await this.readText(xFile, path, [])) ?? null) : null;
+      files.push({ path, text: text ?? null, baseText, oid: yFile?.oid ?? null, mode: yFile?.mode ?? null });
     }
   }
 
-  private async readText(oid: string, path: string, refused: { path: string; reason: string }[]): Promise<string | undefined> {
-    const body = await this.readObject(oid);
+  private async readText(f: { oid: string; mode: string }, path: string, refused: RefusedFile[]): Promise<string | undefined> {
+    const body = await this.readObject(f.oid);
     if (body.length > this.opts.maxFileBytes) {
-      refused.push({ path, reason: `file is ${body.length} bytes; entries are at most ${this.opts.maxFileBytes}` });
+      refused.push({ path, reason: `file is ${body.length} bytes; entries are at most ${this.opts.maxFileBytes}`, oid: f.oid, mode: f.mode });
       return undefined;
     }
     return body.toString('utf8');
@@ -659,8 +897,25 @@ export class GitRepo {
     return { head: this.head, commitsKept: this.chain.length, looseObjects, looseBytes, squashedCommits: this.squashed, prunedObjects: this.pruned };
   }
 
+  /**
+   * Ends a run cleanly: sweeps what a failed flush of this run left (the lock is still ours, so
+   * nothing else writes), removes the flush marker, and releases the lock. Returns objects swept.
+   */
+  async close(): Promise<number> {
+    if (this.lock === null) return 0;
+    let swept = 0;
+    const failed = this.flushFailed ? this.interrupted() : null;
+    if (failed) swept = (await this.sweep(failed)).removed;
+    fs.rmSync(this.marker, { force: true });
+    releaseLock(this.lock);
+    this.lock = null;
+    return swept;
+  }
+
   /** Removes the repository (tests and benchmarks). */
   async destroy(): Promise<void> {
+    if (this.lock) releaseLock(this.lock);
+    this.lock = null;
     await rm(this.gitdir, { recursive: true, force: true });
   }
 }

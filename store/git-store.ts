@@ -1,7 +1,8 @@
 // Persists a primary branch to git: the branch's commits mark entries dirty, and a flush (every
 // interval and at close) renders them to files and hands them to the GitRepo, on a worker thread by
 // default, so nothing on the data path ever waits for git. Commits pushed to the `edits` branch with
-// plain git are parsed file by file and merged with the tables' own merge rules.
+// plain git are parsed file by file and merged with the tables' own merge rules; files an edit had
+// rejected are kept on the `rejected` branch. One process per repository: GitRepo.open takes its lock.
 import { createRequire } from 'node:module';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
@@ -9,7 +10,9 @@ import type { Branch } from './branch.js';
 import { changeCount } from './commit.js';
 import { CodecError } from './errors.js';
 import { entryPath, parseEntry, parseEntryPath, renderEntry } from './git-layout.js';
+import { releaseAtExit, releaseLock } from './git-lock.js';
 import { GitRepo, type EditsResult, type FlushResult, type GitRepoOptions, type LoadResult, type RepoStats } from './git-repo.js';
+import type { RejectedEdit } from './git-rejected.js';
 import { siblingModule, startThread } from './thread.js';
 import type { Worker } from 'node:worker_threads';
 
@@ -48,7 +51,7 @@ export interface GitStoreStats {
 }
 
 /** The repository, here or on a worker: every call is async either way. */
-type RepoPort = Pick<GitRepo, 'open' | 'flush' | 'readEdits' | 'stats'>;
+type RepoPort = Pick<GitRepo, 'open' | 'flush' | 'readEdits' | 'stats' | 'close'>;
 
 export interface EditOutcome {
   head: string;
@@ -77,7 +80,9 @@ export class GitStore {
   private authors = new Map<string, number>();
   private conflicts: string[] = [];
   private conflictCount = 0;
-  private mergedEdits: { head: string; note: string } | null = null;
+  /** An edit merged into the primary and not yet written: the next flush records it (and polling waits). */
+  private mergedEdits: { head: string; note: string; rejected: RejectedEdit } | null = null;
+  private lock: string | null = null;
   private flushing: Promise<FlushResult | null> | null = null;
   private polling: Promise<EditOutcome | null> | null = null;
   private nextFlush = 0;
@@ -116,7 +121,7 @@ export class GitStore {
    * fresh primary: what git holds becomes one commit, before any actor forks from it.
    */
   static async open(dir: string, branch: Branch, opts: GitStoreOptions = {}): Promise<GitStore> {
-    const repoOpts: GitRepoOptions = { historyCommits: opts.historyCommits, branch: opts.branch, editsBranch: opts.editsBranch, maxFileBytes: opts.maxFileBytes };
+    const repoOpts: GitRepoOptions = { historyCommits: opts.historyCommits, branch: opts.branch, editsBranch: opts.editsBranch, maxFileBytes: opts.maxFileBytes, readOnly: opts.readOnly };
     let repo: RepoPort;
     let worker: Worker | null = null;
     if (opts.thread === false) {
@@ -134,6 +139,10 @@ export class GitStore {
       await worker?.terminate();
       gs.unwatch();
       throw err;
+    }
+    if (loaded.lock) {
+      gs.lock = loaded.lock;
+      releaseAtExit(loaded.lock); // the worker's own exit hook would not run when this thread exits
     }
     gs.load(loaded);
     return gs;
@@ -158,7 +167,9 @@ export class GitStore {
     } finally {
       this.loading = false;
     }
+    if (loaded.tookOverFrom !== null) this.log.warn({ dir: this.dir, pid: loaded.tookOverFrom }, `git: took over the lock of pid ${loaded.tookOverFrom}, which is no longer running`);
     if (loaded.swept) this.log.warn({ swept: loaded.swept }, 'git: removed what an interrupted flush left (temporary files, unreachable objects)');
+    if (loaded.sweepSkipped) this.log.warn({ dir: this.dir, why: loaded.sweepSkipped }, 'git: an interrupted flush left objects; kept them, being unsure');
     this.log.info({ dir: this.dir, head: loaded.head, entries: loaded.files.length - bad.length }, 'git: loaded');
   }
 
@@ -172,7 +183,7 @@ export class GitStore {
   /** Runs whatever is due at `now` (ms): a flush every interval, an edits poll. Never waits. */
   tick(now: number): void {
     if (this.closed) return;
-    if (now >= this.nextPoll && this.polling === null) {
+    if (now >= this.nextPoll && this.polling === null && this.mergedEdits === null) {
       this.nextPoll = now + this.editsPollMs;
       void this.pollEdits(now);
     }
@@ -221,7 +232,7 @@ export class GitStore {
       if ((i & 511) === 511) await new Promise((r) => setImmediate(r));
     }
     try {
-      const r = await this.repo.flush({ files, message: edits ? `${message}\n\n${edits.note}` : message, time: now, mergedEdits: edits?.head });
+      const r = await this.repo.flush({ files, message: edits ? `${message}\n\n${edits.note}` : message, time: now, mergedEdits: edits?.head, rejected: edits?.rejected });
       if (edits) this.mergedEdits = null;
       this.stats.flushes++;
       this.stats.lastFlushMs = r.ms;
@@ -265,6 +276,9 @@ export class GitStore {
   }
 
   private async pollOnce(now: number): Promise<EditOutcome | null> {
+    // One edit at a time: the last one merged is written (as a merge commit) before the next is read.
+    if (this.mergedEdits) await this.flush(now).catch(() => null);
+    if (this.mergedEdits) return null;
     let edits: EditsResult | null;
     try {
       edits = await this.repo.readEdits();
@@ -277,7 +291,9 @@ export class GitStore {
     const out = this.applyEdits(edits);
     const note = [`Merge edits ${edits.head.slice(0, 12)} (${edits.author}: ${edits.subject}): ${out.applied} applied, ${out.unchanged} unchanged, ${out.rejected.length} rejected, ${out.conflicts} conflicts`];
     for (const r of out.rejected) note.push(`  rejected ${r.path}: ${r.reason}`);
-    this.mergedEdits = { head: edits.head, note: note.join('\n') };
+    const blobs = new Map([...edits.files, ...edits.refused].map((f) => [f.path, f]));
+    const files = out.rejected.map((r) => ({ ...r, oid: blobs.get(r.path)?.oid ?? null, mode: blobs.get(r.path)?.mode ?? null }));
+    this.mergedEdits = { head: edits.head, note: note.join('\n'), rejected: { edit: edits.head, author: edits.author, subject: edits.subject, files } };
     // The merge is written at once, so the edit shows up in git as merged within the poll interval.
     this.nextFlush = 0;
     this.tick(now);
@@ -340,7 +356,12 @@ export class GitStore {
       r = await this.flush(now);
     } finally {
       this.unwatch();
-      await this.worker?.terminate();
+      try {
+        await this.repo.close();
+      } finally {
+        if (this.lock) releaseLock(this.lock);
+        await this.worker?.terminate();
+      }
     }
     return r;
   }

@@ -16,3 +16,5 @@ export type { TableView, BranchView } from './view.js';
 export { GitStore, type GitStoreOptions, type GitStoreStats, type GitStoreLogger, type EditOutcome } from './git-store.js';
 export { GitRepo, type GitRepoOptions, type FlushResult, type RepoStats } from './git-repo.js';
 export { entryPath, renderEntry, parseEntry, parseEntryPath } from './git-layout.js';
+export { listRejected, REJECTED_BRANCH, type RejectedEntry } from './git-rejected.js';
+export { StoreLockedError, LOCK_FILE } from './git-lock.js';

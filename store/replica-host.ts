@@ -11,6 +11,12 @@ export interface ReplicaHostOptions {
 
 export class ReplicaHost {
   readonly codec: DeltaCodec;
+  /**
+   * The branch's head commit (its low 32 bits), shared with the replicas' threads: a replica whose
+   * base is the head and that has no edits has nothing to push or pull, and can tell without a message.
+   */
+  readonly headCell = new SharedArrayBuffer(4);
+  private readonly head = new Int32Array(this.headCell);
   private readonly known = new Set<string>();
   private readonly maxLag: number;
   /** Replicas that lost their pin by lagging; counted for the operator. */
@@ -19,6 +25,11 @@ export class ReplicaHost {
   constructor(readonly branch: Branch, opts: ReplicaHostOptions = {}) {
     this.codec = new DeltaCodec(branch.store.schema);
     this.maxLag = opts.maxLag ?? 100_000;
+    Atomics.store(this.head, 0, branch.headSeq | 0);
+    branch.watch(() => {
+      Atomics.store(this.head, 0, branch.headSeq | 0);
+      Atomics.notify(this.head, 0); // a replica that waits on it for a change pulls now
+    });
   }
 
   /** Registers a replica at the branch's head without building a snapshot; returns that commit. */

@@ -3,7 +3,7 @@
 // running `netbranch sim`), kill -9 crash recovery, bounded history, and bad input.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,39 +12,9 @@ import { GitStore, Store, type Branch, type GitStoreLogger } from '../store/inde
 import { routerTables } from '../actors/router-schema.js';
 import { arpTable, type ArpEntry } from '../actors/arp-table.js';
 import { natFlowKey, natKey, natTable, type NatEntry } from '../actors/nat-table.js';
+import { assertFsck, fsckProblems, git, gitAsync, gitStatus } from './support/git-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** git with no user or system configuration, and a fixed identity for the commits tests make. */
-const GIT_ENV = {
-  ...process.env,
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'Edith Editor',
-  GIT_AUTHOR_EMAIL: 'edith@example.net',
-  GIT_COMMITTER_NAME: 'Edith Editor',
-  GIT_COMMITTER_EMAIL: 'edith@example.net',
-  GIT_TERMINAL_PROMPT: '0',
-};
-
-/** Runs git; throws (with its stderr) unless it exits 0. */
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8', env: GIT_ENV, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000, maxBuffer: 64 << 20 });
-}
-
-function gitStatus(cwd: string, ...args: string[]): { status: number | null; out: string } {
-  const r = spawnSync('git', ['-C', cwd, ...args], { encoding: 'utf8', env: GIT_ENV, timeout: 30_000, maxBuffer: 64 << 20 });
-  return { status: r.status, out: `${r.stdout}${r.stderr}` };
-}
-
-/** git, asynchronously (so twenty repositories are checked side by side). */
-function gitAsync(cwd: string, ...args: string[]): Promise<{ status: number | null; out: string }> {
-  return new Promise((resolve) => {
-    execFile('git', ['-C', cwd, ...args], { encoding: 'utf8', env: GIT_ENV, timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, out: `${stdout}${stderr}` });
-    });
-  });
-}
 
 /** Runs `fn` over `items`, `limit` at a time. */
 async function inParallel<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
@@ -57,25 +27,6 @@ async function inParallel<T, R>(items: T[], limit: number, fn: (x: T) => Promise
     }
   }));
   return out;
-}
-
-/** The problems `git fsck` output names (object ids blanked first: a hex id may well spell 'bad'). */
-const fsckProblems = (out: string) => out.replace(/\b[0-9a-f]{40}\b/g, '<oid>').match(/error|warning|missing|broken|bad|corrupt|invalid/i);
-
-/**
- * `git fsck --full --strict` exits 0 and names no problem; with `dangling: false`, it lists no
- * unreachable object either; with `quiet`, `git fsck --no-dangling` prints nothing at all too.
- */
-function assertFsck(dir: string, what: string, opts: { dangling?: boolean; quiet?: boolean } = {}): void {
-  const r = gitStatus(dir, 'fsck', '--full', '--strict');
-  assert.equal(r.status, 0, `git fsck ${what} (${dir}):\n${r.out}`);
-  assert.equal(fsckProblems(r.out), null, `git fsck ${what} (${dir}):\n${r.out}`);
-  if (opts.dangling === false) assert.doesNotMatch(r.out, /dangling|unreachable/, `git fsck ${what} (${dir}) found unreachable objects:\n${r.out}`);
-  if (opts.quiet) {
-    const quiet = gitStatus(dir, 'fsck', '--full', '--strict', '--no-dangling');
-    assert.equal(quiet.status, 0, quiet.out);
-    assert.equal(quiet.out.trim(), '', `git fsck --no-dangling ${what} (${dir}) printed something`);
-  }
 }
 
 const tmpDirs: string[] = [];

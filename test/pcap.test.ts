@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newLinkCounters, type FrameBatchHandler, type Link } from '../wire/link.js';
 import { readPcapFile } from '../wire/pcap-file.js';
-import { PcapWriter, tee } from '../wire/pcap.js';
+import { PcapOpenError, PcapWriter, tee } from '../wire/pcap.js';
 
 const hasTcpdump = spawnSync('tcpdump', ['--version']).status === 0;
 // CI installs tcpdump (.ci/run), so there a missing tcpdump fails instead of skipping.
@@ -177,4 +177,53 @@ test('tee records both directions of a link in order, and not what send refused'
     assert.deepEqual(records.map((r) => [r.sec * 1e6 + r.usec, r.orig]), [[1_000_000, 42], [1_000_001, 47]]);
     const out = execFileSync('tcpdump', ['-r', path, '-n'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(out, /ARP, Request who-has 192\.0\.2\.1 tell 192\.0\.2\.9[^\n]*\n[^\n]*UDP, length 5\n$/);
+  }));
+
+test('tick writes out what is buffered once maxDelayMs - tickMs passed since its last write-out; nothing, or closed: no write', () => {
+  const chunks: Uint8Array[] = [];
+  const w = new PcapWriter((c) => chunks.push(c.slice()), { maxDelayMs: 1000 });
+  const bytes = () => chunks.reduce((n, c) => n + c.length, 0);
+  assert.equal(w.tickMs, 250);
+  assert.equal(w.tick(0), true, 'the header goes out at the first tick');
+  assert.equal(bytes(), 24);
+  w.write(udp(10), 1);
+  assert.equal(w.tick(100), false);
+  assert.equal(w.tick(749), false, 'records wait for a batch');
+  assert.equal(bytes(), 24);
+  assert.equal(w.tick(750), true, 'called every tickMs, a record waits at most maxDelayMs');
+  assert.equal(bytes(), 24 + 16 + 52);
+  assert.equal(w.tick(2000), false, 'nothing buffered: no write');
+  w.write(udp(11), 2);
+  assert.equal(w.tick(2100), true, 'a record after a quiet spell goes out at the next tick');
+  w.write(udp(12), 3);
+  w.close();
+  assert.equal(w.tick(9000), false, 'closed');
+  const { records } = parsePcap(Buffer.concat(chunks));
+  assert.deepEqual(records.map((r) => r.usec), [1, 2, 3]);
+});
+
+test('a capture file being written is readable before the writer closes: header at once, records after a tick', { skip: noTcpdump }, () =>
+  withDir((dir) => {
+    const path = join(dir, 'live.pcap');
+    const w = PcapWriter.open(path);
+    try {
+      assert.equal(readPcapFile(path).records.length, 0, 'a valid empty capture from the start');
+      w.write(arpRequest('02:00:00:00:00:01', [192, 0, 2, 1], [192, 0, 2, 2]), 5_000_000);
+      w.write(udp(18), 5_000_001);
+      assert.equal(w.tick(performance.now() + 60_000), true);
+      assert.equal(readPcapFile(path).records.length, 2);
+      const out = execFileSync('tcpdump', ['-r', path, '-n'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      assert.equal(out.trim().split('\n').length, 2, out);
+    } finally {
+      w.close();
+    }
+  }));
+
+test('open makes missing parent directories; a path it cannot write is a PcapOpenError with a short reason', () =>
+  withDir((dir) => {
+    const deep = join(dir, 'a', 'b', 'c.pcap');
+    PcapWriter.open(deep).close();
+    assert.equal(readPcapFile(deep).records.length, 0);
+    assert.throws(() => PcapWriter.open(dir), (e: unknown) => e instanceof PcapOpenError && e.reason === 'is a directory' && e.message === `${dir}: is a directory`);
+    assert.throws(() => PcapWriter.open(join(deep, 'x.pcap')), (e: unknown) => e instanceof PcapOpenError && e.reason === 'a parent is not a directory');
   }));

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TapError, tapSupport } from '../wire/tap.js';
+import { TapError, TapLink, tapSupport } from '../wire/tap.js';
 
 test('without a built addon, opening a TAP throws an addon-missing TapError that names the fix', () => {
   // A copy of wire/tap.ts in a tree with no build/ directory beside it.
@@ -55,4 +55,12 @@ test('an unprivileged process gets a permission TapError naming root, CAP_NET_AD
   const out = JSON.parse(r.stdout.trim()) as { reason: string; message: string };
   assert.equal(out.reason, 'permission');
   assert.match(out.message, /root.*CAP_NET_ADMIN.*ip tuntap add/s);
+});
+
+test("opening a device that is not a TAP says what it is and never suggests deleting it (it is not ours)", { skip: notRoot || (tapSupport().ok ? false : 'TAPs cannot be opened here') }, () => {
+  const err = (() => { try { TapLink.open('lo'); } catch (e) { return e; } return null; })();
+  assert.ok(err instanceof TapError, String(err));
+  assert.equal(err.reason, 'bad-name');
+  assert.match(err.message, /^'lo' is the loopback device, not a TAP this process can open \(.*\)\. Fix: pick another name for the TAP\.$/);
+  assert.doesNotMatch(err.message, /ip link del|delete/);
 });

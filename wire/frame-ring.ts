@@ -19,9 +19,9 @@ const MAGIC = 0x4e42_5247; // 'NBRG'
 const PAD = -1;
 const MIN_CAPACITY = 8192; // two largest records, so any frame fits an empty ring
 
-type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
-// Atomics.waitAsync is in Node 20 (V8 11) but not in TypeScript's ES2023 lib.
-const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, timeout?: number): WaitAsyncResult }).waitAsync;
+export type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+/** Atomics.waitAsync: in Node 20 (V8 11) but not in TypeScript's ES2023 lib. */
+export const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, timeout?: number): WaitAsyncResult }).waitAsync;
 
 export class FrameRing {
   readonly buffer: SharedArrayBuffer;

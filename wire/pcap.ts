@@ -1,6 +1,7 @@
 // Classic libpcap capture files (linktype 1, Ethernet; microsecond timestamps), readable by tcpdump, tshark and
 // Wireshark, and `tee`, which records both directions of any Link into one.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { FrameBatchHandler, Link, LinkCounters } from './link.js';
 
 export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
@@ -18,7 +19,25 @@ export interface PcapWriterOptions {
   snaplen?: number;
   /** Records are gathered in a buffer of this size and written out when it fills, on `flush` and on `close`. */
   bufferBytes?: number;
+  /**
+   * A record waits at most this long in the buffer when `tick` is called every `maxDelayMs / 4` (as the timer of a
+   * file opened with `open` does), so a reader sees the capture up to a second ago, and a crash loses no more. Default 1000.
+   */
+  maxDelayMs?: number;
 }
+
+/** Why a capture file cannot be written, in a few words (the caller names its flag and the path). */
+export class PcapOpenError extends Error {
+  override readonly name = 'PcapOpenError';
+  constructor(readonly path: string, readonly reason: string, readonly code?: string) {
+    super(`${path}: ${reason}`);
+  }
+}
+
+const FILE_PROBLEMS: Record<string, string> = {
+  EACCES: 'permission denied', EPERM: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'a parent is not a directory',
+  EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EEXIST: 'a parent is not a directory',
+};
 
 /** Receives finished bytes of the file; it must use or copy them before returning (the buffer is reused). */
 export type PcapSink = (chunk: Uint8Array) => void;
@@ -31,18 +50,35 @@ export class PcapWriter {
   private readonly view: DataView;
   private used = 0;
   private isClosed = false;
+  private readonly maxDelayMs: number;
+  private lastWriteOutMs = -Infinity;
 
-  /** Creates (or truncates) a capture file at `path`. */
+  /**
+   * Creates (or truncates) a capture file at `path`, its missing parent directories too, and writes it out at least
+   * every `maxDelayMs` while it is open. A path that cannot be written throws a PcapOpenError.
+   */
   static open(path: string, options: PcapWriterOptions = {}): PcapWriter {
-    const fd = openSync(path, 'w');
-    return new PcapWriter(
+    let fd: number;
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      fd = openSync(path, 'w');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new PcapOpenError(path, (code && FILE_PROBLEMS[code]) ?? (err as Error).message, code);
+    }
+    let timer: ReturnType<typeof setInterval> | null = null;
+    const writer = new PcapWriter(
       (chunk) => {
         let done = 0;
         while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
       },
       options,
-      () => closeSync(fd),
+      () => { if (timer) clearInterval(timer); closeSync(fd); },
     );
+    timer = setInterval(() => writer.tick(performance.now()), writer.tickMs);
+    timer.unref(); // a capture never keeps the process alive
+    writer.tick(performance.now()); // the header at once: the file is a valid (empty) capture from the start
+    return writer;
   }
 
   constructor(
@@ -51,6 +87,7 @@ export class PcapWriter {
     private readonly onClose: () => void = () => {},
   ) {
     this.snaplen = options.snaplen ?? 65535;
+    this.maxDelayMs = options.maxDelayMs ?? 1000;
     const size = Math.max(options.bufferBytes ?? 1 << 16, GLOBAL_HEADER_LEN + RECORD_HEADER_LEN + this.snaplen);
     this.buf = new Uint8Array(size);
     this.view = new DataView(this.buf.buffer);
@@ -80,6 +117,22 @@ export class PcapWriter {
     this.buf.set(incl === frame.length ? frame : frame.subarray(0, incl), at + RECORD_HEADER_LEN);
     this.used = at + RECORD_HEADER_LEN + incl;
     this.frames++;
+  }
+
+  /** How often `tick` should be called for records to wait at most `maxDelayMs`. */
+  get tickMs(): number {
+    return this.maxDelayMs / 4;
+  }
+
+  /**
+   * Writes out what is buffered when the last write-out by tick was at least `maxDelayMs - tickMs` ago; `nowMs` is
+   * read from any steady clock. Called every `tickMs`, a record waits at most `maxDelayMs`. True when it wrote.
+   */
+  tick(nowMs: number): boolean {
+    if (this.used === 0 || this.isClosed || nowMs - this.lastWriteOutMs < this.maxDelayMs - this.tickMs) return false;
+    this.lastWriteOutMs = nowMs;
+    this.flush();
+    return true;
   }
 
   /** Hands everything recorded so far to the sink (for a file: it is on disk for a reader to see). */

@@ -29,6 +29,30 @@ export function ringLinkPair(name: string, capacity = 1 << 20): [RingLinkEnd, Ri
 // Batches drained back to back before yielding to the event loop, so a flood cannot starve timers and I/O.
 const BATCHES_PER_TURN = 16;
 
+/**
+ * The timeout of the consumer's bounded wait (FrameRing.waitForFrames): short while frames flow, where
+ * a lost wake-up has been seen, and doubled by every wait that times out on an empty ring, up to
+ * `maxMs`: an idle link then wakes a few times a second instead of a hundred. A push wakes the
+ * consumer at once whatever the timeout; only a lost wake-up waits for it.
+ */
+export class WaitBackoff {
+  ms: number;
+
+  constructor(readonly minMs = 10, readonly maxMs = 250) {
+    this.ms = minMs;
+  }
+
+  /** A wait ended with frames (woken by a push, or a lost wake-up caught): back to short waits. */
+  busy(): void {
+    this.ms = this.minMs;
+  }
+
+  /** A wait timed out on an empty ring. */
+  idle(): void {
+    this.ms = Math.min(this.maxMs, this.ms * 2);
+  }
+}
+
 export class RingLink implements Link {
   readonly name: string;
   readonly counters: LinkCounters = newLinkCounters();
@@ -38,6 +62,7 @@ export class RingLink implements Link {
   private handler: FrameBatchHandler | null = null;
   /** Times the bounded wait found frames whose wake-up never came (see FrameRing.waitForFrames). */
   lateWakeups = 0;
+  private readonly backoff = new WaitBackoff();
   private pumping = false;
   private isClosed = false;
   private keepAlive: ReturnType<typeof setInterval> | null = null;
@@ -135,10 +160,13 @@ export class RingLink implements Link {
           break;
         }
         batches = 0;
-        const wait = this.rx.waitForFrames();
-        if (wait !== null && (await wait) === 'timed-out' && this.rx.drain(this.deliver, this.maxBatch) > 0) {
+        const wait = this.rx.waitForFrames(this.backoff.ms);
+        if (wait === null) continue; // frames came in meanwhile
+        if ((await wait) !== 'timed-out') this.backoff.busy();
+        else if (this.rx.drain(this.deliver, this.maxBatch) > 0) {
           this.lateWakeups++; // frames arrived but their wake-up did not: the bounded wait caught them
-        }
+          this.backoff.busy();
+        } else this.backoff.idle();
       }
     } finally {
       this.pumping = false;

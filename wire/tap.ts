@@ -139,10 +139,29 @@ function explain(err: NativeError, name: string): TapError {
       'or open every queue with { multiQueue: true } (a device made without IFF_MULTI_QUEUE takes one).', code);
   }
   if (code === 'EINVAL') {
-    return new TapError('bad-name', `'${name}' cannot be opened as a TAP (${what}): it may exist as another kind of device (TUN, veth, ...) ` +
-      `or with other flags. Fix: pick another name, or delete it (ip link del ${name}).`, code);
+    // Never suggest deleting it: a device by that name is someone else's (ours vanish with their fd).
+    const kind = existingDevice(name);
+    return new TapError('bad-name', kind
+      ? `'${name}' is ${kind}, not a TAP this process can open (${what}). Fix: pick another name for the TAP.`
+      : `'${name}' cannot be opened as a TAP (${what}). Fix: pick another name for the TAP.`, code);
   }
   return new TapError('os-error', `Opening TAP '${name}' failed: ${what}.`, code);
+}
+
+/** What an existing network device called `name` is, in words ('the loopback device', 'a bridge device'), or null. */
+function existingDevice(name: string): string | null {
+  const sys = `/sys/class/net/${name}`;
+  const read = (f: string) => { try { return readFileSync(`${sys}/${f}`, 'utf8').trim(); } catch { return null; } };
+  if (read('type') === null) return null;
+  const tunFlags = read('tun_flags');
+  if (tunFlags !== null) {
+    const flags = Number(tunFlags);
+    if ((flags & 0x0001) !== 0) return 'a TUN device';
+    return `a TAP device made with other flags (${(flags & 0x0100) !== 0 ? 'multi-queue' : 'single-queue'})`;
+  }
+  if (read('type') === '772') return 'the loopback device';
+  const devtype = /^DEVTYPE=(.+)$/m.exec(read('uevent') ?? '')?.[1];
+  return devtype ? `an existing ${devtype} device` : 'an existing network device';
 }
 
 export interface TapOptions {

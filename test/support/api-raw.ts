@@ -11,6 +11,8 @@ export type RawTarget = { path: string } | { port: number; host?: string };
 
 export class RawClient {
   readonly frames: Frame[] = [];
+  /** The same frames' bodies as sent, for tests that read the msgpack bytes themselves. */
+  readonly bodies: Buffer[] = [];
   /** The server closed its side (or the socket is gone). */
   closed = false;
   /** Bytes the server sent that did not decode as msgpack (should never happen). */
@@ -27,6 +29,7 @@ export class RawClient {
         this.undecodable++;
       }
       for (const b of bodies) {
+        this.bodies.push(Buffer.from(b));
         try {
           this.frames.push(decodeBody(b) as Frame);
         } catch {

@@ -1,0 +1,112 @@
+// The supervisor tells a start-up failure from a crash: an actor that cannot start is given up with
+// its reason (not restarted forever), one that crashes after it was ready is restarted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReplicaHost, Store } from '../store/index.js';
+import { stackTables } from '../actors/schema.js';
+import { ActorStartupError, MAX_STARTUP_FAILURES, Supervisor } from '../actors/supervisor.js';
+import { RouterActors } from '../actors/router-actors.js';
+import { ringLinkPair, RingLink } from '../wire/ring-link.js';
+import { parseIpv4 } from '../wire/index.js';
+import { localMac } from '../actors/net-interface.js';
+
+const ACTOR = new URL('./support/startup-actor.ts', import.meta.url);
+
+function supervisor(): { sup: Supervisor; logs: string[] } {
+  const logs: string[] = [];
+  const log = (obj: object, msg: string) => logs.push(`${msg} ${JSON.stringify(obj)}`);
+  const sup = new Supervisor(new ReplicaHost(new Store(stackTables).main), { backoffMs: 10, maxBackoffMs: 40, logger: { info: log, warn: log, error: log } });
+  return { sup, logs };
+}
+
+/** Settles within `ms`, or says it did not (a restart loop never settles). */
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'still waiting'> {
+  return Promise.race([p, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), ms).unref())]);
+}
+
+test('an actor that fails at start-up the same way twice is given up with its reason; ready() rejects', async () => {
+  const { sup, logs } = supervisor();
+  const h = sup.spawn({ name: 'fails-at-start', kind: 'lookup', module: ACTOR });
+  try {
+    const err = await within(sup.ready().then(() => null, (e: unknown) => e), 15_000);
+    assert.ok(err instanceof ActorStartupError, `ready() settled with ${String(err)}`);
+    assert.equal(err.reason, '--api-tcp 127.0.0.1:7070: address in use');
+    assert.equal(err.kind, 'lookup');
+    assert.equal(h.incarnation, 2, 'tried once more, then given up');
+    assert.deepEqual([sup.counters.startupFailures, sup.counters.givenUp, sup.counters.crashes], [2, 1, 0]);
+    assert.ok(logs.some((l) => l.startsWith('actor keeps failing at start-up; not restarting it') && l.includes('address in use')), logs.join('\n'));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(h.incarnation, 2, 'no restart after it was given up');
+    await assert.rejects(h.ready(), ActorStartupError, 'a later ready() says so too');
+  } finally {
+    await sup.stop();
+  }
+});
+
+test(`start-up failures for different reasons are given up after ${MAX_STARTUP_FAILURES} in a row`, async () => {
+  const { sup } = supervisor();
+  const h = sup.spawn({ name: 'fails-differently', kind: 'packet', module: ACTOR });
+  try {
+    const err = await within(h.ready().then(() => null, (e: unknown) => e), 15_000);
+    assert.ok(err instanceof ActorStartupError, `ready() settled with ${String(err)}`);
+    assert.equal(err.reason, `attempt ${MAX_STARTUP_FAILURES} failed`);
+    assert.equal(h.incarnation, MAX_STARTUP_FAILURES);
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('one start-up failure is retried: the next incarnation serves', async () => {
+  const { sup } = supervisor();
+  const h = sup.spawn({ name: 'fails-once', kind: 'packet', module: ACTOR });
+  try {
+    assert.equal(await within(sup.ready().then(() => 'ready'), 15_000), 'ready');
+    assert.equal(h.incarnation, 2);
+    assert.equal(h.failure, null);
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('a crash after the actor was ready is still restarted, and counted as a crash', async () => {
+  const { sup } = supervisor();
+  const h = sup.spawn({ name: 'crashes-after-ready', kind: 'packet', module: ACTOR });
+  try {
+    await sup.ready();
+    const back = new Promise<void>((resolve) => sup.on('up', (a) => { if (a === h && h.incarnation === 2) resolve(); }));
+    assert.equal(await within(back.then(() => 'restarted'), 15_000), 'restarted');
+    assert.deepEqual([sup.counters.crashes, sup.counters.restarts, sup.counters.startupFailures, sup.counters.givenUp], [1, 1, 0, 0]);
+  } finally {
+    await sup.stop();
+  }
+});
+
+test("the router's lookup actor on a socket a live server holds: given up, its reason names the flag", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nb-sup-'));
+  const path = join(dir, 'api.sock');
+  const holder: Server = createServer();
+  await new Promise<void>((r) => holder.listen(path, r));
+  const links = [ringLinkPair('in'), ringLinkPair('out')].map(([a]) => new RingLink(a));
+  const iface = (ip: string, n: number) => ({ name: `r${n}`, mac: localMac(900 + n), ip: parseIpv4(ip), prefix: 24 });
+  const actors = new RouterActors(links[0], links[1], {
+    inside: iface('10.251.0.1', 1), outside: iface('10.252.0.1', 2), packetActors: 1, mergeIntervalMs: 50,
+    api: { unix: path, tokens: [], role: 'router' },
+  });
+  try {
+    const err = await within(actors.ready().then(() => null, (e: unknown) => e), 20_000);
+    assert.ok(err instanceof ActorStartupError, `ready() settled with ${String(err)}`);
+    assert.equal(err.actor, 'lookup');
+    assert.match(err.reason, new RegExp(`^--api unix:${path}: another process serves ${path}`));
+    const lookup = actors.supervisor.actors.find((a) => a.name === 'lookup')!;
+    assert.equal(lookup.incarnation, 2);
+  } finally {
+    await actors.stop();
+    for (const l of links) l.close();
+    await new Promise((r) => holder.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
