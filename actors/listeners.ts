@@ -63,13 +63,20 @@ async function tcpProblem(host: string, port: number): Promise<string | undefine
   });
 }
 
-/** Why this listener cannot start now, or undefined: 'in use by a live server', 'address in use', ... */
-export async function listenerProblem(l: Listener): Promise<string | undefined> {
-  if (l.kind !== 'unix') return tcpProblem(l.host, l.port);
-  const state = await unixSocketState(l.path);
+/**
+ * Why a Unix socket path in this state cannot be listened on, or undefined (absent, or stale: replaced). The one
+ * wording for the check before any actor starts and for LookupServer.listenUnix, should the path be taken in between.
+ */
+export function unixSocketProblem(state: Awaited<ReturnType<typeof unixSocketState>>): string | undefined {
   if (state === 'live') return 'in use by a live server';
   if (state === 'not-a-socket') return 'exists and is not a socket; not replacing it';
   return undefined;
+}
+
+/** Why this listener cannot start now, or undefined: 'in use by a live server', 'address in use', ... */
+export async function listenerProblem(l: Listener): Promise<string | undefined> {
+  if (l.kind !== 'unix') return tcpProblem(l.host, l.port);
+  return unixSocketProblem(await unixSocketState(l.path));
 }
 
 /** The first listener of `init` that cannot start, as one line naming its flag (`--http 127.0.0.1:7072: address in use`). */

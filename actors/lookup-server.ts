@@ -13,7 +13,7 @@ import {
 import { CodecError, showValue, type Table } from '../store/index.js';
 import type { LookupSource, SourceChange } from './lookup-source.js';
 import type { TokenSpec } from './messages.js';
-import { unixSocketState } from './listeners.js';
+import { unixSocketProblem, unixSocketState } from './listeners.js';
 
 export interface LookupServerOptions {
   role: string;
@@ -128,8 +128,8 @@ export class LookupServer {
 
   private async removeStale(path: string): Promise<void> {
     const state = await unixSocketState(path);
-    if (state === 'not-a-socket') throw new Error(`${path} exists and is not a socket; not replacing it`);
-    if (state === 'live') throw new Error(`another process serves ${path}; stop it or choose another --api path`);
+    const problem = unixSocketProblem(state); // openListeners prefixes the flag: `--api unix:PATH: in use by a live server`
+    if (problem !== undefined) throw new Error(problem);
     if (state === 'stale') unlinkSync(path);
   }
 

@@ -3,7 +3,9 @@
 // keep working. Restarts are counted and logged. An actor that fails at start-up (its thread ends
 // before it says it is ready) is tried once more; failing at start-up the same way again (or
 // MAX_STARTUP_FAILURES times in a row) it is given up with its reason: a busy port will not free
-// itself by retrying, and restarting it forever only hides the reason.
+// itself by retrying, and restarting it forever only hides the reason. An actor given up after an
+// earlier incarnation was ready (it crashed, then could not start again) is `failed` too: the router
+// and host stop on it (cli/stop.ts, StopRequest.stopOnGivenUp).
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Remote } from 'comlink';
@@ -46,11 +48,14 @@ const silent: SupervisorLogger = { info() {}, warn() {}, error() {} };
 /** Start-up failures in a row, whatever their reasons, after which an actor is given up. */
 export const MAX_STARTUP_FAILURES = 3;
 
-/** An actor that could not start and will not be restarted; `reason` is what its thread said. */
+/**
+ * An actor that could not start and will not be restarted; `reason` is what its thread said.
+ * `afterCrash`: an earlier incarnation was ready, so this is a failure at run time, not at start-up.
+ */
 export class ActorStartupError extends Error {
   override readonly name = 'ActorStartupError';
-  constructor(readonly actor: string, readonly kind: ActorKind, readonly reason: string) {
-    super(`actor ${actor} cannot start: ${reason}`);
+  constructor(readonly actor: string, readonly kind: ActorKind, readonly reason: string, readonly afterCrash = false) {
+    super(`actor ${actor} ${afterCrash ? 'crashed and cannot start again' : 'cannot start'}: ${reason}`);
   }
 }
 
@@ -68,6 +73,8 @@ export class ActorHandle {
   lastError: string | null = null;
   /** Whether the current incarnation ever said it was ready. */
   wasReady = false;
+  /** Whether any incarnation ever did. */
+  everReady = false;
   private startupFailures = 0;
   private lastStartupReason: string | null = null;
   private backoff = 0;
@@ -88,6 +95,7 @@ export class ActorHandle {
   /** @internal */ markUp(): void {
     this.up = true;
     this.wasReady = true;
+    this.everReady = true;
     this.startupFailures = 0;
     this.lastStartupReason = null;
     for (const w of this.readyWaiters.splice(0)) w.resolve();
@@ -99,7 +107,7 @@ export class ActorHandle {
     this.startupFailures++;
     this.lastStartupReason = reason;
     if (!same && this.startupFailures < MAX_STARTUP_FAILURES) return false;
-    this.failure = new ActorStartupError(this.name, this.spec.kind, reason);
+    this.failure = new ActorStartupError(this.name, this.spec.kind, reason, this.everReady);
     for (const w of this.readyWaiters.splice(0)) w.reject(this.failure);
     return true;
   }
@@ -250,7 +258,7 @@ export class Supervisor extends EventEmitter {
     const reason = h.lastError ?? `its thread exited with code ${code} before it was ready`;
     if (!h.startupFailed(reason)) return false;
     this.counters.givenUp++;
-    this.log.error({ actor: h.name, incarnation: h.incarnation, reason }, 'actor keeps failing at start-up; not restarting it');
+    this.log.error({ actor: h.name, incarnation: h.incarnation, reason, afterCrash: h.everReady }, 'actor keeps failing at start-up; not restarting it');
     this.emit('failed', h, h.failure);
     return true;
   }

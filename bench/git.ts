@@ -494,7 +494,8 @@ class SimRepo {
   gs!: GitStore;
   constructor(readonly keep: number, readonly dir: string) {}
   async open(): Promise<this> {
-    this.gs = await GitStore.open(this.dir, this.store.main, { historyCommits: this.keep });
+    // Simulated seconds pass faster than real ones: no prune grace, or each trim would keep a real minute's garbage a live router never has.
+    this.gs = await GitStore.open(this.dir, this.store.main, { historyCommits: this.keep, pruneGraceMs: 0 });
     return this;
   }
   /** Whether the next flush will cut history off (so the repository is at its largest right now). */

@@ -1,6 +1,7 @@
 // `netbranch edits --store git:DIR`: the files rejected from edits pushed to a git store, newest
 // first, with the reason and the edit commit each came from. Reads the repository's `rejected`
 // branch directly: no lock and no running process needed, and safe beside the router writing it.
+// The branch keeps the newest --git-history merges that rejected something (docs/git-store.md).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -10,7 +11,7 @@ import { numberFlag, storeFlag, UsageError } from './usage.js';
 export function registerEdits(program: Command): void {
   program
     .command('edits')
-    .description("the files rejected from edits pushed to a git store, newest first: path, reason, the edit commit they came from (read from the repository's `rejected` branch)")
+    .description("the files rejected from edits pushed to a git store, newest first: path, reason, the edit commit they came from (read from the repository's `rejected` branch, which keeps the newest --git-history merges that rejected something)")
     .requiredOption('--store <git:DIR>', 'the repository, as given to the router (sim and demo: git:DIR/node<i>)')
     .option('--json', 'one JSON array: {path, reason, edit, author, subject, merge, commit, time, kept} per file')
     .option('--limit <n>', 'read at most the newest N merges that rejected something', '1000')

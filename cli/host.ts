@@ -42,6 +42,7 @@ export function registerHost(program: Command): void {
       const actors = new StackActors(link, c.iface, { packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs, arp: { ttlMs: c.ttlMs }, logger: log, spinUs: c.spinUs });
       const arp = actors.store.main.table(arpTable);
       const failed = await stop.until(actors.ready());
+      if (!failed) stop.stopOnGivenUp(actors.supervisor); // an actor lost for good from here on stops the host (exit 1)
       if (!failed && !stop.reason) {
         log.info({ iface: describeInterface(c.iface), workers: c.workers, mode: queues ? 'queues' : 'dispatcher' }, 'host up');
         process.stdout.write(JSON.stringify({ event: 'ready', iface: c.iface.name, ip: ipv4ToString(c.iface.ip), mac: macToString(c.iface.mac), workers: c.workers, pid: process.pid }) + '\n');
@@ -57,6 +58,7 @@ export function registerHost(program: Command): void {
       queues?.close();
       log.info({ arpEntries: arp.size, stats: actors.store.stats }, 'stopped');
       if (failed) throw failed instanceof ActorStartupError ? new UsageError(failed.message) : failed;
+      if (stop.failure) throw stop.failure; // after the final merge: a runtime failure, exit 1
     });
 }
 

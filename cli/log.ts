@@ -65,7 +65,10 @@ export class StderrSink {
   }
 }
 
-/** A pino logger for command `cmd` writing through a StderrSink. */
+/** The process's one writer to stderr (fd 2): every logger and note goes through it, so lines never interleave mid-line. */
+export const stderrSink = new StderrSink();
+
+/** A pino logger for command `cmd` writing through the process's StderrSink. */
 export function stderrLogger(cmd: string): Logger {
-  return pino({ base: { cmd } }, new StderrSink());
+  return pino({ base: { cmd } }, stderrSink);
 }

@@ -76,10 +76,17 @@ interface RunningRouter {
   actors: RouterActors;
 }
 
-/** Opens the TAPs, captures, git and actors; on a failure, closes what it had opened and rethrows. */
+/**
+ * Opens git, the captures, the TAPs and the actors, in that order: git first, because it takes the store's lock,
+ * so a second router on the same --store is told who holds it before it touches the first one's TAPs or captures.
+ * On a failure, closes what it had opened (the lock included) and rethrows.
+ */
 async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter> {
   const undo: (() => unknown)[] = [];
   try {
+    const primary = new Store(routerTables);
+    const git = c.storeSpec.git ? await openGit(c.storeSpec.git, primary, { flushIntervalMs: c.flushIntervalMs, historyCommits: c.gitHistory, logger: log }) : null;
+    if (git) undo.push(() => git.close());
     const pcaps: PcapWriter[] = [];
     for (const side of c.pcap ? ['inside', 'outside'] : []) {
       const w = openPcapFlag(join(c.pcap!, `${side}.pcap`));
@@ -91,9 +98,6 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
     const tapOut = openTapFlag('--outside', () => TapLink.open(c.outside.name, {}));
     undo.push(() => tapOut.close());
     const links: [Link, Link] = pcaps.length ? [tee(tapIn, pcaps[0]), tee(tapOut, pcaps[1])] : [tapIn, tapOut];
-    const primary = new Store(routerTables);
-    const git = c.storeSpec.git ? await openGit(c.storeSpec.git, primary, { flushIntervalMs: c.flushIntervalMs, historyCommits: c.gitHistory, logger: log }) : null;
-    if (git) undo.push(() => git.close());
     const actors = new RouterActors(links[0], links[1], {
       inside: c.inside, outside: c.outside, gateway: c.gateway, packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs,
       store: c.storeSpec.kind, maxFlows: c.maxFlows, logger: log, primary, api: c.api,
@@ -166,6 +170,7 @@ export function registerRouter(program: Command): void {
         await stopRouter(r, log);
         throw failed instanceof ActorStartupError ? new UsageError(failed.kind === 'lookup' ? failed.reason : failed.message) : failed;
       }
+      stop.stopOnGivenUp(r.actors.supervisor); // an actor lost for good from here on stops the router (exit 1)
       if (!stop.reason) {
         log.info({ inside: describeInterface(c.inside), outside: describeInterface(c.outside), workers: c.workers, store: c.storeSpec.kind }, 'router up');
         process.stdout.write(readyLine(c));
@@ -173,5 +178,6 @@ export function registerRouter(program: Command): void {
       }
       log.info({ signal: await stop.requested }, 'stopping: final merge');
       await stopRouter(r, log);
+      if (stop.failure) throw stop.failure; // after the final merge and flush: a runtime failure, exit 1
     });
 }

@@ -22,6 +22,7 @@ async function runStoppable(o: Omit<SimOptions, 'signal' | 'pcap'>, pcapPath: st
   try {
     return await runSim({ ...o, pcap, signal: stop.signal });
   } finally {
+    stop.dispose(); // its signal handlers go with the run (main() may run again in this process)
     pcap?.close();
   }
 }

@@ -1,8 +1,10 @@
-// How a long-running command learns it should stop: SIGTERM or SIGINT, or, for a command whose job is
-// its output (sim, demo, watch), a reader that closed stdout. Shutdown is bounded: a process that is
-// still stopping after STOP_DEADLINE_MS says so in one line and exits, so nothing ever needs SIGKILL.
+// How a long-running command learns it should stop: SIGTERM or SIGINT, an actor given up while it
+// runs, or, for a command whose job is its output (sim, demo, watch), a reader that closed stdout.
+// Shutdown is bounded: a process that is still stopping after STOP_DEADLINE_MS says so in one line
+// and exits, so nothing ever needs SIGKILL.
 import { EventEmitter } from 'node:events';
-import { writeSync } from 'node:fs';
+import type { ActorHandle, ActorStartupError } from '../actors/supervisor.js';
+import { stderrSink } from './log.js';
 
 /** The whole shutdown (final merge, git flush, closes) must fit in this; the issue's bound is 5 s. */
 export const STOP_DEADLINE_MS = 4_500;
@@ -13,22 +15,27 @@ export const EXIT_STOP_OVERRUN = 1;
 const stdio = new EventEmitter();
 let stdoutClosed = false;
 
-/** A closed stdout (`| head`) is not an error: later output is dropped, and commands that asked are told. */
-export function guardStdio(): void {
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
-    if (stdoutClosed) return;
-    stdoutClosed = true;
-    stdio.emit('stdout-closed');
-  });
-  process.stderr.on('error', () => { /* nowhere left to report it */ });
+function onStdoutError(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+  if (stdoutClosed) return;
+  stdoutClosed = true;
+  stdio.emit('stdout-closed');
 }
 
-/** One line on stderr that never blocks and never throws (a closed or full pipe loses it). */
+function onStderrError(): void { /* nowhere left to report it */ }
+
+/**
+ * A closed stdout (`| head`) is not an error: later output is dropped, and commands that asked are told.
+ * Idempotent: main() runs many times in one process (the in-process tests), its handlers are added once.
+ */
+export function guardStdio(): void {
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
+  if (!process.stderr.listeners('error').includes(onStderrError)) process.stderr.on('error', onStderrError);
+}
+
+/** One line on stderr, through the process's StderrSink (never blocks; a closed pipe loses it). */
 export function noteLine(line: string): void {
-  try {
-    writeSync(2, line.endsWith('\n') ? line : line + '\n');
-  } catch { /* stderr is gone or full */ }
+  stderrSink.write(line.endsWith('\n') ? line : line + '\n');
 }
 
 export interface StopOptions {
@@ -39,10 +46,15 @@ export interface StopOptions {
   onRepeat?: (reason: string) => void;
 }
 
+/** A handler of any event (signals, stdout-closed, a supervisor's `failed`), kept so dispose() can remove it. */
+type Handler = (...args: any[]) => void;
+
 export class StopRequest {
   private readonly controller = new AbortController();
-  private readonly handlers: [string, () => void][] = [];
-  /** Resolves with what asked for the stop: 'SIGTERM', 'SIGINT' or 'stdout closed'. */
+  private readonly handlers: [EventEmitter | NodeJS.Process, string, Handler][] = [];
+  /** Set when an actor given up while the command ran asked for the stop: the command then fails (exit 1) with it. */
+  failure: ActorStartupError | null = null;
+  /** Resolves with what asked for the stop: 'SIGTERM', 'SIGINT', 'stdout closed' or 'actor NAME given up'. */
   readonly requested: Promise<string>;
 
   constructor(private readonly opts: StopOptions = {}) {
@@ -69,6 +81,19 @@ export class StopRequest {
     return Promise.race([start.then(() => null, (err: Error) => err), this.requested.then(() => null)]);
   }
 
+  /**
+   * From now on an actor that `supervisor` gives up (it crashed, then cannot start again) stops the command
+   * through its normal path, like a signal, and is kept in `failure`. Call it once the actors are ready:
+   * before that, ready() rejecting is the start-up failure (exit 2).
+   */
+  stopOnGivenUp(supervisor: EventEmitter): void {
+    this.listen(supervisor, 'failed', (h: ActorHandle, err: ActorStartupError) => {
+      if (this.controller.signal.aborted) return; // already stopping: the supervisor is winding down anyway
+      this.failure = err;
+      this.request(`actor ${h.name} given up`);
+    });
+  }
+
   request(reason: string): void {
     if (this.controller.signal.aborted) {
       (this.opts.onRepeat ?? ((r) => noteLine(`netbranch: ${r} again: already stopping (final merge and flush); exiting within ${Math.ceil((this.opts.deadlineMs ?? STOP_DEADLINE_MS) / 1000)} s`)))(reason);
@@ -84,15 +109,12 @@ export class StopRequest {
 
   /** The command is done with stopping: its handlers go (a later signal gets the default action). */
   dispose(): void {
-    for (const [name, fn] of this.handlers.splice(0)) {
-      if (name === 'stdout-closed') stdio.off(name, fn);
-      else process.off(name, fn);
-    }
+    for (const [target, name, fn] of this.handlers.splice(0)) target.off(name, fn);
   }
 
-  private listen(target: EventEmitter | NodeJS.Process, name: string, fn: () => void): void {
+  private listen(target: EventEmitter | NodeJS.Process, name: string, fn: Handler): void {
     target.on(name, fn);
-    this.handlers.push([name, fn]);
+    this.handlers.push([target, name, fn]);
   }
 }
 

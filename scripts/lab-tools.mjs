@@ -53,10 +53,16 @@ export function missingTools(purpose) {
   return wanted.filter(([probe]) => (probe.startsWith('/') ? !existsSync(probe) : !onPath(probe))).map(([probe, pkg]) => ({ probe, pkg }));
 }
 
-/** Test files that skip themselves without root (they say so with process.getuid). */
+/**
+ * How a test file asks for root: process.getuid itself, or test/support/cli.ts's `noTap` (which asks it).
+ * A test that needs root uses one of the two; this is the one place that knows both.
+ */
+const NEEDS_ROOT = /\bgetuid\b|\bnoTap\b/;
+
+/** Test files (names without .test.ts) that skip some or all of their tests without root. */
 function rootOnlyTests() {
   const dir = join(ROOT, 'test');
-  return readdirSync(dir).filter((f) => f.endsWith('.test.ts') && readFileSync(join(dir, f), 'utf8').includes('getuid')).map((f) => f.replace(/\.test\.ts$/, ''));
+  return readdirSync(dir).filter((f) => f.endsWith('.test.ts') && NEEDS_ROOT.test(readFileSync(join(dir, f), 'utf8'))).sort().map((f) => f.replace(/\.test\.ts$/, ''));
 }
 
 const unique = (xs) => [...new Set(xs)];

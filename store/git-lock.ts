@@ -1,8 +1,9 @@
 // One writer per repository: `netbranch.lock` in the git directory names the process that owns it
 // (pid and start time, so a reused pid is not mistaken for the owner). Created by a hard link from a
 // file already complete (exclusive, and never seen half-written); a lock whose process is gone is
-// taken over; released at close, and at process exit for whatever was not closed.
-import { linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+// taken over by renaming it aside, which only one of several starters can do to that file (see
+// takeOver); released at close, and at process exit for whatever was not closed.
+import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const LOCK_FILE = 'netbranch.lock';
@@ -40,13 +41,7 @@ function alive(pid: number, start: string): boolean {
   return start === '-' || startTime(pid) === '-' || startTime(pid) === start;
 }
 
-function holder(path: string): { pid: number; start: string } | null {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
+function holder(text: string): { pid: number; start: string } {
   const [pid, start] = text.trim().split(' ');
   return /^\d+$/.test(pid ?? '') ? { pid: Number(pid), start: start ?? '-' } : { pid: 0, start: '-' };
 }
@@ -62,10 +57,12 @@ export function releaseAtExit(path: string): void {
   process.on('exit', () => { for (const p of held) releaseLock(p); });
 }
 
+const uniqueName = (path: string) => `${path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+
 /** Takes the repository's lock, or throws StoreLockedError naming the live holder. */
 export function takeLock(gitdir: string): LockTaken {
   const path = join(gitdir, LOCK_FILE);
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  const tmp = uniqueName(path);
   writeFileSync(tmp, ME);
   try {
     let tookOverFrom: number | null = null;
@@ -77,16 +74,45 @@ export function takeLock(gitdir: string): LockTaken {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const h = holder(path);
-      if (h === null) continue; // released meanwhile: try again
+      const text = readLockText(path);
+      if (text === null) continue; // released meanwhile: try again
+      const h = holder(text);
       if (h.pid > 0 && alive(h.pid, h.start)) throw new StoreLockedError(gitdir, h.pid);
+      takeOver(gitdir, path, text);
       tookOverFrom = h.pid;
-      try { unlinkSync(path); } catch { /* another starter took it over first: the link decides */ }
     }
     throw new Error(`cannot take the lock ${path}: it keeps changing hands`);
   } finally {
     try { unlinkSync(tmp); } catch { /* already gone */ }
   }
+}
+
+/**
+ * Removes a dead holder's lock whose text was `stale`. Deleting by name would race: two starters
+ * read the same dead holder, one deletes it and links its own, the other then deletes that fresh
+ * lock. A rename moves one file, once: whoever finds `stale` in what it moved took the dead lock
+ * away; one that finds anything else moved a live lock, puts it back, and is refused.
+ */
+function takeOver(gitdir: string, path: string, stale: string): void {
+  const aside = uniqueName(path);
+  try {
+    renameSync(path, aside);
+  } catch {
+    return; // gone meanwhile: the link decides
+  }
+  const moved = readLockText(aside);
+  if (moved === stale) {
+    unlinkSync(aside);
+    return;
+  }
+  try {
+    linkSync(aside, path); // back, unless a third starter linked its own in those two system calls
+  } catch {
+    // then the lock file is that starter's: named below
+  } finally {
+    unlinkSync(aside);
+  }
+  throw new StoreLockedError(gitdir, holder(readLockText(path) ?? moved ?? '').pid);
 }
 
 /** Removes the lock if this process holds it (never another's). */

@@ -1,6 +1,8 @@
 // What a repository's refs reach, as git itself counts it: every ref (loose, packed, HEAD, reflogs),
 // every parent of every commit (not just first parents: merged edits are second parents), annotated
-// tags peeled, trees down to their blobs, and nothing behind a commit listed in `shallow`.
+// tags peeled, trees down to their blobs, and nothing behind a commit listed in `shallow`. One walk,
+// with a stop predicate, serves the sweep, the history cut-off and the prune's last look.
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -19,6 +21,11 @@ export interface RefTip {
 }
 
 const OID = /^[0-9a-f]{40}$/;
+
+/** Where a repository directory keeps its git data: DIR itself (bare, as netbranch makes it) or DIR/.git. */
+export function gitDirOf(dir: string): string {
+  return existsSync(join(dir, '.git')) ? join(dir, '.git') : dir;
+}
 
 /** Every ref's object: loose refs (lock files are not refs), packed refs and their peeled targets, a detached HEAD, reflogs. */
 export async function refTips(gitdir: string): Promise<RefTip[]> {
@@ -91,20 +98,40 @@ export function parseTree(body: Buffer): { mode: string; name: string; oid: stri
   return out;
 }
 
+/** The object an annotated tag points at; null if the body names none. */
+export function tagTarget(body: Buffer): string | null {
+  return /^object ([0-9a-f]{40})$/m.exec(body.toString('utf8'))?.[1] ?? null;
+}
+
+export interface WalkRules {
+  /** Commits whose parents are not walked: git's `shallow` list. */
+  shallow?: ReadonlySet<string>;
+  /** Objects neither counted nor entered: already known live, or none of this walk's business. */
+  stop?: (oid: string) => boolean;
+  /** The parents of a commit to walk on (those past `shallow` never are); default: all. */
+  parents?: (commit: string, parents: string[]) => Promise<string[]>;
+  /** Objects to take at most; past it the walk gives up, incomplete. */
+  budget?: number;
+}
+
 export interface Reached {
   objects: Set<string>;
   /** Objects the walk needed and could not read: the set is then incomplete, and nothing may be deleted on its word. */
   unreadable: string[];
+  /** False when the budget ran out first. */
+  complete: boolean;
 }
 
 /** Every object the tips reach. Blobs are counted unread; submodule links (160000) name no object here. */
-export async function reachable(read: ObjectReader, tips: readonly string[], shallow: ReadonlySet<string>): Promise<Reached> {
+export async function reachable(read: ObjectReader, tips: readonly string[], rules: WalkRules = {}): Promise<Reached> {
   const objects = new Set<string>();
   const unreadable: string[] = [];
+  const stop = rules.stop ?? (() => false);
   const stack = [...tips];
-  while (stack.length) {
+  for (let budget = rules.budget ?? Infinity; stack.length;) {
     const oid = stack.pop()!;
-    if (objects.has(oid)) continue;
+    if (objects.has(oid) || stop(oid)) continue;
+    if (budget-- <= 0) return { objects, unreadable, complete: false };
     objects.add(oid);
     let obj: TypedObject;
     try {
@@ -116,16 +143,16 @@ export async function reachable(read: ObjectReader, tips: readonly string[], sha
     if (obj.type === 'commit') {
       const { tree, parents } = parseCommit(obj.body);
       stack.push(tree);
-      if (!shallow.has(oid)) stack.push(...parents);
+      if (!rules.shallow?.has(oid)) stack.push(...(rules.parents ? await rules.parents(oid, parents) : parents));
     } else if (obj.type === 'tag') {
-      const target = /^object ([0-9a-f]{40})$/m.exec(obj.body.toString('utf8'))?.[1];
+      const target = tagTarget(obj.body);
       if (target) stack.push(target);
     } else if (obj.type === 'tree') {
       for (const e of parseTree(obj.body)) {
         if (e.mode === '40000') stack.push(e.oid);
-        else if (e.mode !== '160000') objects.add(e.oid);
+        else if (e.mode !== '160000' && !stop(e.oid)) objects.add(e.oid);
       }
     }
   }
-  return { objects, unreadable };
+  return { objects, unreadable, complete: true };
 }

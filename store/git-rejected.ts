@@ -1,10 +1,12 @@
 // Rejected edit files stay visible: each merge that rejects something adds a commit to the `rejected`
 // branch whose tree holds those files as they were pushed, beside a REJECTED.txt saying why. The
 // commit message carries the same list in a form read back by `netbranch edits` (listRejected).
-// The branch shares no history with `main`, so it never holds cut-off history in place.
+// The branch shares no history with `main`, so it never holds cut-off history in place; it is cut to
+// its newest commits like `main` (GitRepo.rejectedCut), so `netbranch edits` lists the recent ones.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import git from 'isomorphic-git';
+import { gitDirOf, shallowCommits } from './git-reach.js';
 
 export const REJECTED_BRANCH = 'rejected';
 export const REJECTED_NOTE = 'REJECTED.txt';
@@ -102,11 +104,6 @@ export function parseRejected(message: string, commit: string, time: number): Om
   return out;
 }
 
-/** Where a repository directory keeps its git data: DIR itself (bare, as netbranch makes it) or DIR/.git. */
-export function gitDirOf(dir: string): string {
-  return fs.existsSync(join(dir, '.git')) ? join(dir, '.git') : dir;
-}
-
 /**
  * Every rejected file recorded on the `rejected` branch, newest first, read straight from the
  * repository (no lock: safe beside a running writer, which moves the ref last). At most `limit` commits.
@@ -122,7 +119,7 @@ export async function listRejected(dir: string, limit = 1000): Promise<RejectedE
   }
   const cache = {};
   const out: RejectedEntry[] = [];
-  const shallow = new Set((await fs.promises.readFile(join(gitdir, 'shallow'), 'utf8').catch(() => '')).split('\n'));
+  const shallow = await shallowCommits(gitdir);
   for (let i = 0; i < limit && oid; i++) {
     const { commit } = await git.readCommit({ fs, gitdir, oid, cache });
     for (const e of parseRejected(commit.message, oid, commit.committer.timestamp * 1000)) {

@@ -3,7 +3,8 @@
 // ref moved last (a crash leaves the previous commit), a bounded history (older commits cut off
 // with git's own `shallow` file, their dead objects deleted), and edits read from the `edits` branch.
 // One process at a time (git-lock.ts). A flush is bracketed by a marker file, so only a start after
-// an interrupted flush sweeps, and the sweep deletes only loose objects no ref reaches (git-reach.ts).
+// an interrupted flush sweeps; the sweep and the cut-off delete only loose objects no ref reaches
+// (git-reach.ts), and only through the prune (git-prune.ts), which keeps what a landing push needs.
 // Knows paths and texts only: which table an entry is and what it means is GitStore's business.
 import * as fs from 'node:fs';
 import { readdir, rename, rm, writeFile, mkdir, stat } from 'node:fs/promises';
@@ -12,8 +13,9 @@ import { inflateSync } from 'node:zlib';
 import git from 'isomorphic-git';
 import { encodeCommit, encodeTree, LooseObjects, type Ident, type TreeEntry } from './git-object.js';
 import { releaseLock, takeLock } from './git-lock.js';
-import { parseCommit, parseTree, reachable, refTips, shallowCommits, type RefTip, type TypedObject } from './git-reach.js';
-import { gitDirOf, keptFiles, REJECTED_BRANCH, REJECTED_NOTE, rejectedMessage, rejectedNote, type RejectedEdit } from './git-rejected.js';
+import { prune, PRUNE_GRACE_MS, restoreAside } from './git-prune.js';
+import { gitDirOf, parseCommit, parseTree, reachable, refTips, shallowCommits, type ObjectReader, type RefTip, type TypedObject } from './git-reach.js';
+import { keptFiles, REJECTED_BRANCH, REJECTED_NOTE, rejectedMessage, rejectedNote, type RejectedEdit } from './git-rejected.js';
 
 export interface GitRepoOptions {
   /** Commits of full history kept; older ones are cut off (squashed into the oldest kept). */
@@ -22,8 +24,10 @@ export interface GitRepoOptions {
   editsBranch?: string;
   /** Largest entry file accepted from an edit, in bytes. */
   maxFileBytes?: number;
-  /** Only read what the branch holds: no lock (another process may be writing), no sweep, no flush. */
+  /** Only read what the branch holds: no lock (another process may be writing), no sweep, no flush, no edits. */
   readOnly?: boolean;
+  /** Loose objects younger than this (ms, by file time) are never deleted; default PRUNE_GRACE_MS. Tests that count deletions pass 0. */
+  pruneGraceMs?: number;
 }
 
 export interface FlushBatch {
@@ -56,6 +60,8 @@ export interface LoadResult {
   swept: number;
   /** Why an interrupted flush's unreachable objects were left in place (null: swept, or nothing to sweep). */
   sweepSkipped: string | null;
+  /** Its unreachable objects kept for now, being younger than the prune's grace: a later history cut removes them. */
+  sweepKept: number;
   /** The lock file this process holds, and the dead process it was taken over from, if any. */
   lock: string;
   tookOverFrom: number | null;
@@ -107,6 +113,18 @@ interface Dir {
   oid: string | null;
 }
 
+/** One history cut: where it falls, and what stays live across it. */
+interface CutPlan {
+  boundary: { oid: string; n: number; edit?: string };
+  kept: Set<string>;
+  cutOff: Set<string>;
+  wasShallow: Set<string>;
+  /** `rejected`'s own cut: its oldest kept commit, and the older ones that go. */
+  rejected: { boundary: string | null; leaving: string[] };
+  /** In main's kept history: a kept commit, or an object a kept commit's tree holds. */
+  live: (oid: string) => boolean;
+}
+
 const isDir = (n: Leaf | Dir): n is Dir => (n as Dir).entries !== undefined;
 const sameTips = (a: RefTip[], b: RefTip[]): boolean => {
   const text = (t: RefTip[]) => t.map((x) => `${x.name} ${x.oid}`).sort().join('\n');
@@ -119,6 +137,8 @@ const FLUSH_MARKER = 'netbranch-flush';
 const TRIMMING = 'trimming\n';
 /** A file's mtime may trail the marker's by the filesystem's granularity: objects this much older still count as the flush's. */
 const MTIME_SLACK_MS = 2_000;
+/** Garbage a prune kept for later, listed at close so the next run's first cut offers it again. */
+const PRUNE_LATER = 'netbranch-prune-later';
 /** Our temporary objects (git's own are `objects/xx/tmp_obj_*`: never touched). */
 const OUR_TMP = /^tmp_obj_\d+_\d+$/;
 
@@ -148,6 +168,9 @@ export class GitRepo {
   private lock: string | null = null;
   /** A flush of this run failed part-way: the marker stays, and close sweeps what it left. */
   private flushFailed = false;
+  /** Garbage a prune kept for now (too young, or a push under way): the next cut offers it again. */
+  private readonly deferred = new Set<string>();
+  private readonly reader: ObjectReader = (oid) => this.readTyped(oid);
 
   constructor(dir: string, opts: GitRepoOptions = {}) {
     this.gitdir = gitDirOf(dir);
@@ -157,6 +180,7 @@ export class GitRepo {
       editsBranch: opts.editsBranch ?? 'edits',
       maxFileBytes: opts.maxFileBytes ?? 64 * 1024,
       readOnly: opts.readOnly ?? false,
+      pruneGraceMs: opts.pruneGraceMs ?? PRUNE_GRACE_MS,
     };
     this.objects = new LooseObjects(this.gitdir);
   }
@@ -193,7 +217,7 @@ export class GitRepo {
     this.head = await this.resolve(this.ref);
     const files: [string, string][] = [];
     if (this.head) this.root = await this.loadTree((await this.readCommitFast(this.head)).tree, '', files);
-    return { head: this.head, files, swept: 0, sweepSkipped: null, lock: '', tookOverFrom: null };
+    return { head: this.head, files, swept: 0, sweepSkipped: null, sweepKept: 0, lock: '', tookOverFrom: null };
   }
 
   private async create(): Promise<void> {
@@ -207,6 +231,8 @@ export class GitRepo {
   private async load(): Promise<Omit<LoadResult, 'lock' | 'tookOverFrom'>> {
     const interrupted = this.interrupted();
     if (interrupted) this.clearRefLocks(interrupted.since);
+    restoreAside(this.gitdir); // a kill mid-prune: judged again by the sweep below
+    this.takeLater();
     this.head = await this.resolve(this.ref);
     const files: [string, string][] = [];
     if (this.head) {
@@ -220,13 +246,15 @@ export class GitRepo {
     await this.dateDeaths();
     let swept = this.removeTemporaries();
     let sweepSkipped: string | null = null;
+    let sweepKept = 0;
     if (interrupted) {
       const r = await this.sweep(interrupted);
       swept += r.removed;
       sweepSkipped = r.skipped;
+      sweepKept = r.kept;
       fs.rmSync(this.marker, { force: true });
     }
-    return { head: this.head, files, swept, sweepSkipped };
+    return { head: this.head, files, swept, sweepSkipped, sweepKept };
   }
 
   /** The marker an interrupted flush left: from when its objects date, and whether it was cutting history. */
@@ -254,6 +282,13 @@ export class GitRepo {
     }
   }
 
+  /** What the last run's prunes kept for later (a cut judges it again, as garbage or not). */
+  private takeLater(): void {
+    const path = join(this.gitdir, PRUNE_LATER);
+    const text = fs.existsSync(path) ? fs.readFileSync(path, 'utf8') : '';
+    for (const oid of text.split('\n')) if (/^[0-9a-f]{40}$/.test(oid)) this.deferred.add(oid);
+  }
+
   /** Our temporary object files: a kill mid-write leaves one, and the lock says no writer of ours runs. */
   private removeTemporaries(): number {
     let n = 0;
@@ -267,38 +302,34 @@ export class GitRepo {
   }
 
   /**
-   * After an interrupted flush: deletes the loose objects no ref reaches (git-reach.ts) that the flush
-   * wrote (no older than its marker), or any such object when it was cutting history (the cut was
-   * deleting them). Deletes nothing in doubt: an object the walk cannot read, a push under way (its
-   * quarantine directory), a ref that moved during the sweep.
+   * After an interrupted flush: the loose objects no ref reaches (git-reach.ts) that the flush wrote
+   * (no older than its marker), or any such object when it was cutting history (the cut was deleting
+   * them), go to the prune, which keeps young ones and what a push landing meanwhile needs. Deletes
+   * nothing in doubt: an object the walk cannot read, a push under way (then a cut offers them again).
    */
-  private async sweep(from: { since: number; trimming: boolean }): Promise<{ removed: number; skipped: string | null }> {
+  private async sweep(from: { since: number; trimming: boolean }): Promise<{ removed: number; kept: number; skipped: string | null }> {
+    const tips = await refTips(this.gitdir);
+    const reach = await reachable(this.reader, tips.map((t) => t.oid), { shallow: await shallowCommits(this.gitdir) });
+    if (reach.unreadable.length) return { removed: 0, kept: 0, skipped: `${reach.unreadable.length} reachable objects cannot be read (${reach.unreadable[0]} first)` };
+    const candidates = await this.unreachableLoose(reach.objects, from);
+    const r = await prune(candidates, { gitdir: this.gitdir, read: this.reader, tips, live: (oid) => reach.objects.has(oid), now: Date.now(), graceMs: this.opts.pruneGraceMs });
+    for (const oid of r.kept) this.deferred.add(oid);
+    if (r.shallow.length) await this.writeShallow(new Set([...(await shallowCommits(this.gitdir)), ...r.shallow]));
+    return { removed: r.removed, kept: r.kept.length, skipped: r.skipped };
+  }
+
+  /** Loose objects not in `reached`, written since `from.since` (any age when the flush was cutting history). */
+  private async unreachableLoose(reached: Set<string>, from: { since: number; trimming: boolean }): Promise<string[]> {
     const objdir = join(this.gitdir, 'objects');
-    const subdirs = await readdir(objdir).catch(() => [] as string[]);
-    if (subdirs.some((d) => d.startsWith('tmp_objdir-') || d.startsWith('incoming-'))) return { removed: 0, skipped: 'a git push is under way' };
-    const before = await refTips(this.gitdir);
-    const reach = await reachable((oid) => this.readTyped(oid), before.map((t) => t.oid), await shallowCommits(this.gitdir));
-    if (reach.unreadable.length) return { removed: 0, skipped: `${reach.unreadable.length} reachable objects cannot be read (${reach.unreadable[0]} first)` };
-    const doomed: string[] = [];
-    for (const d of subdirs.filter((x) => /^[0-9a-f]{2}$/.test(x))) {
+    const out: string[] = [];
+    for (const d of (await readdir(objdir).catch(() => [] as string[])).filter((x) => /^[0-9a-f]{2}$/.test(x))) {
       for (const f of await readdir(join(objdir, d))) {
-        if (!/^[0-9a-f]{38}$/.test(f) || reach.objects.has(d + f)) continue;
-        const path = join(objdir, d, f);
-        const mtime = await stat(path).then((s) => s.mtimeMs, () => -Infinity);
-        if (from.trimming || mtime >= from.since) doomed.push(path);
+        if (!/^[0-9a-f]{38}$/.test(f) || reached.has(d + f)) continue;
+        const mtime = await stat(join(objdir, d, f)).then((st) => st.mtimeMs, () => -Infinity);
+        if (from.trimming || mtime >= from.since) out.push(d + f);
       }
     }
-    if (!sameTips(before, await refTips(this.gitdir))) return { removed: 0, skipped: 'a ref moved during the sweep' };
-    let removed = 0;
-    for (const path of doomed) {
-      try {
-        fs.unlinkSync(path);
-        removed++;
-      } catch {
-        // gone already
-      }
-    }
-    return { removed, skipped: null };
+    return out;
   }
 
   private async resolve(ref: string): Promise<string | null> {
@@ -401,27 +432,6 @@ export class GitRepo {
       } catch {
         // a commit or tree already gone (cut off): nothing of it to date
       }
-    }
-  }
-
-  /** Marks a commit and its tree; returns its parents ([] if it cannot be read). */
-  private async markCommit(oid: string, seen: Set<string>): Promise<string[]> {
-    seen.add(oid);
-    try {
-      const { tree, parents } = await this.readCommitFast(oid);
-      await this.markTree(tree, seen);
-      return parents;
-    } catch {
-      return [];
-    }
-  }
-
-  private async markTree(oid: string, seen: Set<string>): Promise<void> {
-    if (seen.has(oid)) return;
-    seen.add(oid);
-    for (const e of await this.readTreeFast(oid)) {
-      if (e.mode === '40000') await this.markTree(e.oid, seen);
-      else seen.add(e.oid);
     }
   }
 
@@ -652,9 +662,10 @@ export class GitRepo {
   /**
    * Cuts history older than the last `historyCommits` commits off, and deletes objects only it used.
    * Whatever a live commit needs stays: edits merged by kept commits, and the tip of every other ref
-   * (an edit not merged yet, `rejected`, a tag); where their history reaches into what is cut off,
-   * they are cut off there too (listed as shallow). A merged edit whose merge leaves the kept history
-   * is deleted with it, and `edits` never names a deleted commit.
+   * (an edit not merged yet, a tag); where their history reaches into what is cut off, they are cut
+   * off there too (listed as shallow). `rejected` is cut to its last `historyCommits` commits alike.
+   * A merged edit whose merge leaves the kept history goes with it, and `edits` never names a deleted
+   * commit. Deletion goes through the prune (git-prune.ts): a push landing meanwhile keeps what it needs.
    */
   private async trimHistory(): Promise<{ squashed: number; pruned: number }> {
     const keep = this.opts.historyCommits;
@@ -664,65 +675,76 @@ export class GitRepo {
     const boundary = this.chain[cut];
     const kept = new Set(this.chain.slice(cut).map((c) => c.oid));
     const cutOff = new Set(this.chain.slice(0, cut).map((c) => c.oid));
-    const editsRef = `refs/heads/${this.opts.editsBranch}`;
-    const edits = await this.resolve(editsRef);
-    // A merged edit's branch would name a deleted commit: it follows main instead (a fast-forward).
-    // Should a push hold its lock, `edits` stays where it is and is kept below like any ref.
-    if (edits && cutOff.has(edits) && this.head && (await this.moveRef(editsRef, edits, this.head))) this.lastEdits = this.head;
+    await this.editsFollowMain(cutOff);
+    const wasShallow = await shallowCommits(this.gitdir);
+    const plan: CutPlan = {
+      boundary, kept, cutOff, wasShallow,
+      rejected: await this.rejectedCut(wasShallow),
+      live: (oid) => kept.has(oid) || this.refs.has(oid) || (this.deadAt.get(oid) ?? 0) > boundary.n,
+    };
     const merged = this.chain.slice(cut + 1).flatMap((c) => (c.edit ? [c.edit] : []));
-    const live = await this.liveSet(merged, kept, cutOff, boundary.oid);
-    if (!live) return { squashed: 0, pruned: 0 };
-    const { protect, shallow } = live;
+    const found = await this.liveSet(merged, plan);
+    if (!found) return { squashed: 0, pruned: 0 };
     fs.writeFileSync(this.marker, TRIMMING); // from here on a kill leaves old objects half deleted: the next start sweeps them
-    await writeFile(join(this.gitdir, 'shallow.lock'), `${[...shallow].join('\n')}\n`);
-    await rename(join(this.gitdir, 'shallow.lock'), join(this.gitdir, 'shallow'));
-    const pruned = this.deleteObjects(await this.doomed(cut, kept, cutOff, protect), protect);
+    await this.writeShallow(found.shallow);
+    const spared = (oid: string) => plan.live(oid) || found.protect.has(oid);
+    const doomed = await this.doomed(cut, plan, spared);
+    const r = await prune(doomed, { gitdir: this.gitdir, read: this.reader, tips: found.tips, live: spared, now: Date.now(), graceMs: this.opts.pruneGraceMs });
+    for (const oid of r.kept) this.deferred.add(oid);
+    if (r.shallow.length) await this.writeShallow(new Set([...found.shallow, ...r.shallow]));
     this.chain.splice(0, cut);
     this.squashed += cut;
-    this.pruned += pruned;
-    return { squashed: cut, pruned };
+    this.pruned += r.removed;
+    return { squashed: cut, pruned: r.removed };
+  }
+
+  /** git's `shallow` list, written whole: a lock file renamed into place. */
+  private async writeShallow(commits: Set<string>): Promise<void> {
+    await writeFile(join(this.gitdir, 'shallow.lock'), `${[...commits].join('\n')}\n`);
+    await rename(join(this.gitdir, 'shallow.lock'), join(this.gitdir, 'shallow'));
+  }
+
+  /** A merged edit's branch would name a deleted commit: it follows main instead (a fast-forward); should a push hold its lock, it stays and is kept like any ref. */
+  private async editsFollowMain(cutOff: Set<string>): Promise<void> {
+    const ref = `refs/heads/${this.opts.editsBranch}`;
+    const edits = await this.resolve(ref);
+    if (edits && cutOff.has(edits) && this.head && (await this.moveRef(ref, edits, this.head))) this.lastEdits = this.head;
   }
 
   /**
-   * What the cut deletes: the cut-off commits, objects only they used (dead by the boundary), and
-   * the edits merged by commits that leave (the boundary's too: its parents are no longer walked).
+   * What the cut deletes: the cut-off commits, objects only they used (dead by the boundary), the
+   * edits merged by commits that leave (the boundary's too: its parents are no longer walked), the
+   * commits leaving `rejected`, and what an earlier prune kept for later; none that is `spared`.
    */
-  private async doomed(cut: number, kept: Set<string>, cutOff: Set<string>, protect: Set<string>): Promise<Set<string>> {
-    const boundary = this.chain[cut];
-    const doomed = new Set(cutOff);
+  private async doomed(cut: number, plan: CutPlan, spared: (oid: string) => boolean): Promise<string[]> {
+    const doomed = new Set([...plan.cutOff, ...this.deferred]);
+    this.deferred.clear();
     for (const [oid, n] of this.deadAt) {
-      if (n <= boundary.n && !protect.has(oid)) {
-        doomed.add(oid);
-        this.deadAt.delete(oid);
-      }
+      if (n > plan.boundary.n || spared(oid)) continue;
+      doomed.add(oid);
+      this.deadAt.delete(oid);
     }
-    const leaving = this.chain.slice(0, cut + 1).flatMap((c) => (c.edit ? [c.edit] : []));
-    boundary.edit = undefined;
-    const gone = new Set<string>();
-    const stack = [...leaving];
-    for (let budget = 10_000; stack.length && budget > 0; budget--) {
-      const c = stack.pop()!;
-      if (gone.has(c) || kept.has(c) || cutOff.has(c) || protect.has(c)) continue;
-      stack.push(...(await this.markCommit(c, gone)));
-    }
-    for (const oid of gone) {
-      if (!protect.has(oid) && !kept.has(oid) && !this.refs.has(oid) && !((this.deadAt.get(oid) ?? 0) > boundary.n)) doomed.add(oid);
-    }
-    return doomed;
+    const leaving = [...this.chain.slice(0, cut + 1).flatMap((c) => (c.edit ? [c.edit] : [])), ...plan.rejected.leaving];
+    plan.boundary.edit = undefined;
+    const gone = await reachable(this.reader, leaving, { shallow: plan.wasShallow, stop: (oid) => spared(oid) || plan.cutOff.has(oid), budget: 100_000 });
+    for (const oid of gone.objects) doomed.add(oid);
+    return [...doomed].filter((oid) => !spared(oid));
   }
 
-  private deleteObjects(doomed: Set<string>, protect: Set<string>): number {
-    let pruned = 0;
-    for (const oid of doomed) {
-      if (protect.has(oid)) continue;
-      try {
-        fs.unlinkSync(this.objects.path(oid));
-        pruned++;
-      } catch {
-        // already gone, or packed by a `git gc`: git's own prune takes it from there
-      }
+  /**
+   * `rejected` keeps its newest `historyCommits` commits, like main: the oldest kept becomes a
+   * shallow boundary and the older ones leave. Read from the tip back to the last boundary only.
+   */
+  private async rejectedCut(wasShallow: Set<string>): Promise<CutPlan['rejected']> {
+    const chain: string[] = [];
+    let oid = await this.resolve(`refs/heads/${REJECTED_BRANCH}`);
+    while (oid && chain.length < 100_000) {
+      chain.push(oid);
+      if (wasShallow.has(oid)) break;
+      oid = (await this.readCommitFast(oid).catch(() => ({ parents: [] as string[] }))).parents[0] ?? null;
     }
-    return pruned;
+    const keep = this.opts.historyCommits;
+    return chain.length <= keep ? { boundary: null, leaving: [] } : { boundary: chain[keep - 1], leaving: chain.slice(keep) };
   }
 
   /**
@@ -753,53 +775,43 @@ export class GitRepo {
    * and the shallow boundaries that keeps. Read twice: a ref that moved between (a push) means once
    * more, so a push that lands while we decide is kept too. Null when that cannot be settled.
    */
-  private async liveSet(merged: string[], kept: Set<string>, cutOff: Set<string>, boundary: string): Promise<{ protect: Set<string>; shallow: Set<string> } | null> {
-    const wasShallow = await shallowCommits(this.gitdir);
+  private async liveSet(merged: string[], plan: CutPlan): Promise<{ protect: Set<string>; shallow: Set<string>; tips: RefTip[] } | null> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const tips = (await refTips(this.gitdir)).filter((t) => t.name !== this.ref);
-      const protect = new Set<string>();
-      const shallow = new Set([boundary]);
-      if (!(await this.keepLive([...merged, ...tips.map((t) => t.oid)], { kept, cutOff, wasShallow }, protect, shallow))) return null;
-      if (sameTips(tips, (await refTips(this.gitdir)).filter((t) => t.name !== this.ref))) return { protect, shallow };
+      const tips = await refTips(this.gitdir);
+      const found = await this.keepLive([...merged, ...tips.filter((t) => t.name !== this.ref).map((t) => t.oid)], plan);
+      if (!found) return null;
+      if (sameTips(tips, await refTips(this.gitdir))) return { ...found, tips };
     }
     return null;
   }
 
   /**
-   * Marks live commits (and tags, and what they point at) and their trees, down to the kept history.
-   * A commit whose parent is cut off (or missing) becomes a shallow boundary itself, and one that
-   * already is one stays one. False if the walk was cut short: nothing may be deleted on its word.
+   * What live commits (and tags, and what they point at) reach, down to the kept history (git-reach.ts's
+   * walk, stopping at what main's kept history holds anyway). A commit whose parent is cut off (or
+   * missing) becomes a shallow boundary itself, and one that already is one stays one, as does
+   * `rejected`'s new boundary. Null if the walk was cut short: nothing may be deleted on its word.
    */
-  private async keepLive(starts: string[], h: { kept: Set<string>; cutOff: Set<string>; wasShallow: Set<string> }, protect: Set<string>, shallow: Set<string>): Promise<boolean> {
-    const stack = [...starts];
-    const seen = new Set<string>();
-    for (let budget = 100_000; stack.length; budget--) {
-      if (budget === 0) return false;
-      const c = stack.pop()!;
-      if (h.kept.has(c) || seen.has(c)) continue;
-      seen.add(c);
-      protect.add(c);
-      const obj = await this.readTyped(c).catch(() => null);
-      if (obj?.type === 'tag') {
-        const target = /^object ([0-9a-f]{40})$/m.exec(obj.body.toString('utf8'))?.[1];
-        if (target) stack.push(target);
-      } else if (obj?.type === 'tree') {
-        await this.markTree(c, protect);
-      } else if (obj?.type === 'commit') {
-        const { tree, parents } = parseCommit(obj.body);
-        await this.markTree(tree, protect).catch(() => {});
-        if (h.wasShallow.has(c)) {
-          shallow.add(c);
-          continue;
-        }
+  private async keepLive(starts: string[], plan: CutPlan): Promise<{ protect: Set<string>; shallow: Set<string> } | null> {
+    const shallow = new Set([plan.boundary.oid]);
+    const stopAt = new Set(plan.wasShallow);
+    if (plan.rejected.boundary) stopAt.add(plan.rejected.boundary);
+    const reach = await reachable(this.reader, starts, {
+      shallow: stopAt,
+      stop: plan.live,
+      parents: async (commit, parents) => {
+        const walkOn: string[] = [];
         for (const p of parents) {
-          if (h.kept.has(p)) continue;
-          if (h.cutOff.has(p) || !(await this.exists(p))) shallow.add(c);
-          else stack.push(p);
+          if (plan.kept.has(p)) continue;
+          if (plan.cutOff.has(p) || !(await this.exists(p))) shallow.add(commit);
+          else walkOn.push(p);
         }
-      }
-    }
-    return true;
+        return walkOn;
+      },
+      budget: 100_000,
+    });
+    if (!reach.complete) return null;
+    for (const c of stopAt) if (reach.objects.has(c)) shallow.add(c);
+    return { protect: reach.objects, shallow };
   }
 
   private async exists(oid: string): Promise<boolean> {
@@ -813,6 +825,7 @@ export class GitRepo {
 
   /** A new commit on the edits branch: the files it changed since its merge base with ours. */
   async readEdits(): Promise<EditsResult | null> {
+    if (this.opts.readOnly) throw new Error(`${this.gitdir} was opened read-only: it merges no edits`);
     const head = await this.resolve(`refs/heads/${this.opts.editsBranch}`);
     if (!head || head === this.lastEdits || head === this.head) return null;
     this.lastEdits = head;
@@ -898,14 +911,18 @@ export class GitRepo {
   }
 
   /**
-   * Ends a run cleanly: sweeps what a failed flush of this run left (the lock is still ours, so
-   * nothing else writes), removes the flush marker, and releases the lock. Returns objects swept.
+   * Ends a run cleanly: sweeps what a failed flush of this run left (through the prune: pushes may
+   * land), lists the garbage kept for later for the next run, removes the flush marker, and releases
+   * the lock. Returns objects swept.
    */
   async close(): Promise<number> {
     if (this.lock === null) return 0;
     let swept = 0;
     const failed = this.flushFailed ? this.interrupted() : null;
     if (failed) swept = (await this.sweep(failed)).removed;
+    const later = join(this.gitdir, PRUNE_LATER);
+    if (this.deferred.size) fs.writeFileSync(later, `${[...this.deferred].join('\n')}\n`);
+    else fs.rmSync(later, { force: true });
     fs.rmSync(this.marker, { force: true });
     releaseLock(this.lock);
     this.lock = null;

@@ -92,12 +92,15 @@ export class GitStore {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readonly log: GitStoreLogger;
+  /** Opened to read only (opts.readOnly): it never flushes nor merges edits. */
+  readonly readOnly: boolean;
   head: string | null = null;
 
   private constructor(readonly dir: string, readonly branch: Branch, private readonly repo: RepoPort, private readonly worker: Worker | null, opts: GitStoreOptions) {
     this.flushIntervalMs = opts.flushIntervalMs ?? 1_000;
     this.editsPollMs = opts.editsPollMs ?? 500;
     this.log = opts.logger ?? silent;
+    this.readOnly = opts.readOnly ?? false;
     this.dirty = branch.tables.map(() => new Set());
     this.unwatch = branch.watch((ev) => {
       if (this.loading) return;
@@ -121,7 +124,7 @@ export class GitStore {
    * fresh primary: what git holds becomes one commit, before any actor forks from it.
    */
   static async open(dir: string, branch: Branch, opts: GitStoreOptions = {}): Promise<GitStore> {
-    const repoOpts: GitRepoOptions = { historyCommits: opts.historyCommits, branch: opts.branch, editsBranch: opts.editsBranch, maxFileBytes: opts.maxFileBytes, readOnly: opts.readOnly };
+    const repoOpts: GitRepoOptions = { historyCommits: opts.historyCommits, branch: opts.branch, editsBranch: opts.editsBranch, maxFileBytes: opts.maxFileBytes, readOnly: opts.readOnly, pruneGraceMs: opts.pruneGraceMs };
     let repo: RepoPort;
     let worker: Worker | null = null;
     if (opts.thread === false) {
@@ -169,12 +172,19 @@ export class GitStore {
     }
     if (loaded.tookOverFrom !== null) this.log.warn({ dir: this.dir, pid: loaded.tookOverFrom }, `git: took over the lock of pid ${loaded.tookOverFrom}, which is no longer running`);
     if (loaded.swept) this.log.warn({ swept: loaded.swept }, 'git: removed what an interrupted flush left (temporary files, unreachable objects)');
+    if (loaded.sweepKept) this.log.info({ dir: this.dir, kept: loaded.sweepKept }, 'git: an interrupted flush left objects too young to delete (a push may be landing): a later history cut removes them');
     if (loaded.sweepSkipped) this.log.warn({ dir: this.dir, why: loaded.sweepSkipped }, 'git: an interrupted flush left objects; kept them, being unsure');
     this.log.info({ dir: this.dir, head: loaded.head, entries: loaded.files.length - bad.length }, 'git: loaded');
   }
 
+  /** Refuses what writes to the repository when it was opened read-only. */
+  private writable(what: string): void {
+    if (this.readOnly) throw new Error(`git:${this.dir} was opened read-only: it cannot ${what}`);
+  }
+
   /** Starts the flush and edits-poll timers on the real clock. */
   start(tickMs = 100): this {
+    this.writable('start flushing and merging edits');
     this.timer = setInterval(() => this.tick(Date.now()), tickMs);
     this.timer.unref();
     return this;
@@ -182,6 +192,7 @@ export class GitStore {
 
   /** Runs whatever is due at `now` (ms): a flush every interval, an edits poll. Never waits. */
   tick(now: number): void {
+    this.writable('flush or merge edits');
     if (this.closed) return;
     if (now >= this.nextPoll && this.polling === null && this.mergedEdits === null) {
       this.nextPoll = now + this.editsPollMs;
@@ -201,6 +212,7 @@ export class GitStore {
 
   /** Writes the dirty entries as one commit; resolves with it (null: nothing to write). */
   async flush(now: number): Promise<FlushResult | null> {
+    this.writable('flush');
     while (this.flushing) await this.flushing.catch(() => null);
     if (this.pendingChanges() === 0 && this.mergedEdits === null) return null;
     const p = this.flushOnce(now);
@@ -265,6 +277,7 @@ export class GitStore {
 
   /** Merges a new commit on the edits branch, if there is one; resolves with what it did. */
   async pollEdits(now: number): Promise<EditOutcome | null> {
+    this.writable('merge edits');
     while (this.polling) await this.polling.catch(() => null);
     const p = this.pollOnce(now);
     this.polling = p;
@@ -353,7 +366,7 @@ export class GitStore {
     while (this.polling) await this.polling.catch(() => null);
     let r: FlushResult | null = null;
     try {
-      r = await this.flush(now);
+      if (!this.readOnly) r = await this.flush(now);
     } finally {
       this.unwatch();
       try {

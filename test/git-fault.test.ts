@@ -5,8 +5,11 @@
 // round: `git fsck --full --strict` is clean; every commit pushed to `edits` is reachable, or was
 // merged and then cut off with the history (git agrees: main ends at a commit listed in `shallow`);
 // the restart loads the state last flushed; a start after a clean stop sweeps nothing; the
-// operator's clone pulls both branches. Seeded: NB_FAULT_SEED=<n> replays a schedule (where a kill
-// lands within a flush still depends on the machine).
+// operator's clone pulls both branches; `rejected` lists the newest rejections. The schedule is
+// seeded: a fixed seed by default, so every `npm test` runs the same schedule; NB_FAULT_SEED=<n>
+// replays another, NB_FAULT_SEED=random draws one (where a kill lands within a flush still depends
+// on the machine). The child prunes with no grace (pruneGraceMs 0): no push lands during a flush
+// here, and a clean stop must leave nothing behind (test/git-sweep.test.ts covers the grace).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -17,10 +20,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { listRejected } from '../store/index.js';
+import { prng } from '../actors/prng.js';
 import { assertFsck, git, GIT_ENV, gitStatus } from './support/git-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SEED = Number(process.env.NB_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32));
+/** The schedule `npm test` runs. */
+const DEFAULT_SEED = 20260111;
+const SEED = faultSeed(process.env.NB_FAULT_SEED);
 const ROUNDS = 30;
 const HISTORY = 3;
 
@@ -36,16 +42,11 @@ after(async () => {
   else rmSync(tmp, { recursive: true, force: true });
 });
 
-/** mulberry32: the schedule a seed stands for. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+function faultSeed(env: string | undefined): number {
+  if (env === undefined || env === '') return DEFAULT_SEED;
+  if (env === 'random') return Math.floor(Math.random() * 2 ** 32);
+  if (/^\d+$/.test(env)) return Number(env) >>> 0;
+  throw new Error(`NB_FAULT_SEED must be a number or 'random', got '${env}'`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,7 +62,8 @@ interface Model {
   closing?: unknown;
   /** Edit commit → the merge commit on main that recorded it (from acks). */
   mergedBy: Map<string, string>;
-  rejected: { edit: string; path: string }[];
+  /** Each acked merge that rejected files, oldest first. */
+  rejected: { edit: string; paths: string[] }[];
 }
 
 /** One child process: its events as they come, and a wait for one. */
@@ -73,7 +75,7 @@ class Child {
   stderr = '';
 
   constructor(dir: string, mode: string, model: Model) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', 'test/support/git-fault-child.ts', dir, String(HISTORY), mode], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, ['--import', 'tsx', 'test/support/git-fault-child.ts', dir, String(HISTORY), mode, '0'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(this.proc);
     this.proc.stdin!.on('error', () => {}); // writing to a child just killed
     this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => { this.stderr += d; });
@@ -118,7 +120,7 @@ function follow(m: Model, e: Ev): void {
   }
   if (e.ev === 'ack' && typeof e.edit === 'string') {
     m.mergedBy.set(e.edit, e.head as string);
-    for (const path of e.rejected as string[]) m.rejected.push({ edit: e.edit, path });
+    if ((e.rejected as string[]).length) m.rejected.push({ edit: e.edit, paths: e.rejected as string[] });
   }
 }
 
@@ -348,14 +350,30 @@ async function verify(r: Repo, n: number): Promise<void> {
     const cut = merges.some((m) => !onServer.has(m) || shallow.has(m)) || tips.some((tip) => r.op.between(c, tip).some((x) => shallow.has(x)));
     assert.ok(cut, `round ${n}: pushed commit ${c} is gone although its merges (${merges.join(', ')}) are on main and no shallow commit hides it`);
   }
-  const listed = new Set((await listRejected(r.dir)).map((e) => `${e.edit} ${e.path}`));
-  for (const x of r.model.rejected) assert.ok(listed.has(`${x.edit} ${x.path}`), `round ${n}: rejected ${x.path} of ${x.edit} is not listed on the rejected branch`);
+  await verifyRejected(r, n);
   r.op.pullBoth(onServer);
+}
+
+/**
+ * `rejected` holds the newest HISTORY merges that rejected something: the newest acked one is
+ * listed in full, unless HISTORY newer ones (merged by a flush a kill cut short before its ack) pushed it out.
+ */
+async function verifyRejected(r: Repo, n: number): Promise<void> {
+  const list = await listRejected(r.dir);
+  const commits = new Set(list.map((e) => e.commit));
+  assert.ok(commits.size <= HISTORY, `round ${n}: \`rejected\` lists ${commits.size} merges, more than the ${HISTORY} it keeps`);
+  const newest = r.model.rejected.at(-1);
+  if (!newest) return;
+  const listed = new Set(list.map((e) => `${e.edit} ${e.path}`));
+  const acked = new Set(r.model.rejected.map((x) => x.edit));
+  const unacked = new Set(list.filter((e) => !acked.has(e.edit)).map((e) => e.commit));
+  if (unacked.size >= HISTORY) return;
+  for (const path of newest.paths) assert.ok(listed.has(`${newest.edit} ${path}`), `round ${n}: rejected ${path} of ${newest.edit} is not listed on the rejected branch`);
 }
 
 test(`fault injection: ${ROUNDS} rounds of flushes, pushed edits, history cut-offs, SIGTERM and kill -9, restarts (seed ${SEED})`, { timeout: 300_000 }, async (t) => {
   t.diagnostic(`seed ${SEED}: rerun this schedule with NB_FAULT_SEED=${SEED}`);
-  const rand = random(SEED);
+  const rand = prng(SEED);
   const dir = join(tmp, 'repo');
   const r: Repo = { dir, model: { committed: null, pending: [], mergedBy: new Map(), rejected: [] }, op: new Operator(dir, rand), rand, t: Date.UTC(2026, 0, 1), step: 0 };
   let last: { stop: string; pid: number } | null = null;

@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { GitStore, LOCK_FILE, Store, StoreLockedError, type GitStoreLogger } fro
 import { openGit } from '../cli/git.js';
 import { UsageError } from '../cli/usage.js';
 import { plain } from './support/tables.js';
+import { git } from './support/git-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), `nb-git-lock-${process.pid}-`));
@@ -95,6 +96,85 @@ test('a lock left by a process that is gone (or by an earlier process with this 
     assert.match(readFileSync(join(dir, LOCK_FILE), 'utf8'), new RegExp(`^${process.pid} `));
     await gs.close();
   }
+});
+
+test('a read-only open beside the writer takes no lock, and refuses to flush, merge edits or start, with one clear line', async () => {
+  const dir = newDir('read-only');
+  const writer = await GitStore.open(dir, primary(), { thread: false });
+  writer.branch.table(plain).set('k1', 1);
+  writer.branch.commit({ author: 'worker' });
+  await writer.flush(1000);
+  const lock = readFileSync(join(dir, LOCK_FILE), 'utf8');
+  const work = newDir('read-only-work');
+  git(tmp, 'clone', '-q', dir, work);
+  git(work, 'checkout', '-q', '-b', 'edits');
+  writeFileSync(join(work, 'def', 'k2'), '2\n');
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'an edit only the writer may merge');
+  git(work, 'push', '-q', 'origin', 'edits');
+  const edit = git(dir, 'rev-parse', 'edits').trim();
+  for (const thread of [false, true]) {
+    const reader = await GitStore.open(dir, primary(), { thread, readOnly: true });
+    assert.equal(reader.head, writer.head, 'it reads what the writer committed');
+    assert.deepEqual([...reader.branch.table(plain).entries()], [['k1', 1]]);
+    const refused = (what: string) => (err: Error) => err.message === `git:${dir} was opened read-only: it cannot ${what}`;
+    await assert.rejects(reader.flush(2000), refused('flush'));
+    await assert.rejects(reader.pollEdits(2000), refused('merge edits'));
+    assert.throws(() => reader.start(), refused('start flushing and merging edits'));
+    assert.throws(() => reader.tick(2000), refused('flush or merge edits'));
+    await reader.close(2000); // closing writes nothing either
+    assert.equal(git(dir, 'rev-parse', 'edits').trim(), edit, 'the edit is left for the writer');
+    assert.equal(git(dir, 'rev-parse', 'main').trim(), writer.head);
+    assert.equal(readFileSync(join(dir, LOCK_FILE), 'utf8'), lock, 'the writer\'s lock is untouched');
+  }
+  assert.equal((await writer.pollEdits(3000))?.applied, 1, 'the writer merges it');
+  await writer.close(4000);
+});
+
+/** test/support/git-lock-child.ts: a starter that takes DIR/r<i>'s lock at agreed instants. */
+function racer(dir: string, rounds: number, stepMs: number) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/git-lock-child.ts', dir, String(rounds), String(stepMs)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(child);
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => { children.delete(child); r(code); }));
+  const said: Record<string, unknown>[] = [];
+  let wake = () => {};
+  createInterface({ input: child.stdout! }).on('line', (l) => { said.push(JSON.parse(l)); wake(); });
+  /** Resolves once `n` lines came (bounded: the child's exit, or 60 s). */
+  const lines = async (n: number) => {
+    const until = Date.now() + 60_000;
+    while (said.length < n && child.exitCode === null && Date.now() < until) await new Promise<void>((r) => { wake = r; setTimeout(r, 200); });
+    assert.ok(said.length >= n, `racer ${child.pid}: ${said.length} of ${n} lines (exit ${child.exitCode})`);
+    return said;
+  };
+  return { child, exited, lines };
+}
+
+test('two starters taking over the same dead process\'s lock at the same instant: exactly one wins, every round', async () => {
+  const dir = newDir('race');
+  const rounds = 40;
+  const dead = deadPid();
+  for (let r = 0; r < rounds; r++) {
+    mkdirSync(join(dir, `r${r}`), { recursive: true });
+    writeFileSync(join(dir, `r${r}`, LOCK_FILE), `${dead} 12345\n`);
+  }
+  const a = racer(dir, rounds, 25);
+  const b = racer(dir, rounds, 25);
+  await Promise.all([a.lines(1), b.lines(1)]); // both ready
+  const start = Date.now() + 300;
+  for (const x of [a, b]) x.child.stdin!.write(`${start}\n`);
+  const [saidA, saidB] = await Promise.all([a.lines(rounds + 1), b.lines(rounds + 1)]);
+  for (let r = 0; r < rounds; r++) {
+    const [x, y] = [saidA[r + 1], saidB[r + 1]];
+    assert.deepEqual([x.round, y.round], [r, r]);
+    assert.equal(x.error ?? y.error, undefined, `round ${r}: ${String(x.error ?? y.error)}`);
+    assert.equal(Number(x.won) + Number(y.won), 1, `round ${r}: exactly one starter holds the lock (${JSON.stringify([x, y])})`);
+    const winner = x.won ? a.child.pid : b.child.pid;
+    assert.equal((x.won ? y : x).holder, winner, `round ${r}: the loser names the winner`);
+    assert.match(readFileSync(join(dir, `r${r}`, LOCK_FILE), 'utf8'), new RegExp(`^${winner} `), `round ${r}: the lock file names the winner`);
+    assert.deepEqual(readdirSync(join(dir, `r${r}`)), [LOCK_FILE], `round ${r}: nothing left aside`);
+  }
+  for (const x of [a, b]) x.child.stdin!.end();
+  assert.deepEqual(await Promise.all([a.exited, b.exited]), [0, 0]);
 });
 
 test('another process: `netbranch sim` on a held directory exits 2 with one line naming the holder; after a kill -9 it takes the lock over', async () => {

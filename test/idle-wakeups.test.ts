@@ -56,44 +56,73 @@ describe('a ring link waiting for frames', () => {
   });
 });
 
-describe('the merge loop of an idle actor', () => {
+/** A merge loop over a primary's head cell: a turn is idle unless there is work or the head moved; a busy turn "merges" (base := head). */
+function mergeLoop() {
   const head = new Int32Array(new SharedArrayBuffer(4));
-  let base = 0;
-  let work = false;
-  const turned: boolean[] = [];
-  /** A turn: idle unless there is work or the head moved; a busy turn "merges" (base := head). */
+  const state = { base: 0, work: false, turned: [] as boolean[] };
   const turn = () => {
-    const idle = !work && Atomics.load(head, 0) === base;
-    if (!idle) { base = Atomics.load(head, 0); work = false; }
-    turned.push(idle);
+    const idle = !state.work && Atomics.load(head, 0) === state.base;
+    if (!idle) { state.base = Atomics.load(head, 0); state.work = false; }
+    state.turned.push(idle);
     return idle;
   };
-  const timer = new MergeTimer(turn, head, () => base);
-  after(() => timer.run(null));
+  return { head, state, timer: new MergeTimer(turn, head, () => state.base) };
+}
 
+/**
+ * Waits until a loop that never sleeps, on the same interval, has turned `n` times: the positive proof that a
+ * loop which did not turn meanwhile had `n` chances to (a slow machine just makes this wait longer).
+ */
+async function whileAnotherLoopTurns(n: number, intervalMs: number): Promise<void> {
+  const control = new MergeTimer(() => false, null, () => 0);
+  control.run(intervalMs);
+  try {
+    await waitFor(`${n} turns of a running loop`, () => control.turns >= n, 10_000);
+  } finally {
+    control.run(null);
+  }
+}
+
+// Each test makes its own loop: they share nothing.
+describe('the merge loop of an idle actor', () => {
   test(`after ${IDLE_TURNS_TO_SLEEP} idle turns it stops turning; a commit to the primary (the head cell) starts it again`, async () => {
-    timer.run(5);
-    await waitFor('sleep', () => timer.asleep);
-    assert.ok(turned.slice(-IDLE_TURNS_TO_SLEEP).every((idle) => idle));
-    const turns = timer.turns;
-    Atomics.store(head, 0, 1);
-    Atomics.notify(head, 0);
-    await waitFor('a turn that merges the new head', () => base === 1);
-    assert.ok(timer.turns > turns);
-    await waitFor('sleep again', () => timer.asleep);
+    const { head, state, timer } = mergeLoop();
+    try {
+      timer.run(5);
+      await waitFor('sleep', () => timer.asleep);
+      assert.ok(state.turned.length >= IDLE_TURNS_TO_SLEEP && state.turned.slice(-IDLE_TURNS_TO_SLEEP).every((idle) => idle));
+      const turns = timer.turns;
+      await whileAnotherLoopTurns(10, 5);
+      assert.equal(timer.turns, turns, 'asleep, it did not turn while a running loop turned ten times');
+      Atomics.store(head, 0, 1);
+      Atomics.notify(head, 0);
+      await waitFor('a turn that merges the new head', () => state.base === 1);
+      assert.ok(timer.turns > turns);
+      await waitFor('sleep again', () => timer.asleep);
+    } finally {
+      timer.run(null);
+    }
   });
 
   test('an edit of its own (wake) starts it again; a merge loop that is stopped stays stopped', async () => {
-    work = true;
-    timer.wake();
-    assert.equal(timer.asleep, false);
-    await waitFor('the edit pushed', () => !work);
-    await waitFor('sleep again', () => timer.asleep);
-    timer.run(null);
-    const turns = timer.turns;
-    timer.wake(); // not asleep: stopped
-    await sleep(30);
-    assert.equal(timer.turns, turns);
+    const { state, timer } = mergeLoop();
+    try {
+      timer.run(5);
+      await waitFor('sleep', () => timer.asleep);
+      state.work = true;
+      timer.wake();
+      assert.equal(timer.asleep, false);
+      await waitFor('the edit pushed', () => !state.work);
+      await waitFor('sleep again', () => timer.asleep);
+      timer.run(null);
+      const turns = timer.turns;
+      timer.wake(); // not asleep: stopped
+      assert.equal(timer.asleep, false);
+      await whileAnotherLoopTurns(10, 5);
+      assert.equal(timer.turns, turns, 'stopped, it did not turn while a running loop turned ten times');
+    } finally {
+      timer.run(null);
+    }
   });
 });
 
@@ -118,6 +147,8 @@ describe('ARP retries', () => {
   });
 });
 
+// One set of actor threads for both tests (starting them costs seconds). They are not ordered: each
+// begins by waiting for every actor to be asleep, and neither looks at what the other left.
 describe('actors on worker threads, idle', () => {
   const ME: NetInterface = { name: 'idle0', mac: localMac(9), ip: parseIpv4('10.78.0.1'), prefix: 24 };
   let peer: RingLink;
@@ -145,12 +176,12 @@ describe('actors on worker threads, idle', () => {
       await sleep(20);
     }
   };
+  const idleTurns = async () => new Map((await actors.supervisor.stats()).map((s) => [s.name, s.counters['merge.idleTurns']]));
 
-  test('idle actors send no deltas; a commit on the primary reaches each of them with one pull', async () => {
+  test('a commit on the primary reaches each idle actor with one pull; the idle turns that follow, until it sleeps again, send nothing', async () => {
     await untilAsleep();
+    const idleBefore = await idleTurns();
     const deltas = actors.supervisor.counters.deltas;
-    await sleep(200); // ten intervals: an actor that still turned would have pulled ten times
-    assert.equal(actors.supervisor.counters.deltas, deltas, 'no delta while idle');
     const primary = actors.store.main;
     primary.table(arpTable).set(parseIpv4('10.78.0.99'), { mac: 0x02_00_00_00_00_99, expires: 0, kind: 'static' });
     primary.commit({ author: 'test' });
@@ -160,8 +191,13 @@ describe('actors on worker threads, idle', () => {
       if (Date.now() > end) throw new Error('the commit did not reach every actor');
       await sleep(20);
     }
-    assert.equal(actors.supervisor.counters.deltas, deltas + 3, 'one pull per actor');
     await untilAsleep();
+    // Each actor turned idle at least IDLE_TURNS_TO_SLEEP times since the commit (that is what put it back to
+    // sleep), and the only deltas are the three pulls: an idle turn sends nothing.
+    for (const [name, n] of await idleTurns()) {
+      assert.ok(n - idleBefore.get(name)! >= IDLE_TURNS_TO_SLEEP, `${name}: ${n - idleBefore.get(name)!} idle turns since the commit`);
+    }
+    assert.equal(actors.supervisor.counters.deltas, deltas + 3, 'one pull per actor, and no delta from any idle turn');
   });
 
   test('frames wake an asleep packet actor: what it learns reaches the primary', async () => {

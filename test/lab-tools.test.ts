@@ -27,7 +27,7 @@ test('not root: one line names the skipped namespace tests, why, and how to run 
     assert.equal(r.lines.length, 1, r.lines.join('\n'));
     const [line] = r.lines;
     assert.match(line, /^lab-tools: not root, so .*: they need TAP devices and network namespaces; run `npm (test|run bench)` as root to run them/);
-    if (purpose === 'test') for (const t of ['arp-e2e', 'router-e2e', 'tap-e2e', 'docs-examples']) assert.ok(line.includes(t), `${t} missing from: ${line}`);
+    if (purpose === 'test') for (const t of ['arp-e2e', 'router-e2e', 'tap-e2e', 'docs-examples', 'cli-signals', 'cli-pcap', 'cli-flags']) assert.ok(line.includes(t), `${t} missing from: ${line}`);
     assert.doesNotMatch(line, /installed|would install/);
   }
 });

@@ -1,5 +1,7 @@
 // The supervisor tells a start-up failure from a crash: an actor that cannot start is given up with
-// its reason (not restarted forever), one that crashes after it was ready is restarted.
+// its reason (not restarted forever), one that crashes after it was ready is restarted. One that
+// crashes and then cannot start again is given up too, and the router and host stop on it
+// (StopRequest.stopOnGivenUp: the normal stop path, then exit 1 with one line naming it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
@@ -13,6 +15,7 @@ import { RouterActors } from '../actors/router-actors.js';
 import { ringLinkPair, RingLink } from '../wire/ring-link.js';
 import { parseIpv4 } from '../wire/index.js';
 import { localMac } from '../actors/net-interface.js';
+import { trapStop, type StopRequest } from '../cli/stop.js';
 
 const ACTOR = new URL('./support/startup-actor.ts', import.meta.url);
 
@@ -100,10 +103,79 @@ test("the router's lookup actor on a socket a live server holds: given up, its r
     const err = await within(actors.ready().then(() => null, (e: unknown) => e), 20_000);
     assert.ok(err instanceof ActorStartupError, `ready() settled with ${String(err)}`);
     assert.equal(err.actor, 'lookup');
-    assert.match(err.reason, new RegExp(`^--api unix:${path}: another process serves ${path}`));
+    assert.equal(err.reason, `--api unix:${path}: in use by a live server`, 'the words of the check before start (listeners.ts)');
     const lookup = actors.supervisor.actors.find((a) => a.name === 'lookup')!;
     assert.equal(lookup.incarnation, 2);
   } finally {
+    await actors.stop();
+    for (const l of links) l.close();
+    await new Promise((r) => holder.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The router's and host's stop trap (cli/stop.ts), watching `sup` as they do once their actors are ready. */
+function routerStop(sup: Supervisor): StopRequest {
+  // The deadline is the process's guard against a stuck shutdown: here it must never exit the test process.
+  const stop = trapStop({ deadlineMs: 2 ** 31 - 1 });
+  stop.stopOnGivenUp(sup);
+  return stop;
+}
+
+test('an actor that crashes after it was ready and then fails at start-up is given up, and the stop trap stops on it', async () => {
+  const { sup, logs } = supervisor();
+  const h = sup.spawn({ name: 'crashes-then-fails', kind: 'lookup', module: ACTOR });
+  let stop: StopRequest | undefined;
+  try {
+    await sup.ready(); // ready: what follows is a failure at run time, not at start-up
+    stop = routerStop(sup);
+    const reason = await within(stop.requested, 15_000);
+    assert.equal(reason, 'actor crashes-then-fails given up');
+    const err = stop.failure;
+    assert.ok(err instanceof ActorStartupError);
+    assert.equal(err.afterCrash, true);
+    assert.equal(err.message, 'actor crashes-then-fails crashed and cannot start again: --api-tcp 127.0.0.1:7070: address in use');
+    assert.equal(err, h.failure);
+    assert.deepEqual([sup.counters.crashes, sup.counters.startupFailures, sup.counters.givenUp], [1, 2, 1]);
+    assert.ok(logs.some((l) => l.startsWith('actor keeps failing at start-up; not restarting it') && l.includes('"afterCrash":true')), logs.join('\n'));
+  } finally {
+    stop?.dispose();
+    await sup.stop();
+  }
+});
+
+test("the router's lookup actor crashes and its socket is taken before it restarts: given up, and the router's stop trap stops", async () => {
+  const dir = mkdtempSync(join(tmpdir(), `nb-sup${process.pid}-`));
+  const path = join(dir, 'api.sock');
+  const links = [ringLinkPair('in'), ringLinkPair('out')].map(([a]) => new RingLink(a));
+  const iface = (ip: string, n: number) => ({ name: `r${n}`, mac: localMac(910 + n), ip: parseIpv4(ip), prefix: 24 });
+  const actors = new RouterActors(links[0], links[1], {
+    inside: iface('10.253.0.1', 1), outside: iface('10.254.0.1', 2), packetActors: 1, mergeIntervalMs: 50,
+    api: { unix: path, tokens: [], role: 'router' },
+  });
+  const holder: Server = createServer();
+  let stop: StopRequest | undefined;
+  try {
+    await actors.ready();
+    stop = routerStop(actors.supervisor);
+    const lookup = actors.supervisor.actors.find((a) => a.name === 'lookup')!;
+    // Another process takes the socket while the lookup actor is down (its restart waits a backoff).
+    const taken = new Promise<void>((resolve, reject) => actors.supervisor.once('down', (a) => {
+      if (a !== lookup) { reject(new Error(`${a.name} went down, not lookup`)); return; }
+      rmSync(path, { force: true });
+      holder.once('error', reject);
+      holder.listen(path, resolve);
+    }));
+    await lookup.worker!.terminate(); // a crash after ready
+    await taken;
+    const reason = await within(stop.requested, 20_000);
+    assert.equal(reason, 'actor lookup given up');
+    assert.ok(stop.failure instanceof ActorStartupError);
+    assert.equal(stop.failure.message, `actor lookup crashed and cannot start again: --api unix:${path}: in use by a live server`);
+    assert.equal(lookup.incarnation, 3, 'restarted after the crash, tried once more, then given up');
+    assert.deepEqual([actors.supervisor.counters.crashes, actors.supervisor.counters.givenUp], [1, 1]);
+  } finally {
+    stop?.dispose();
     await actors.stop();
     for (const l of links) l.close();
     await new Promise((r) => holder.close(r));

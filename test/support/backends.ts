@@ -74,7 +74,8 @@ export async function attachBackend(backend: Backend, store: Store, gitOpts: Omi
   const log = recordingLogger();
   let gs: GitStore;
   try {
-    gs = await GitStore.open(dir, store.main, { ...gitOpts, thread: false, logger: log.logger });
+    // No prune grace: a test's objects are all seconds old, and a history cut should delete what it cuts.
+    gs = await GitStore.open(dir, store.main, { pruneGraceMs: 0, ...gitOpts, thread: false, logger: log.logger });
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

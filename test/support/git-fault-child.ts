@@ -4,14 +4,15 @@
 // wherever it kills.
 // SIGTERM: the final state, a clean close (final flush), exit 0. The command `exit` exits at once,
 // without closing (test/git-lock.test.ts).
-// Usage: node --import tsx test/support/git-fault-child.ts DIR HISTORY_COMMITS worker|inline
+// Usage: node --import tsx test/support/git-fault-child.ts DIR HISTORY_COMMITS worker|inline [PRUNE_GRACE_MS, default 0]
 import { createInterface } from 'node:readline';
+import { prng } from '../../actors/prng.js';
 import { GitStore, Store, type Branch } from '../../store/index.js';
 import { plain, stamped } from './tables.js';
 
 type Command = { id: number; op: 'work'; seed: number; n: number; t: number } | { id: number; op: 'flush' | 'poll'; t: number } | { id: number; op: 'exit'; t: number };
 
-const [dir, history, mode] = process.argv.slice(2);
+const [dir, history, mode, grace = '0'] = process.argv.slice(2);
 let now = 0;
 const store = new Store([plain, stamped], { clock: () => now });
 
@@ -25,21 +26,9 @@ function state(b: Branch): object {
   return { def: sorted(b.table(plain).entries()), lww: sorted(b.table(stamped).entries()) };
 }
 
-/** mulberry32: the work a seed stands for, the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** n changes made on a fork and merged back, as an actor would. */
 function work(seed: number, n: number): void {
-  const rand = random(seed);
+  const rand = prng(seed); // the work a seed stands for, the same on every run
   const b = store.main.fork('worker');
   for (let i = 0; i < n; i++) {
     const key = `k${Math.floor(rand() * 30)}`;
@@ -53,7 +42,7 @@ function work(seed: number, n: number): void {
   b.close();
 }
 
-const gs = await GitStore.open(dir, store.main, { thread: mode === 'worker', historyCommits: Number(history), logger: {
+const gs = await GitStore.open(dir, store.main, { thread: mode === 'worker', historyCommits: Number(history), pruneGraceMs: Number(grace), logger: {
   info() {},
   warn: (obj, msg) => say({ ev: 'log', level: 'warn', msg, obj }),
   error: (obj, msg) => say({ ev: 'log', level: 'error', msg, obj }),
