@@ -1,7 +1,7 @@
-import { test, describe } from 'node:test';
+import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { SAMPLES, buildPcap } from './wire-samples.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(ROOT, 'test', 'fixtures');
 const DIR = mkdtempSync(join(tmpdir(), 'netbranch-decode-'));
+after(() => rmSync(DIR, { recursive: true, force: true }));
 
 interface Run { code: number; stdout: string; stderr: string }
 

@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WireError } from '../wire/error.js';
@@ -42,9 +42,13 @@ describe('classic pcap files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'netbranch-pcap-'));
     const path = join(dir, 'three.pcap');
     writeFileSync(path, buildPcap(FRAMES));
-    const { records } = readPcapFile(path);
-    assert.equal(records.length, 3);
-    assert.equal(Object.getPrototypeOf(records[0].data), Uint8Array.prototype);
+    try {
+      const { records } = readPcapFile(path);
+      assert.equal(records.length, 3);
+      assert.equal(Object.getPrototypeOf(records[0].data), Uint8Array.prototype);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an empty capture (header only) has no records', () => {

@@ -9,7 +9,7 @@ const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
 
 /** Why tests that open TAP devices cannot run here, or false. */
 export const noTap =
-  process.getuid?.() !== 0 ? 'needs root: it creates TAP devices (CI runs as root)' : !existsSync('/dev/net/tun') ? '/dev/net/tun is missing (modprobe tun)' : false;
+  process.getuid?.() !== 0 ? 'needs root: it creates TAP devices (run npm test as root; CI does)' : !existsSync('/dev/net/tun') ? '/dev/net/tun is missing (modprobe tun)' : false;
 
 /** `netbranch ARGS` to completion. */
 export function runCli(args: string[], timeoutMs = 60_000): { status: number | null; stdout: string; stderr: string } {
