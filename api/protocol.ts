@@ -1,4 +1,4 @@
-// The external-lookup API's protocol, shared by the server (actors/lookup-server.ts) and the client
+// The external-lookup API's protocol, shared by the server (api/server/lookup-server.ts) and the client
 // (api/client.ts). Frames are a 4-byte big-endian length and a msgpack map; docs/api.md is the
 // reference for writing a client in another language. One named interface per message.
 

@@ -1,10 +1,10 @@
 // Actor benchmarks: the cost of the merge loop, as packet-actor throughput with merging on vs off,
 // measured alternately in one run on the same actors.
 import { performance } from 'node:perf_hooks';
-import { ringLinkPair, RingLink } from '../wire/ring-link.js';
+import { ringLinkPair, RingLink } from '../wire/link/ring-link.js';
 import { parseIpv4 } from '../wire/index.js';
-import { StackActors } from '../actors/stack-actors.js';
-import { localMac, type NetInterface } from '../actors/net-interface.js';
+import { StackActors } from '../actors/host/host-actors.js';
+import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
 import { arpFrame, echoRequestFrame } from '../test/support/frames.js';
 import { type BenchReport, median } from './report.js';
 

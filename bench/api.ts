@@ -13,9 +13,9 @@ import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ETHERNET_HEADER_LEN, parseIpv4 } from '../wire/index.js';
-import { RingLink, ringLinkPair } from '../wire/ring-link.js';
-import { RouterActors } from '../actors/router-actors.js';
-import { localMac, type NetInterface } from '../actors/net-interface.js';
+import { RingLink, ringLinkPair } from '../wire/link/ring-link.js';
+import { RouterActors } from '../actors/router/router-actors.js';
+import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
 import { arpFrame, udpFrame } from '../test/support/frames.js';
 import { type BenchReport, median, percentile } from './report.js';
 

@@ -1,4 +1,4 @@
-// The git backend (store/git-store.ts): what a flush costs, what loading a repository costs, whether
+// The git backend (store/git/git-store.ts): what a flush costs, what loading a repository costs, whether
 // persistence stays off the data path (per-packet NAT latency with a GitStore flushing the primary vs
 // without, in one run, rounds interleaved), and how large the repository grows under a steady flow
 // churn on a simulated clock.
@@ -13,10 +13,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { GitStore, Store, renderEntry, type FlushResult } from '../store/index.js';
+import { Store } from '../store/index.js';
+import { GitStore, renderEntry, type FlushResult } from '../store/git/index.js';
 import { parseIpv4 } from '../wire/index.js';
-import { natKey, natTable, type NatEntry } from '../actors/nat-table.js';
-import { routerTables } from '../actors/router-schema.js';
+import { natKey, natTable, type NatEntry } from '../actors/router/nat-table.js';
+import { routerTables } from '../actors/router/router-schema.js';
 import { type BenchReport, median, percentile } from './report.js';
 import { FramePool, outboundFrame, Rig, phase, stats, observeGc, forceGc, type PhaseHook, type Stats } from './nat.js';
 

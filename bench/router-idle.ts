@@ -7,7 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { tapSupport } from '../wire/tap.js';
+import { tapSupport } from '../wire/link/tap.js';
 import type { BenchReport } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

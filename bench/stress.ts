@@ -1,7 +1,7 @@
 // `netbranch stress` as a benchmark: 8 branches on worker threads, 100k edits in total, merging into
 // one primary at random moments; the median of a few runs (thread start excluded). Every run must
 // also agree with the oracle: a figure from a diverged run is not reported.
-import { runStress, type StressResult } from '../actors/stress.js';
+import { runStress, type StressResult } from '../actors/stress/stress.js';
 import { type BenchReport, median } from './report.js';
 
 const RUNS = 3;

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TapLink, tapSupport } from '../wire/tap.js';
+import { TapLink, tapSupport } from '../wire/link/tap.js';
 import { median, type BenchReport } from './report.js';
 
 const KEY = 'wire.tap_rx_fps';

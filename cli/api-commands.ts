@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { ApiError, connect, ConnectError, defaultApiSocket, formatWhere, parseWhere, type Client, type Where } from '../api/client.js';
 import type { Entry, HistoryEntry, TableInfo } from '../api/protocol.js';
-import { TIMEOUTS } from '../actors/conntrack.js';
+import { TIMEOUTS } from '../actors/router/conntrack.js';
 import { numberFlag, UsageError } from './usage.js';
 import { trapStop } from './stop.js';
 
@@ -264,7 +264,7 @@ export function formatArpEntry(key: string, value: unknown, now: number): string
 }
 
 /**
- * A NAT flow as the API shows it (dotted addresses), in conntrack's style as actors/nat-format.ts
+ * A NAT flow as the API shows it (dotted addresses), in conntrack's style as actors/router/nat-format.ts
  * prints the stored form: protocol, seconds left, TCP state, the original direction, then the reply
  * direction. The value does not name the router's outside address, so `dst=` is left out where it
  * would be (printed when a value has `outsideIp`). `forwarded`: made by a port-forward rule, so the

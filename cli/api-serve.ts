@@ -2,10 +2,10 @@
 // start: a bad address or tokens file is a usage error (exit 2) naming the flag.
 import type { Command } from 'commander';
 import { defaultApiSocket } from '../api/client.js';
-import { loadTokens } from '../actors/api-tokens.js';
-import { isLoopback } from '../actors/lookup-server.js';
-import { firstListenerProblem } from '../actors/listeners.js';
-import type { LookupInit } from '../actors/messages.js';
+import { loadTokens } from '../api/server/tokens.js';
+import { isLoopback } from '../api/server/lookup-server.js';
+import { firstListenerProblem } from '../api/server/listeners.js';
+import type { LookupInit } from '../actors/runtime/messages.js';
 import { UsageError } from './usage.js';
 
 export function addApiOptions(cmd: Command): Command {

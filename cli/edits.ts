@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { listRejected, type RejectedEntry } from '../store/index.js';
+import { listRejected, type RejectedEntry } from '../store/git/index.js';
 import { numberFlag, storeFlag, UsageError } from './usage.js';
 
 export function registerEdits(program: Command): void {

@@ -2,12 +2,12 @@
 // their own branches, answering ARP and ping. JSON logs on stderr; one ready line on stdout.
 import type { Command } from 'commander';
 import { macToString, parseMac, ipv4ToString } from '../wire/index.js';
-import { TapLink, TapQueueSet } from '../wire/tap.js';
+import { TapLink, TapQueueSet } from '../wire/link/tap.js';
 import { tee } from '../wire/pcap.js';
-import { StackActors } from '../actors/stack-actors.js';
-import { arpTable } from '../actors/arp-table.js';
-import { describeInterface, localMac, parseInterfaceSpec } from '../actors/net-interface.js';
-import { ActorStartupError } from '../actors/supervisor.js';
+import { StackActors } from '../actors/host/host-actors.js';
+import { arpTable } from '../actors/iface/arp-table.js';
+import { describeInterface, localMac, parseInterfaceSpec } from '../actors/iface/net-interface.js';
+import { ActorStartupError } from '../actors/runtime/supervisor.js';
 import { numberFlag, openPcapFlag, openTapFlag, UsageError } from './usage.js';
 import { stderrLogger } from './log.js';
 import { trapStop } from './stop.js';

@@ -1,11 +1,11 @@
 // `netbranch sim` and `netbranch demo`: the virtual network, on the embedded defaults (no root).
 import type { Command } from 'commander';
-import { formatSummary, runSim, type SimOptions, type SimResult } from '../actors/sim.js';
+import { formatSummary, runSim, type SimOptions, type SimResult } from '../actors/sim/sim.js';
 import { numberFlag, openPcapFlag, requireGitStoreFor, storeFlag } from './usage.js';
 import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
 import { stderrLogger } from './log.js';
 import { trapStop } from './stop.js';
-import { stackTables } from '../actors/schema.js';
+import { stackTables } from '../actors/host/host-schema.js';
 
 /** The API's refusals and writes go to stderr as pino lines. */
 function apiLog() {

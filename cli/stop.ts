@@ -3,7 +3,7 @@
 // Shutdown is bounded: a process that is still stopping after STOP_DEADLINE_MS says so in one line
 // and exits, so nothing ever needs SIGKILL.
 import { EventEmitter } from 'node:events';
-import type { ActorHandle, ActorStartupError } from '../actors/supervisor.js';
+import type { ActorHandle, ActorStartupError } from '../actors/runtime/supervisor.js';
 import { stderrSink } from './log.js';
 
 /** The whole shutdown (final merge, git flush, closes) must fit in this; the bound is 5 s. */

@@ -1,7 +1,7 @@
 // The store demo: three branches edit one ARP-like table concurrently and merge back into main.
 import type { Command } from 'commander';
 import { Store, table, keys, values, option, record, max, lww, counter, type Commit } from '../store/index.js';
-import { prng } from '../actors/prng.js';
+import { prng } from '../actors/sim/prng.js';
 
 interface Neighbour { mac: string; expires: number; hits: number }
 

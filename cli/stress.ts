@@ -2,7 +2,7 @@
 // into one primary; the result is checked against an oracle. Exit 0 when it agrees, 1 on any divergence
 // (or a timeout, or a failed branch), 2 on bad flags.
 import type { Command } from 'commander';
-import { formatStress, runStress, stressJson } from '../actors/stress.js';
+import { formatStress, runStress, stressJson } from '../actors/stress/stress.js';
 import { numberFlag, UsageError } from './usage.js';
 
 const EXIT_USAGE = 2;

@@ -1,7 +1,7 @@
 // Bad flags and arguments: a one-line error and exit status 2, like commander's own usage errors.
 import type { Command } from 'commander';
 import { PcapOpenError, PcapWriter } from '../wire/pcap.js';
-import { TapError } from '../wire/tap.js';
+import { TapError } from '../wire/link/tap.js';
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);

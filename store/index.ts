@@ -8,13 +8,8 @@ export { keys, values, showValue, type KeyCodec, type ValueCodec } from './codec
 export * from './merge.js';
 export { deepEqual, compareCanonical } from './canonical.js';
 export * from './errors.js';
-export * from './delta.js';
-export { ReplicaHost, type ReplicaHostOptions } from './replica-host.js';
-export { Replica, ReplicaTable } from './replica.js';
+export * from './replica/delta.js';
+export { ReplicaHost, type ReplicaHostOptions } from './replica/replica-host.js';
+export { Replica, ReplicaTable } from './replica/replica.js';
 export { startThread, siblingModule } from './thread.js';
 export type { TableView, BranchView } from './view.js';
-export { GitStore, type GitStoreOptions, type GitStoreStats, type GitStoreLogger, type EditOutcome } from './git-store.js';
-export { GitRepo, type GitRepoOptions, type FlushResult, type RepoStats } from './git-repo.js';
-export { entryPath, renderEntry, parseEntry, parseEntryPath } from './git-layout.js';
-export { listRejected, REJECTED_BRANCH, type RejectedEntry } from './git-rejected.js';
-export { StoreLockedError, LOCK_FILE } from './git-lock.js';

@@ -1,10 +1,10 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ringLinkPair, RingLink } from '../wire/ring-link.js';
+import { ringLinkPair, RingLink } from '../wire/link/ring-link.js';
 import { parseIpv4, ArpOperation } from '../wire/index.js';
-import { StackActors } from '../actors/stack-actors.js';
-import { arpTable } from '../actors/arp-table.js';
-import { localMac, type NetInterface } from '../actors/net-interface.js';
+import { StackActors } from '../actors/host/host-actors.js';
+import { arpTable } from '../actors/iface/arp-table.js';
+import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
 import { arpFrame, decode, echoRequestFrame } from './support/frames.js';
 
 const ME: NetInterface = { name: 'wire0', mac: localMac(7), ip: parseIpv4('10.77.0.1'), prefix: 24 };

@@ -1,6 +1,6 @@
 // The API client (api/client.ts) and the CLI commands on it (cli/api-commands.ts), against a small fake
 // server written here with node:net and api/frames.ts: on a Unix socket in a temp dir and on
-// 127.0.0.1:0. The real server (actors/lookup-server.ts) has its own tests.
+// 127.0.0.1:0. The real server (api/server/lookup-server.ts) has its own tests.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

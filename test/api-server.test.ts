@@ -1,5 +1,5 @@
-// The external-lookup API's server (actors/lookup-server.ts), its HTTP view (actors/http-view.ts) and
-// the worker actor that serves them in a router (actors/lookup-actor.ts), against real clients
+// The external-lookup API's server (api/server/lookup-server.ts), its HTTP view (api/server/http-view.ts) and
+// the worker actor that serves them in a router (actors/lookup/lookup-worker.ts), against real clients
 // (api/client.ts), raw sockets that misbehave on purpose (test/support/api-raw.ts), the CLI and a
 // running `netbranch sim`. The in-process fixture: a Store with the router's tables (the primary), a
 // LocalActor 'lookup' fork of it served through BranchSource, and LookupServers on Unix sockets in a
@@ -16,18 +16,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Store, showValue, type Branch } from '../store/index.js';
-import { routerTables } from '../actors/router-schema.js';
-import { LocalActor } from '../actors/local-actor.js';
-import { BranchSource } from '../actors/lookup-source.js';
-import { LookupServer, type LookupServerOptions } from '../actors/lookup-server.js';
-import { HttpView } from '../actors/http-view.js';
-import { RouterActors } from '../actors/router-actors.js';
-import { arpTable } from '../actors/arp-table.js';
-import { natTable } from '../actors/nat-table.js';
-import { dnatTable } from '../actors/dnat-table.js';
-import { localMac, type NetInterface } from '../actors/net-interface.js';
-import type { TokenSpec } from '../actors/messages.js';
-import { ringLinkPair, RingLink } from '../wire/ring-link.js';
+import { routerTables } from '../actors/router/router-schema.js';
+import { LocalActor } from '../actors/runtime/local-actor.js';
+import { BranchSource } from '../api/server/source.js';
+import { LookupServer, type LookupServerOptions } from '../api/server/lookup-server.js';
+import { HttpView } from '../api/server/http-view.js';
+import { RouterActors } from '../actors/router/router-actors.js';
+import { arpTable } from '../actors/iface/arp-table.js';
+import { natTable } from '../actors/router/nat-table.js';
+import { dnatTable } from '../actors/router/dnat-table.js';
+import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
+import type { TokenSpec } from '../actors/runtime/messages.js';
+import { ringLinkPair, RingLink } from '../wire/link/ring-link.js';
 import { parseIpv4 } from '../wire/index.js';
 import { ApiError, connect, ConnectError, type Client, type Watch } from '../api/client.js';
 import { encodeFrame } from '../api/frames.js';

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Conflict, Store, deepEqual, settle, resolveByOrder } from '../store/index.js';
 import { ArpOperation, BROADCAST_MAC, parseIpv4 } from '../wire/index.js';
-import { arpTable, type ArpEntry } from '../actors/arp-table.js';
-import { ArpCache } from '../actors/arp-cache.js';
-import { HostStack } from '../actors/host-stack.js';
-import { localMac, type NetInterface } from '../actors/net-interface.js';
+import { arpTable, type ArpEntry } from '../actors/iface/arp-table.js';
+import { ArpCache } from '../actors/iface/arp-cache.js';
+import { HostStack } from '../actors/host/host-stack.js';
+import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
 import { arpFrame, decode, echoRequestFrame } from './support/frames.js';
 
 const ip = parseIpv4;

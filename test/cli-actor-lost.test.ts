@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOCK_FILE } from '../store/index.js';
+import { LOCK_FILE } from '../store/git/index.js';
 import { noTap, ROOT } from './support/cli.js';
 
 if (noTap) process.stdout.write(`# skipping cli-actor-lost: ${noTap}\n`);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOCK_FILE } from '../store/index.js';
+import { LOCK_FILE } from '../store/git/index.js';
 import { noTap, runCli, startCli, waitFor } from './support/cli.js';
 
 if (noTap) process.stdout.write(`# skipping cli-store-lock: ${noTap}\n`);

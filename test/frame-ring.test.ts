@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FrameRing } from '../wire/frame-ring.js';
-import { MAX_FRAME } from '../wire/link.js';
+import { FrameRing } from '../wire/link/frame-ring.js';
+import { MAX_FRAME } from '../wire/link/link.js';
 
 /** A frame of `len` bytes whose contents tell its sequence number. */
 function frame(seq: number, len: number): Uint8Array {

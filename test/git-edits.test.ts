@@ -9,9 +9,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GitStore, Store, type RejectedEntry } from '../store/index.js';
-import { routerTables } from '../actors/router-schema.js';
-import { arpTable } from '../actors/arp-table.js';
+import { Store } from '../store/index.js';
+import { GitStore, type RejectedEntry } from '../store/git/index.js';
+import { routerTables } from '../actors/router/router-schema.js';
+import { arpTable } from '../actors/iface/arp-table.js';
 import { assertFsck, git, gitStatus } from './support/git-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { listRejected } from '../store/index.js';
-import { prng } from '../actors/prng.js';
+import { listRejected } from '../store/git/index.js';
+import { prng } from '../actors/sim/prng.js';
 import { assertFsck, git, GIT_ENV, gitStatus } from './support/git-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -8,10 +8,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GitStore, Store, type Branch, type GitStoreLogger } from '../store/index.js';
-import { routerTables } from '../actors/router-schema.js';
-import { arpTable, type ArpEntry } from '../actors/arp-table.js';
-import { natFlowKey, natKey, natTable, type NatEntry } from '../actors/nat-table.js';
+import { Store, type Branch } from '../store/index.js';
+import { GitStore, type GitStoreLogger } from '../store/git/index.js';
+import { routerTables } from '../actors/router/router-schema.js';
+import { arpTable, type ArpEntry } from '../actors/iface/arp-table.js';
+import { natFlowKey, natKey, natTable, type NatEntry } from '../actors/router/nat-table.js';
 import { assertFsck, fsckProblems, git, gitAsync, gitStatus } from './support/git-cli.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

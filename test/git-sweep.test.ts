@@ -10,7 +10,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { GitStore, Store, type GitStoreLogger, type GitStoreOptions } from '../store/index.js';
+import { Store } from '../store/index.js';
+import { GitStore, type GitStoreLogger, type GitStoreOptions } from '../store/git/index.js';
 import { plain } from './support/tables.js';
 import { assertFsck, git, GIT_ENV, gitStatus } from './support/git-cli.js';
 

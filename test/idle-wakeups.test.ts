@@ -4,14 +4,14 @@
 // bench/router-idle.ts measures what that saves (router.idle_cpu_pct); these pin the behaviour.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RingLink, ringLinkPair, WaitBackoff } from '../wire/ring-link.js';
-import { FrameRing } from '../wire/frame-ring.js';
+import { RingLink, ringLinkPair, WaitBackoff } from '../wire/link/ring-link.js';
+import { FrameRing } from '../wire/link/frame-ring.js';
 import { parseIpv4 } from '../wire/index.js';
-import { IDLE_TURNS_TO_SLEEP, MergeTimer } from '../actors/merge-timer.js';
-import { ArpRetryTimer } from '../actors/arp-retry-timer.js';
-import { StackActors } from '../actors/stack-actors.js';
-import { arpTable } from '../actors/arp-table.js';
-import { localMac, type NetInterface } from '../actors/net-interface.js';
+import { IDLE_TURNS_TO_SLEEP, MergeTimer } from '../actors/runtime/merge-timer.js';
+import { ArpRetryTimer } from '../actors/iface/arp-retry-timer.js';
+import { StackActors } from '../actors/host/host-actors.js';
+import { arpTable } from '../actors/iface/arp-table.js';
+import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
 import { waitFor } from './support/api-raw.js';
 import { arpFrame } from './support/frames.js';
 

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { pack, unpack } from 'msgpackr';
-import { natFlowKey, natKey, type NatProto } from '../actors/nat-table.js';
+import { natFlowKey, natKey, type NatProto } from '../actors/router/nat-table.js';
 
 const tuple = fc.tuple(fc.constantFrom<NatProto>('tcp', 'udp', 'icmp'), fc.nat(0xffff_ffff), fc.nat(0xffff), fc.nat(0xffff_ffff), fc.nat(0xffff));
 const dotted = (a: number) => `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newLinkCounters, type FrameBatchHandler, type Link } from '../wire/link.js';
+import { newLinkCounters, type FrameBatchHandler, type Link } from '../wire/link/link.js';
 import { readPcapFile } from '../wire/pcap-file.js';
 import { PcapOpenError, PcapWriter, tee } from '../wire/pcap.js';
 

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { startThread } from '../store/thread.js';
-import { RingLink, ringLinkPair } from '../wire/ring-link.js';
-import { VirtualSwitch } from '../wire/virtual-switch.js';
+import { RingLink, ringLinkPair } from '../wire/link/ring-link.js';
+import { VirtualSwitch } from '../wire/link/virtual-switch.js';
 
 function eth(dst: number[], src: number[], seq: number): Uint8Array {
   const f = new Uint8Array(64);

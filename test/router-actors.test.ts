@@ -1,14 +1,14 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ringLinkPair, RingLink } from '../wire/ring-link.js';
+import { ringLinkPair, RingLink } from '../wire/link/ring-link.js';
 import { parseIpv4 } from '../wire/index.js';
 import { Store } from '../store/index.js';
-import { RouterActors } from '../actors/router-actors.js';
-import { natTable } from '../actors/nat-table.js';
-import { arpTable } from '../actors/arp-table.js';
-import { HostStack } from '../actors/host-stack.js';
-import { portOwner } from '../actors/nat.js';
-import { localMac, type NetInterface } from '../actors/net-interface.js';
+import { RouterActors } from '../actors/router/router-actors.js';
+import { natTable } from '../actors/router/nat-table.js';
+import { arpTable } from '../actors/iface/arp-table.js';
+import { HostStack } from '../actors/host/host-stack.js';
+import { portOwner } from '../actors/router/nat-engine.js';
+import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
 import { decode, udpFrame } from './support/frames.js';
 
 const INSIDE: NetInterface = { name: 'in', mac: localMac(0x201), ip: parseIpv4('10.201.0.1'), prefix: 24 };

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Store, Conflict, CodecError, deepEqual, settle, resolveByOrder } from '../store/index.js';
 import { Icmpv4Repr, IpProtocol, Ipv4Repr, EtherType, EthernetRepr, TcpFlags, emitFrame, parseIpv4, type FrameRepr } from '../wire/index.js';
-import { arpTable } from '../actors/arp-table.js';
-import { natTable, natKey, natFlowKey, CONN_STATES, type NatEntry } from '../actors/nat-table.js';
-import { Router } from '../actors/router.js';
-import { NatEngine, portOwner, portSlice } from '../actors/nat.js';
-import { localMac } from '../actors/net-interface.js';
+import { arpTable } from '../actors/iface/arp-table.js';
+import { natTable, natKey, natFlowKey, CONN_STATES, type NatEntry } from '../actors/router/nat-table.js';
+import { Router } from '../actors/router/router.js';
+import { NatEngine, portOwner, portSlice } from '../actors/router/nat-engine.js';
+import { localMac } from '../actors/iface/net-interface.js';
 import { decode, echoRequestFrame, tcpFrame, udpFrame } from './support/frames.js';
 
 const ip = parseIpv4;

@@ -4,8 +4,8 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { checkStress, runStress, type StressEvidence, type StressResult } from '../actors/stress.js';
-import { OP_KINDS, stressCounters, stressTables } from '../actors/stress-task.js';
+import { checkStress, runStress, type StressEvidence, type StressResult } from '../actors/stress/stress.js';
+import { OP_KINDS, stressCounters, stressTables } from '../actors/stress/stress-task.js';
 import { Replica, ReplicaHost, Store } from '../store/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

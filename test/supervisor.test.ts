@@ -9,12 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplicaHost, Store } from '../store/index.js';
-import { stackTables } from '../actors/schema.js';
-import { ActorStartupError, MAX_STARTUP_FAILURES, Supervisor } from '../actors/supervisor.js';
-import { RouterActors } from '../actors/router-actors.js';
-import { ringLinkPair, RingLink } from '../wire/ring-link.js';
+import { stackTables } from '../actors/host/host-schema.js';
+import { ActorStartupError, MAX_STARTUP_FAILURES, Supervisor } from '../actors/runtime/supervisor.js';
+import { RouterActors } from '../actors/router/router-actors.js';
+import { ringLinkPair, RingLink } from '../wire/link/ring-link.js';
 import { parseIpv4 } from '../wire/index.js';
-import { localMac } from '../actors/net-interface.js';
+import { localMac } from '../actors/iface/net-interface.js';
 import { trapStop, type StopRequest } from '../cli/stop.js';
 
 const ACTOR = new URL('./support/startup-actor.ts', import.meta.url);

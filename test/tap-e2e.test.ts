@@ -10,9 +10,9 @@ import { ArpOperation, ArpPacket, ArpRepr } from '../wire/arp.js';
 import { EtherType, EthernetPacket, EthernetRepr, macToString, parseMac } from '../wire/ethernet.js';
 import { Icmpv4Packet, Icmpv4Repr, Icmpv4Type } from '../wire/icmpv4.js';
 import { IpProtocol, Ipv4Packet, Ipv4Repr, parseIpv4 } from '../wire/ipv4.js';
-import type { Link } from '../wire/link.js';
+import type { Link } from '../wire/link/link.js';
 import { PcapWriter, tee } from '../wire/pcap.js';
-import { TapError, TapLink } from '../wire/tap.js';
+import { TapError, TapLink } from '../wire/link/tap.js';
 
 const skip =
   process.getuid?.() !== 0

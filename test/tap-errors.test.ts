@@ -6,16 +6,16 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TapError, TapLink, tapSupport } from '../wire/tap.js';
+import { TapError, TapLink, tapSupport } from '../wire/link/tap.js';
 
 test('without a built addon, opening a TAP throws an addon-missing TapError that names the fix', () => {
-  // A copy of wire/tap.ts in a tree with no build/ directory beside it.
+  // A copy of wire/link/tap.ts in a tree with no build/ directory beside it.
   const dir = mkdtempSync(join(tmpdir(), 'nb-noaddon-'));
   try {
-    mkdirSync(join(dir, 'wire'));
+    mkdirSync(join(dir, 'wire', 'link'), { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-    for (const f of ['tap.ts', 'link.ts']) copyFileSync(fileURLToPath(new URL(`../wire/${f}`, import.meta.url)), join(dir, 'wire', f));
-    const probe = `import { TapLink, TapError } from ${JSON.stringify(join(dir, 'wire', 'tap.ts'))};
+    for (const f of ['tap.ts', 'link.ts']) copyFileSync(fileURLToPath(new URL(`../wire/link/${f}`, import.meta.url)), join(dir, 'wire', 'link', f));
+    const probe = `import { TapLink, TapError } from ${JSON.stringify(join(dir, 'wire', 'link', 'tap.ts'))};
       try { TapLink.open('nbnoaddon0'); console.log('opened'); } catch (e) { console.log(JSON.stringify({ tap: e instanceof TapError, reason: e.reason, message: e.message })); }`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
     assert.equal(r.status, 0, r.stderr);
@@ -44,7 +44,7 @@ test('tapSupport explains itself when a TAP cannot be opened here, and a TapErro
 const notRoot = process.getuid?.() === 0 ? false : 'needs root to drop to an unprivileged user (as that user, the tapSupport test covers it)';
 
 test('an unprivileged process gets a permission TapError naming root, CAP_NET_ADMIN or a pre-made device', { skip: notRoot || !existsSync('/usr/bin/setpriv') && 'setpriv (util-linux) is missing' }, () => {
-  const probe = `import { TapLink } from ${JSON.stringify(fileURLToPath(new URL('../wire/tap.ts', import.meta.url)))};
+  const probe = `import { TapLink } from ${JSON.stringify(fileURLToPath(new URL('../wire/link/tap.ts', import.meta.url)))};
     try { TapLink.open('nbperm${process.pid}'); console.log('opened'); } catch (e) { console.log(JSON.stringify({ reason: e.reason, message: e.message })); }`;
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', '--input-type=module', '-e', probe], {
     encoding: 'utf8',

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newLinkCounters, type FrameBatchHandler, type Link } from '../wire/link.js';
-import { MacTable, VirtualSwitch } from '../wire/virtual-switch.js';
+import { newLinkCounters, type FrameBatchHandler, type Link } from '../wire/link/link.js';
+import { MacTable, VirtualSwitch } from '../wire/link/virtual-switch.js';
 
 /** A port whose traffic the test drives by hand: `inject` plays frames arriving, `sent` collects what the switch sent. */
 class ScriptedLink implements Link {

@@ -2,7 +2,7 @@
 // Wireshark, and `tee`, which records both directions of any Link into one.
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { FrameBatchHandler, Link, LinkCounters } from './link.js';
+import type { FrameBatchHandler, Link, LinkCounters } from './link/link.js';
 
 export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
 export const LINKTYPE_ETHERNET = 1;

@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'node:test';
-import { GitStore, Store, compareCanonical, type GitStoreLogger, type GitStoreOptions, type StoreOptions, type Table } from '../../store/index.js';
+import { Store, compareCanonical, type StoreOptions, type Table } from '../../store/index.js';
+import { GitStore, type GitStoreLogger, type GitStoreOptions } from '../../store/git/index.js';
 
 export const BACKENDS = ['memory', 'git'] as const;
 export type Backend = (typeof BACKENDS)[number];

@@ -6,8 +6,9 @@
 // without closing (test/git-lock.test.ts).
 // Usage: node --import tsx test/support/git-fault-child.ts DIR HISTORY_COMMITS worker|inline [PRUNE_GRACE_MS, default 0]
 import { createInterface } from 'node:readline';
-import { prng } from '../../actors/prng.js';
-import { GitStore, Store, type Branch } from '../../store/index.js';
+import { prng } from '../../actors/sim/prng.js';
+import { Store, type Branch } from '../../store/index.js';
+import { GitStore } from '../../store/git/index.js';
 import { plain, stamped } from './tables.js';
 
 type Command = { id: number; op: 'work'; seed: number; n: number; t: number } | { id: number; op: 'flush' | 'poll'; t: number } | { id: number; op: 'exit'; t: number };

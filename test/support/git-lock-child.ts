@@ -4,7 +4,7 @@
 // Usage: node --import tsx test/support/git-lock-child.ts DIR ROUNDS STEP_MS
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { StoreLockedError, takeLock } from '../../store/git-lock.js';
+import { StoreLockedError, takeLock } from '../../store/git/git-lock.js';
 
 const [dir, rounds, step] = process.argv.slice(2);
 const say = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);

@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DeltaCodec, Replica, Schema, type SnapshotMessage } from '../../store/index.js';
 import { allTables, counters, members } from './tables.js';
-import { prng } from '../../actors/prng.js';
+import { prng } from '../../actors/sim/prng.js';
 
 interface Job { seed: number; ops: number; keys: number }
 const job = workerData as Job;

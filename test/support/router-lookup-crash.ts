@@ -3,7 +3,7 @@
 // before the supervisor restarts it, as another process could. The restarts then fail at start-up.
 import { createServer } from 'node:net';
 import { rmSync } from 'node:fs';
-import { Supervisor } from '../../actors/supervisor.js';
+import { Supervisor } from '../../actors/runtime/supervisor.js';
 import { main } from '../../cli/main.js';
 
 const args = process.argv.slice(2);

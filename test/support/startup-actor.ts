@@ -4,8 +4,8 @@
 //   fails-once           throws before it is ready in incarnation 1 only, then serves
 //   crashes-after-ready  is ready, then crashes in incarnation 1 only
 //   crashes-then-fails   is ready, then crashes in incarnation 1; from then on fails at start-up like fails-at-start
-import { ActorRuntime } from '../../actors/actor-runtime.js';
-import { stackSchema } from '../../actors/schema.js';
+import { ActorRuntime } from '../../actors/runtime/actor-runtime.js';
+import { stackSchema } from '../../actors/host/host-schema.js';
 
 const rt = new ActorRuntime(stackSchema());
 const { name, incarnation } = rt.init;

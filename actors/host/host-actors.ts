@@ -1,0 +1,78 @@
+// Starts a stack's actors on one link: N packet actors behind a dispatcher, plus the ARP-expiry
+// actor, all supervised and merging into one primary. Used by the TAP stack, the tests and benches.
+import { ReplicaHost, Store } from '../../store/index.js';
+import type { Link } from '../../wire/link/link.js';
+import { TapQueueSet } from '../../wire/link/tap.js';
+import type { ArpCacheOptions } from '../iface/arp-cache.js';
+import { Dispatcher } from '../runtime/dispatcher.js';
+import type { NetInterface } from '../iface/net-interface.js';
+import { stackTables } from './host-schema.js';
+import { Supervisor, type SupervisorLogger } from '../runtime/supervisor.js';
+import type { ActorInit } from '../runtime/messages.js';
+import { siblingModule } from '../../store/thread.js';
+
+export interface StackActorsOptions {
+  packetActors?: number;
+  mergeIntervalMs?: number;
+  arp?: ArpCacheOptions;
+  expiryTickMs?: number;
+  logger?: SupervisorLogger;
+  store?: Store;
+  /** Queues mode: each packet actor busy-polls its TAP queue this many µs after frames (TapOptions.spinUs). Default 50. */
+  spinUs?: number;
+}
+
+/** What a packet actor gets besides ActorInit in queues mode: its own queue of the TAP. */
+export interface PacketActorQueue {
+  tapQueue?: { fd: number; name: string; spinUs: number };
+}
+
+export class StackActors {
+  readonly store: Store;
+  readonly host: ReplicaHost;
+  readonly supervisor: Supervisor;
+  /** Null in queues mode: frames never pass through this thread. */
+  readonly dispatcher: Dispatcher | null;
+
+  /**
+   * `link`: any Link, read on this thread and dispatched to the actors over rings. A `TapQueueSet` instead (one queue
+   * per packet actor): each actor reads and writes its own queue in its own thread, the kernel spreading flows over
+   * the queues; a crashed actor's queue is detached until its next incarnation takes it back.
+   */
+  constructor(readonly link: Link | TapQueueSet, readonly iface: NetInterface, opts: StackActorsOptions = {}) {
+    const queues = link instanceof TapQueueSet ? link : null;
+    const n = queues ? queues.size : (opts.packetActors ?? 2);
+    this.store = opts.store ?? new Store(stackTables);
+    this.host = new ReplicaHost(this.store.main);
+    this.supervisor = new Supervisor(this.host, { mergeIntervalMs: opts.mergeIntervalMs, logger: opts.logger });
+    const dispatcher = queues ? null : new Dispatcher(link as Link, n);
+    this.dispatcher = dispatcher;
+    const spinUs = opts.spinUs ?? 50;
+    for (let i = 0; i < n; i++) {
+      this.supervisor.spawn({
+        name: `packet-${i}`,
+        kind: 'packet',
+        module: siblingModule(import.meta.url, './packet-worker'),
+        prepare: () => (queues
+          ? { iface, arp: opts.arp, tapQueue: { ...queues.lend(i), spinUs } } as Partial<ActorInit> & PacketActorQueue
+          : { link: dispatcher!.connect(i), iface, arp: opts.arp }),
+        onDown: () => (queues ? queues.reclaim(i) : dispatcher!.disconnect(i)),
+      });
+    }
+    this.supervisor.spawn({
+      name: 'arp-expiry',
+      kind: 'arp-expiry',
+      module: siblingModule(import.meta.url, './arp-expiry-worker'),
+      prepare: () => ({ arp: opts.arp, tickMs: opts.expiryTickMs ?? 1_000 }),
+    });
+  }
+
+  ready(): Promise<void> {
+    return this.supervisor.ready();
+  }
+
+  async stop(): Promise<void> {
+    await this.supervisor.stop();
+    this.dispatcher?.close();
+  }
+}

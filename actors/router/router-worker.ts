@@ -1,0 +1,69 @@
+// A router packet actor's thread: frames from both networks' dispatchers go through a Router whose
+// ARP and NAT tables are this actor's replica of the primary (or, in the hashtable baseline, plain
+// Maps); NAT counters coalesced per flow are written to the branch just before each merge. The
+// port-forward rules (`dnat`) are always read from the replica: operators write them to the primary,
+// and they arrive with the next merge (in the hashtable baseline, which never merges, the rules
+// are those of the snapshot the actor started from).
+import { RingLink } from '../../wire/link/ring-link.js';
+import { ActorRuntime } from '../runtime/actor-runtime.js';
+import { ArpRetryTimer } from '../iface/arp-retry-timer.js';
+import { arpTable, type ArpEntry } from '../iface/arp-table.js';
+import { dnatTable } from './dnat-table.js';
+import { MapTable } from './map-table.js';
+import { natTable, type NatEntry } from './nat-table.js';
+import { Router } from './router.js';
+import { routerSchema } from './router-schema.js';
+import type { TableView } from '../../store/index.js';
+
+const rt = new ActorRuntime(routerSchema());
+const cfg = rt.init.router;
+if (!cfg) throw new Error('a router actor needs its router init');
+const replica = await rt.start();
+const hashtable = cfg.store === 'hashtable';
+const arp: TableView<number, ArpEntry> = hashtable ? new MapTable() : replica.table(arpTable);
+const nat: TableView<string, NatEntry> = hashtable ? new MapTable() : replica.table(natTable);
+const inside = new RingLink(cfg.insideLink);
+const outside = new RingLink(cfg.outsideLink);
+const router = new Router(
+  { inside: cfg.inside, outside: cfg.outside, gateway: cfg.gateway, nat: { actor: cfg.actor, actors: cfg.actors, maxEntries: cfg.maxFlows } },
+  { arp, nat, dnat: replica.table(dnatTable) },
+  (f) => inside.send(f),
+  (f) => outside.send(f),
+);
+// With no live flow there is nothing coalesced to write (an idle merge turn stays free).
+rt.beforePush = () => {
+  if (router.nat.activeFlows > 0) router.flush(Date.now());
+};
+rt.counters = () => ({
+  ...router.counters,
+  ...prefixed('nat', router.nat.counters),
+  ...prefixed('icmp', router.icmpErrors.counters),
+  'nat.flows': hashtable ? nat.size : router.nat.activeFlows,
+});
+const arpRetries = new ArpRetryTimer(
+  () => router.insideArp.resolver.pendingCount + router.outsideArp.resolver.pendingCount > 0,
+  (now) => router.poll(now),
+);
+inside.onFrames((frames) => {
+  router.receiveInside(frames, Date.now());
+  rt.notePending();
+  arpRetries.arm();
+});
+outside.onFrames((frames) => {
+  router.receiveOutside(frames, Date.now());
+  rt.notePending();
+  arpRetries.arm();
+});
+if (hashtable) {
+  setInterval(() => {
+    const now = Date.now();
+    router.flush(now); // nothing merges: the baseline expires its own flows
+    router.nat.expire(now);
+  }, 100);
+}
+
+function prefixed(p: string, o: object): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) out[`${p}.${k}`] = v as number;
+  return out;
+}
