@@ -69,8 +69,6 @@ export interface ChangeEvent { id: number; event: 'change'; table: string; key: 
 export interface EndEvent { id: number; event: 'end'; reason: string }
 export type StreamEvent = ChangeEvent | EndEvent;
 
-export type ServerFrame = Response | StreamEvent;
-
 export interface TableInfo {
   name: string;
   /** Can entries be set through the API (with a write scope)? Any table can have entries removed. */

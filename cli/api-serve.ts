@@ -5,7 +5,7 @@ import { defaultApiSocket } from '../api/client.js';
 import { loadTokens } from '../api/server/tokens.js';
 import { isLoopback } from '../api/server/lookup-server.js';
 import { firstListenerProblem } from '../api/server/listeners.js';
-import type { LookupInit } from '../actors/runtime/messages.js';
+import type { LookupInit } from '../api/server/listeners.js';
 import { UsageError } from './usage.js';
 
 export function addApiOptions(cmd: Command): Command {

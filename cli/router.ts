@@ -13,7 +13,7 @@ import { arpTable } from '../actors/iface/arp-table.js';
 import { formatNatEntry } from '../actors/router/nat-format.js';
 import { describeInterface, localMac, onLink, parseInterfaceSpec, type NetInterface } from '../actors/iface/net-interface.js';
 import { ActorStartupError } from '../actors/runtime/supervisor.js';
-import type { LookupInit } from '../actors/runtime/messages.js';
+import type { LookupInit } from '../api/server/listeners.js';
 import { Store } from '../store/index.js';
 import { type GitStore } from '../store/git/index.js';
 import { routerTables } from '../actors/router/router-schema.js';

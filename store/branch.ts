@@ -90,10 +90,6 @@ export class Branch {
     this.parent?.collect();
   }
 
-  get children(): ReadonlySet<Branch> {
-    return this.forks ?? EMPTY_SET;
-  }
-
   /** Replicas' bases, by replica id; the ReplicaHost keeps them. */
   get replicaBases(): Map<string, number> {
     return (this.replicaPins ??= new Map());

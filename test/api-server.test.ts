@@ -26,7 +26,7 @@ import { arpTable } from '../actors/iface/arp-table.js';
 import { natTable } from '../actors/router/nat-table.js';
 import { dnatTable } from '../actors/router/dnat-table.js';
 import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
-import type { TokenSpec } from '../actors/runtime/messages.js';
+import type { TokenSpec } from '../api/server/tokens.js';
 import { ringLinkPair, RingLink } from '../wire/link/ring-link.js';
 import { parseIpv4 } from '../wire/index.js';
 import { ApiError, connect, ConnectError, type Client, type Watch } from '../api/client.js';

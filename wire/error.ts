@@ -43,7 +43,3 @@ export class WireError extends Error {
   }
 }
 
-/** Throws a truncation error unless `need` bytes fit in `have`. */
-export function needBytes(protocol: WireProtocol, field: string, need: number, have: number): void {
-  if (have < need) throw new WireError(protocol, field, 'truncated', `needs ${need} bytes, has ${have}`);
-}

@@ -88,8 +88,6 @@ export function isMulticastIpv4(addr: number): boolean {
   return addr >>> 28 === 0xe;
 }
 
-export const IPV4_BROADCAST = 0xffff_ffff;
-export const IPV4_UNSPECIFIED = 0;
 
 // ---------------------------------------------------------------- packet view
 

@@ -107,11 +107,4 @@ export class ArpResolver {
       this.hooks.request(ip);
     }
   }
-
-  /** When `poll` next has work, or undefined when nothing is pending. */
-  nextDeadline(): number | undefined {
-    let t: number | undefined;
-    for (const p of this.pending.values()) if (t === undefined || p.nextTry < t) t = p.nextTry;
-    return t;
-  }
 }

@@ -12,7 +12,7 @@ import { portOwner } from './nat-engine.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import { routerTables } from './router-schema.js';
 import { Supervisor, type SupervisorLogger } from '../runtime/supervisor.js';
-import type { LookupInit } from '../runtime/messages.js';
+import type { LookupInit } from '../../api/server/listeners.js';
 
 export interface RouterActorsOptions {
   inside: NetInterface;

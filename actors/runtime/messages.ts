@@ -4,6 +4,7 @@ import type { RingLinkEnd } from '../../wire/link/ring-link.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import type { ArpCacheOptions } from '../iface/arp-cache.js';
 import type { MessagePort } from 'node:worker_threads';
+import type { LookupInit } from '../../api/server/listeners.js';
 
 export type ActorKind = 'packet' | 'arp-expiry' | 'lookup';
 
@@ -34,28 +35,6 @@ export interface ActorInit {
   router?: RouterActorInit;
   /** The external-lookup actor: where it serves and whom. */
   lookup?: LookupInit;
-}
-
-/** What the external-lookup actor serves (api/server/lookup-server.ts). */
-export interface LookupInit {
-  /** Unix socket path (mode 0600, in a 0700 directory). */
-  unix?: string;
-  /** Loopback TCP (tokens required). */
-  tcp?: { host: string; port: number };
-  /** Read-only JSON over HTTP on loopback (tokens required). */
-  http?: { host: string; port: number };
-  tokens: TokenSpec[];
-  /** `router` or `sim`, as `hello` reports it. */
-  role: string;
-  maxFrame?: number;
-  maxConnections?: number;
-}
-
-/** One token of the tokens file: who it is and what it may do (`read:arp`, `write:*`, `admin`). */
-export interface TokenSpec {
-  name: string;
-  token: string;
-  scopes: string[];
 }
 
 /** What a router packet actor needs: its rings on both networks and the routing/NAT set-up. */

@@ -17,7 +17,7 @@ import { LocalActor } from '../runtime/local-actor.js';
 import { LookupServer } from '../../api/server/lookup-server.js';
 import { BranchSource } from '../../api/server/source.js';
 import { HttpView } from '../../api/server/http-view.js';
-import type { LookupInit } from '../runtime/messages.js';
+import type { LookupInit } from '../../api/server/listeners.js';
 import { openListeners } from '../../api/server/listeners.js';
 
 export interface SimOptions {

@@ -7,6 +7,7 @@ import {
   type HeadDeltaMessage, type SnapshotMessage, type Table,
 } from '../../store/index.js';
 import { arpTable, type ArpEntry } from '../iface/arp-table.js';
+import { prng } from '../sim/prng.js';
 
 /** Shared counters, edited only by increments: their final values must be the sum of all increments. */
 export const stressCounters = table<string, number>({
@@ -88,8 +89,6 @@ export type StressControl =
   | { type: 'resync' }
   | { type: 'final-pull' };
 
-import { prng } from '../sim/prng.js';
-export { prng };
 
 /** Mixes the run seed with the branch number (so branches draw different streams). */
 export function branchSeed(seed: number, branch: number): number {

@@ -3,9 +3,24 @@
 // the lookup actor: checked before anything starts, so a busy address is one line and exit 2.
 import * as net from 'node:net';
 import { lstatSync } from 'node:fs';
-import type { LookupInit } from '../../actors/runtime/messages.js';
+import type { TokenSpec } from './tokens.js';
 import type { LookupServer } from './lookup-server.js';
 import type { HttpView } from './http-view.js';
+
+/** What the external-lookup actor serves (lookup-server.ts). */
+export interface LookupInit {
+  /** Unix socket path (mode 0600, in a 0700 directory). */
+  unix?: string;
+  /** Loopback TCP (tokens required). */
+  tcp?: { host: string; port: number };
+  /** Read-only JSON over HTTP on loopback (tokens required). */
+  http?: { host: string; port: number };
+  tokens: TokenSpec[];
+  /** `router` or `sim`, as `hello` reports it. */
+  role: string;
+  maxFrame?: number;
+  maxConnections?: number;
+}
 
 export type Listener = { kind: 'unix'; path: string } | { kind: 'tcp' | 'http'; host: string; port: number };
 

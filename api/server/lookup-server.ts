@@ -12,7 +12,7 @@ import {
 } from '../protocol.js';
 import { CodecError, showValue, type Table } from '../../store/index.js';
 import type { LookupSource, SourceChange } from './source.js';
-import type { TokenSpec } from '../../actors/runtime/messages.js';
+import type { TokenSpec } from './tokens.js';
 import { unixSocketProblem, unixSocketState } from './listeners.js';
 
 export interface LookupServerOptions {

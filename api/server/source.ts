@@ -2,7 +2,6 @@
 // lookup actor's replica (fresh at every merge, changes from head deltas); in the sim, a fork of a
 // node's primary on the main thread. Either way the server never touches the packet actors.
 import type { Branch, HeadDeltaMessage, Replica, Schema, TableView } from '../../store/index.js';
-import type { ActorRuntime } from '../../actors/runtime/actor-runtime.js';
 
 export interface SourceHistory {
   complete: boolean;
@@ -22,11 +21,21 @@ export interface LookupSource {
   history(table: number, key: string | number, limit: number): Promise<SourceHistory>;
 }
 
+/** What ReplicaSource needs of the actor that holds the replica (actors/runtime/actor-runtime.ts). */
+export interface ReplicaActor {
+  readonly schema: Schema;
+  onHead: ((head: HeadDeltaMessage) => void) | null;
+  onResync: (() => void) | null;
+  /** Hands the replica's edits to the merge loop now. */
+  push(): unknown;
+  history(table: number, key: string | number, limit: number): Promise<{ complete: boolean; entries: SourceHistory['entries']; error?: string }>;
+}
+
 /** The router's lookup actor: a replica on its own thread. */
 export class ReplicaSource implements LookupSource {
   private readonly subs = new Set<{ fn: (c: readonly SourceChange[]) => void; reset: () => void }>();
 
-  constructor(private readonly replica: Replica, private readonly rt: ActorRuntime) {
+  constructor(private readonly replica: Replica, private readonly rt: ReplicaActor) {
     rt.onHead = (head) => this.onHead(head);
     rt.onResync = () => { for (const s of this.subs) s.reset(); };
   }

@@ -3,7 +3,13 @@
 // Scopes: read:TABLE, write:TABLE (TABLE may be *), admin. Checked whole at start: a bad file stops
 // the router with one line naming the problem, never half-applies.
 import { readFileSync, statSync } from 'node:fs';
-import type { TokenSpec } from '../../actors/runtime/messages.js';
+
+/** One token of the tokens file: who it is and what it may do (`read:arp`, `write:*`, `admin`). */
+export interface TokenSpec {
+  name: string;
+  token: string;
+  scopes: string[];
+}
 
 const SCOPE = /^(admin|(read|write):(\*|[a-z][a-z0-9_-]{0,63}))$/;
 

@@ -155,11 +155,6 @@ export class Replica {
     return { type: 'delta', replica: this.id, base: this.base, push: this.inflightPush, tables };
   }
 
-  /** The push awaiting an answer (0: none). */
-  get inflightPushId(): number {
-    return this.inflightPush;
-  }
-
   /**
    * Rebases onto the primary's answer: the pushed edits are now in the base. An answer to another
    * push than the one in flight (stale, after a resync) is ignored: returns false.
