@@ -5,7 +5,7 @@ import type { Commit, CommitKind, ConflictRecord } from './commit.js';
 import { BaseReleasedError, StoreError, UnknownCommitError } from './errors.js';
 import { Conflict, lazy, settle } from './merge.js';
 import type { Table } from './table.js';
-import type { Store } from './store.js';
+import type { BranchStore } from './branch-store.js';
 
 export interface CommitOptions {
   author?: string;
@@ -51,7 +51,7 @@ export class Branch {
   private watchers: Set<Watcher> | null = null;
   private closed = false;
 
-  constructor(readonly store: Store, readonly name: string, parent: Branch | null, root?: Commit) {
+  constructor(readonly store: BranchStore, readonly name: string, parent: Branch | null, root?: Commit) {
     this.parent = parent;
     this.baseSeq = parent ? parent.headSeq : 0;
     this.headSeq = this.baseSeq;

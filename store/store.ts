@@ -2,6 +2,9 @@
 import { Branch } from './branch.js';
 import type { Commit } from './commit.js';
 import { Schema, type Table } from './table.js';
+import type { BranchStore, StoreStats } from './branch-store.js';
+
+export type { StoreStats };
 
 export interface StoreOptions {
   /** Commits each branch keeps for log, diff and revert beyond those a live base needs. */
@@ -12,17 +15,7 @@ export interface StoreOptions {
   primary?: string;
 }
 
-export interface StoreStats {
-  commits: number;
-  merges: number;
-  fastForwards: number;
-  conflicts: number;
-  released: number;
-  watchErrors: number;
-  rejectedDeltas: number;
-}
-
-export class Store {
+export class Store implements BranchStore {
   readonly schema: Schema;
   readonly main: Branch;
   readonly retention: number;
