@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { Store, showValue, type Branch } from '../store/index.js';
 import { routerTables } from '../actors/router/router-schema.js';
+import { routerApiRules } from '../actors/router/router-api.js';
 import { LocalActor } from '../actors/runtime/local-actor.js';
 import { BranchSource } from '../api/server/source.js';
 import { LookupServer, type LookupServerOptions } from '../api/server/lookup-server.js';
@@ -168,7 +169,7 @@ interface Served {
 async function serve(name: string, opts: Partial<LookupServerOptions> = {}): Promise<Served> {
   const logs: LogLine[] = [];
   const server = new LookupServer(source, {
-    role: 'test', tokens: TOKENS, clock: () => now,
+    role: 'test', tokens: TOKENS, clock: () => now, tables: routerApiRules,
     log: (level, msg, fields) => logs.push({ level, msg, fields: (fields ?? {}) as Record<string, unknown> }),
     ...opts,
   });
@@ -571,6 +572,16 @@ describe('access control', () => {
     await flood.close();
   });
 
+  test('the caller names what each table takes: a server given no table rules refuses every write and shows no key examples', async () => {
+    const bare = await serve('no-rules', { tables: {} });
+    const root = await client(bare, 'unix', T.admin);
+    await refused(root.set('arp', '10.201.0.161', STATIC(0x61)), 'read-only-table', /arp takes no writes/);
+    await refused(root.set('dnat', 'tcp:8082', { ...RULE, port: 8082 }), 'read-only-table', /dnat takes no writes/);
+    assert.deepEqual((await root.hello()).tables.map((t) => [t.name, t.writable, t.keyExample]), [['arp', false, ''], ['nat', false, ''], ['dnat', false, '']]);
+    await root.close();
+    await bare.close();
+  });
+
   test('what the tables refuse: a read-only table, bad values and keys, unknown tables and ops', async () => {
     const root = await client(AC, 'unix', T.admin);
     const lines = await refusals(AC, async () => {
@@ -918,7 +929,7 @@ describe('hostile clients', () => {
 
 describe('the Unix socket file', () => {
   const server = () => {
-    const s = new LookupServer(source, { role: 'test', tokens: TOKENS });
+    const s = new LookupServer(source, { role: 'test', tokens: TOKENS, tables: routerApiRules });
     closers.push(() => s.close());
     return s;
   };
@@ -1174,7 +1185,7 @@ describe('the lookup actor in a router', () => {
     await assert.rejects(connect(`unix:${sock}`, { timeoutMs: 2_000 }), ConnectError, 'nobody serves the socket after stop()');
     assert.equal(existsSync(sock), false, 'the socket file is gone with the actor');
     // The path can be served again (a stale file, if any, is replaced).
-    const again = new LookupServer(source, { role: 'test', tokens: [] });
+    const again = new LookupServer(source, { role: 'test', tokens: [], tables: routerApiRules });
     closers.push(() => again.close());
     await again.listenUnix(sock);
     await again.close();

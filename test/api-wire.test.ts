@@ -22,6 +22,7 @@ import { encodeFrame } from '../api/frames.js';
 import { Packr } from 'msgpackr';
 import { RawClient } from './support/api-raw.js';
 import { isIntType, readTyped, scalarTypes, valuesUnder } from './support/msgpack-raw.js';
+import { routerApiRules } from '../actors/router/router-api.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIR = mkdtempSync(join(tmpdir(), `nb-apiwire-${process.pid}-`));
@@ -57,7 +58,7 @@ async function epochServer(dir: string): Promise<{ path: string; primary: Branch
   primary.commit({ author: 'net', message: 'seed' });
   const actor = new LocalActor('lookup', primary, 100, NOW);
   const server = new LookupServer(new BranchSource(actor.branch, primary), {
-    role: 'router', tokens: [{ name: 'root', token: ADMIN, scopes: ['admin'] }], clock: () => NOW,
+    role: 'router', tokens: [{ name: 'root', token: ADMIN, scopes: ['admin'] }], clock: () => NOW, tables: routerApiRules,
   });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, 'api.sock');

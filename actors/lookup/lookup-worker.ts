@@ -7,6 +7,7 @@ import { LookupServer } from '../../api/server/lookup-server.js';
 import { ReplicaSource } from '../../api/server/source.js';
 import { routerSchema } from '../router/router-schema.js';
 import { openListeners } from '../../api/server/listeners.js';
+import { routerApiRules } from '../router/router-api.js';
 
 const rt = new ActorRuntime(routerSchema());
 const init = rt.init.lookup;
@@ -16,6 +17,7 @@ const source = new ReplicaSource(replica, rt);
 const server = new LookupServer(source, {
   role: init.role,
   tokens: init.tokens,
+  tables: routerApiRules,
   maxFrame: init.maxFrame,
   maxConnections: init.maxConnections,
   log: (level, msg, fields) => rt.log(level, fields && Object.keys(fields).length ? `${msg} ${JSON.stringify(fields)}` : msg),

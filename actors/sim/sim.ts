@@ -19,6 +19,7 @@ import { BranchSource } from '../../api/server/source.js';
 import { HttpView } from '../../api/server/http-view.js';
 import type { LookupInit } from '../../api/server/listeners.js';
 import { openListeners } from '../../api/server/listeners.js';
+import { arpApiRule } from '../iface/arp-api.js';
 
 export interface SimOptions {
   nodes: number;
@@ -128,7 +129,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   if (o.api) {
     const n = apiNode;
     const actor = new LocalActor('lookup', nodes[n].store.main, o.mergeIntervalMs ?? 100, now);
-    const server = new LookupServer(new BranchSource(actor.branch, nodes[n].store.main), { role: 'sim', tokens: o.api.tokens, log: o.apiLog, clock });
+    const server = new LookupServer(new BranchSource(actor.branch, nodes[n].store.main), { role: 'sim', tokens: o.api.tokens, log: o.apiLog, clock, tables: { arp: arpApiRule } });
     const http = new HttpView(server);
     lookup = { actor, server, http };
     try {

@@ -28,6 +28,8 @@ export interface LookupServerOptions {
   log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: object) => void;
   /** The tables' clock (hello reports it, so clients can show times relative to it). */
   clock?: () => number;
+  /** Per table: what the API may write and an example key. A table not named here is read-only. */
+  tables?: Readonly<Record<string, TableRule>>;
 }
 
 export interface LookupCounters {
@@ -46,11 +48,13 @@ export interface LookupCounters {
   droppedLogs: number;
 }
 
-/** What each table takes through the API: a check on the value, or null for read and delete only. */
-const WRITE_RULES: Record<string, ((v: Record<string, unknown>) => string | null) | undefined> = {
-  arp: (v) => (v.kind === 'static' ? null : 'API writes to arp must be static entries: {"mac": "…", "expires": 0, "kind": "static"}'),
-  dnat: () => null,
-};
+/** What one table allows through the API; the caller (router, sim) knows its tables, the server does not. */
+export interface TableRule {
+  /** Set: the table is writable, and this checks a value (a reason to refuse it, or null). Unset: read and delete only. */
+  write?: (v: Record<string, unknown>) => string | null;
+  /** A key in the table's text form, shown by `tables` and the CLI's help. */
+  keyExample?: string;
+}
 
 export class RequestError extends Error {
   constructor(readonly code: ErrorCode, message: string) {
@@ -87,7 +91,8 @@ export class LookupServer {
   private readonly conns = new Set<Connection>();
   private readonly servers: net.Server[] = [];
   private readonly tokens = new Map<string, TokenSpec>();
-  private readonly opts: Required<Omit<LookupServerOptions, 'log' | 'tokens' | 'clock'>>;
+  private readonly opts: Required<Omit<LookupServerOptions, 'log' | 'tokens' | 'clock' | 'tables'>>;
+  private readonly tables: Readonly<Record<string, TableRule>>;
   private readonly clock: () => number;
   private readonly logFn: NonNullable<LookupServerOptions['log']>;
   private unsubscribe: () => void;
@@ -106,9 +111,14 @@ export class LookupServer {
       maxWatchesPerConnection: opts.maxWatchesPerConnection ?? 32,
     };
     for (const t of opts.tokens) this.tokens.set(t.token, t);
+    this.tables = opts.tables ?? {};
     this.logFn = opts.log ?? (() => {});
     this.clock = opts.clock ?? Date.now;
     this.unsubscribe = source.subscribe((c) => this.onChanges(c), () => this.onReset());
+  }
+
+  private rule(table: string): TableRule {
+    return Object.hasOwn(this.tables, table) ? this.tables[table] : {};
   }
 
   /** Listens on a Unix socket: the directory is made 0700, a stale socket replaced, the socket 0600. */
@@ -387,7 +397,7 @@ export class LookupServer {
   }
 
   private hello(c: Connection): HelloResult {
-    const tables: TableInfo[] = this.source.schema.tables.map((t) => ({ name: t.name, writable: WRITE_RULES[t.name] !== undefined, keyExample: KEY_EXAMPLES[t.name] ?? '' }));
+    const tables: TableInfo[] = this.source.schema.tables.map((t) => ({ name: t.name, writable: this.rule(t.name).write !== undefined, keyExample: this.rule(t.name).keyExample ?? '' }));
     return { server: 'netbranch', protocol: PROTOCOL_VERSION, role: this.opts.role, tables, scopes: c.scopes, maxFrame: this.opts.maxFrame, now: this.clock() };
   }
 
@@ -429,7 +439,7 @@ export class LookupServer {
     const ti = this.tableIndex(req.table);
     const t = this.source.schema.tables[ti];
     this.need(c, req, `write:${t.name}`);
-    const rule = WRITE_RULES[t.name];
+    const rule = this.rule(t.name).write;
     if (!rule) throw new RequestError('read-only-table', `${t.name} takes no writes through the API (entries can be removed)`);
     const k = this.key(t, req.key);
     const path = `${t.name}/${t.key.encode(k as never)}`;
@@ -517,12 +527,6 @@ export class LookupServer {
     }
   }
 }
-
-const KEY_EXAMPLES: Record<string, string> = {
-  arp: '10.201.0.2',
-  nat: 'udp:10.201.0.2:40000:10.202.0.2:53',
-  dnat: 'tcp:8080',
-};
 
 /**
  * Connections the kernel queues before they are accepted (it caps this at net.core.somaxconn). Node's

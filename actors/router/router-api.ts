@@ -1,0 +1,10 @@
+// The router's tables as the external-lookup API sees them: ARP takes static entries, port forwards
+// are written by operators, and NAT flows are the data path's own (read, or removed, never written).
+import type { TableRule } from '../../api/server/lookup-server.js';
+import { arpApiRule } from '../iface/arp-api.js';
+
+export const routerApiRules: Readonly<Record<string, TableRule>> = {
+  arp: arpApiRule,
+  nat: { keyExample: 'udp:10.201.0.2:40000:10.202.0.2:53' },
+  dnat: { write: () => null, keyExample: 'tcp:8080' },
+};
