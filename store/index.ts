@@ -11,5 +11,6 @@ export * from './errors.js';
 export * from './replica/delta.js';
 export { ReplicaHost, type ReplicaHostOptions } from './replica/replica-host.js';
 export { Replica, ReplicaTable } from './replica/replica.js';
-export { startThread, siblingModule } from './thread.js';
+export { startThread, siblingModule, comlinkEndpoint } from './thread.js';
+export type { Logger } from './logger.js';
 export type { TableView, BranchView } from './view.js';

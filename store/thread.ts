@@ -1,6 +1,8 @@
 // Starts a worker thread from a module URL. Compiled code (.js) runs as is; under tsx (tests,
 // benchmarks) Node 20 cannot load a .ts worker entry, so a one-line bootstrap registers tsx first.
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
+import type { Endpoint } from 'comlink';
 
 export function startThread(moduleUrl: URL | string, options: WorkerOptions = {}): Worker {
   const href = typeof moduleUrl === 'string' ? moduleUrl : moduleUrl.href;
@@ -14,4 +16,12 @@ export function startThread(moduleUrl: URL | string, options: WorkerOptions = {}
 export function siblingModule(callerUrl: string, stem: string): URL {
   const ext = callerUrl.endsWith('.ts') ? '.ts' : '.js';
   return new URL(`${stem}${ext}`, callerUrl);
+}
+
+// comlink's node adapter does not type-check under NodeNext (FINDINGS); load it through require.
+const nodeAdapter = createRequire(import.meta.url)('comlink/dist/umd/node-adapter.js') as (port: MessagePort | Worker) => Endpoint;
+
+/** A thread's port (or the Worker itself) as an endpoint comlink can expose or wrap an object on. */
+export function comlinkEndpoint(port: MessagePort | Worker): Endpoint {
+  return nodeAdapter(port);
 }

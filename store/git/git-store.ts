@@ -3,9 +3,9 @@
 // default, so nothing on the data path ever waits for git. Commits pushed to the `edits` branch with
 // plain git are parsed file by file and merged with the tables' own merge rules; files an edit had
 // rejected are kept on the `rejected` branch. One process per repository: GitRepo.open takes its lock.
-import { createRequire } from 'node:module';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
+import { comlinkEndpoint } from '../thread.js';
 import type { Branch } from '../branch.js';
 import { changeCount } from '../commit.js';
 import { CodecError } from '../errors.js';
@@ -16,8 +16,6 @@ import type { RejectedEdit } from './git-rejected.js';
 import { siblingModule, startThread } from '../thread.js';
 import type { Worker } from 'node:worker_threads';
 
-const require = createRequire(import.meta.url);
-const nodeEndpoint = require('comlink/dist/umd/node-adapter.js') as (port: MessagePort | Worker) => Comlink.Endpoint;
 
 export interface GitStoreLogger {
   info(obj: object, msg: string): void;
@@ -132,7 +130,7 @@ export class GitStore {
     } else {
       worker = startThread(siblingModule(import.meta.url, './git-worker'), { workerData: { dir, opts: repoOpts } });
       worker.unref();
-      repo = Comlink.wrap<GitRepo>(nodeEndpoint(worker)) as unknown as RepoPort;
+      repo = Comlink.wrap<GitRepo>(comlinkEndpoint(worker)) as unknown as RepoPort;
     }
     const gs = new GitStore(dir, branch, repo, worker, opts);
     let loaded: LoadResult;
