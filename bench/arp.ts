@@ -5,7 +5,7 @@
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { median, type BenchReport } from './report.js';
+import { median, runAlone, type BenchReport } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COUNT = 5000;
@@ -146,8 +146,4 @@ async function measureKernel(): Promise<Rtt> {
   }
 }
 
-// `node --import tsx bench/arp.ts` runs this suite alone.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { BenchReport } = await import('./report.js');
-  await run(new BenchReport());
-}
+await runAlone(import.meta.url, run);

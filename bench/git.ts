@@ -11,15 +11,16 @@ import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { Store } from '../store/index.js';
+import { Store, type BranchTable } from '../store/index.js';
 import { GitStore, renderEntry, type FlushResult } from '../store/git/index.js';
 import { parseIpv4 } from '../wire/index.js';
 import { natKey, natTable, type NatEntry } from '../actors/router/nat-table.js';
 import { routerTables } from '../actors/router/router-schema.js';
-import { type BenchReport, median, percentile } from './report.js';
-import { FramePool, outboundFrame, Rig, phase, stats, observeGc, forceGc, type PhaseHook, type Stats } from './nat.js';
+import { type BenchReport, median, percentile, runAlone } from './report.js';
+import { FramePool, Rig, flowRange, phase, stats, observeGc, forceGc, type PhaseHook, type Stats } from './nat.js';
+import { outboundFrame } from './nat-flows.js';
 
 const PARTS = new Set((process.env.NB_GIT_PARTS ?? 'flush,dataplane,size').split(','));
 const FILL = Number(process.env.NB_GIT_FILL ?? 30_000);
@@ -81,7 +82,6 @@ function removeLeftovers(): void {
 }
 
 const tempDir = (tag: string) => mkdtempSync(join(tmpdir(), `nb-bench-git-${tag}-`));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const yieldOnce = () => new Promise((r) => setImmediate(r));
 const mb = (b: number) => (b / 1e6).toFixed(1);
 
@@ -124,96 +124,133 @@ async function objectSteps(dir: string, blob: Buffer, n: number): Promise<Record
 }
 
 
+type NatView = BranchTable<string, NatEntry>;
+
+/** The flush benchmark's table: FILL flows, then per step (a simulated second) 250 new flows, 500 flows' counters updated, the 250 oldest deleted. */
+class FlowChurn {
+  oldest = 0;
+  next = FILL;
+  private seed = 12345;
+  constructor(readonly nat: NatView, public now: number) {
+    for (let j = 0; j < FILL; j++) nat.set(...flow(j, now));
+  }
+
+  private rnd(n: number): number {
+    this.seed = (Math.imul(this.seed, 1664525) + 1013904223) >>> 0;
+    return this.seed % n;
+  }
+
+  /** One step; returns the flows it updated. */
+  step(): Set<number> {
+    const nat = this.nat;
+    const now = (this.now += 1000);
+    const updated = new Set<number>();
+    while (updated.size < 500) updated.add(this.oldest + 250 + this.rnd(this.next - this.oldest - 250));
+    for (const j of updated) {
+      const [k] = flow(j, now);
+      const v = nat.get(k)!;
+      nat.set(k, { ...v, lastSeen: now, pktsOut: v.pktsOut + 3, pktsIn: v.pktsIn + 2, bytesOut: v.bytesOut + 180, bytesIn: v.bytesIn + 900, state: 'udp-replied' });
+    }
+    for (let i = 0; i < 250; i++) nat.delete(flow(this.oldest++, now)[0]);
+    for (let i = 0; i < 250; i++) nat.set(...flow(this.next++, now));
+    return updated;
+  }
+
+  /** The main thread's share of a flush, measured apart: rendering the files of the last step's 750 updated and new entries, µs each. */
+  renderUs(updated: Set<number>): number {
+    const { nat, now, next } = this;
+    const r0 = performance.now();
+    for (const j of updated) renderNat(nat.get(flow(j, now)[0]));
+    for (let j = next - 250; j < next; j++) renderNat(nat.get(flow(j, now)[0]));
+    return ((performance.now() - r0) * 1000) / 750;
+  }
+}
+
+/** The first flush of the filled table, reported. */
+async function initialFlush(report: BenchReport, gs: GitStore, now: number): Promise<void> {
+  const w = performance.now();
+  const first = (await gs.flush(now))!;
+  const firstWall = performance.now() - w;
+  report.add(`git.flush_ms_initial_${FILL / 1000}k`, first.ms, 'ms', undefined,
+    `persisting ${FILL.toLocaleString('en')} NAT entries once (worker): ${first.objects.toLocaleString('en')} objects, ${mb(first.bytes)} MB; wall ${firstWall.toFixed(0)} ms`);
+}
+
+interface ChurnFlushes { ms: number[]; wall: number[]; objects: number[]; bytes: number[]; renderUs: number[]; changes: number }
+
+/** WARM_FLUSHES + FLUSHES churn steps, each committed and flushed; the warm-up ones are not kept. */
+async function churnFlushes(store: Store, gs: GitStore, churn: FlowChurn): Promise<ChurnFlushes> {
+  const c: ChurnFlushes = { ms: [], wall: [], objects: [], bytes: [], renderUs: [], changes: 0 };
+  for (let f = 0; f < WARM_FLUSHES + FLUSHES; f++) {
+    const updated = churn.step();
+    store.main.commit({ author: 'bench', message: `churn ${f}` });
+    c.changes = gs.pendingChanges();
+    const w = performance.now();
+    const r = (await gs.flush(churn.now))!;
+    const wl = performance.now() - w;
+    const ru = churn.renderUs(updated);
+    if (f < WARM_FLUSHES) continue;
+    c.ms.push(r.ms);
+    c.wall.push(wl);
+    c.objects.push(r.objects);
+    c.bytes.push(r.bytes);
+    c.renderUs.push(ru);
+  }
+  return c;
+}
+
+function reportFlushes(report: BenchReport, c: ChurnFlushes): void {
+  const { ms, wall, objects, bytes, renderUs, changes } = c;
+  const perObjectUs = (median(ms) * 1000) / median(objects);
+  report.add('git.flush_ms_per_1k_changes', median(ms), 'ms', undefined,
+    `FlushResult.ms (GitRepo.flush on the worker: blobs, trees above them, commit, ref) for ${changes.toLocaleString('en')} changed entries (250 new, 500 updated, 250 deleted) in a table of ${FILL.toLocaleString('en')}; median of ${FLUSHES} (after ${WARM_FLUSHES} warm-up), p90 ${percentile(ms, 90).toFixed(0)} ms; ${median(objects)} objects (${(perObjectUs).toFixed(0)} µs each), ${(median(bytes) / 1000).toFixed(0)} kB deflated`);
+  report.add('git.flush_wall_ms_per_1k_changes', median(wall), 'ms', undefined,
+    `await GitStore.flush() on the main thread: snapshot, render in 512-entry slices, comlink to the worker, the worker's flush, back; median, p90 ${percentile(wall, 90).toFixed(0)} ms`);
+  report.add('git.flush_objects_per_1k_changes', median(objects), 'objects', undefined, `loose objects written per flush (blobs + rewritten trees + commit); ${(median(bytes) / 1000).toFixed(0)} kB`);
+  report.add('git.flush_us_per_object', perObjectUs, 'µs', undefined, 'worker flush time ÷ objects written: each object is hashed, deflated, written to a temporary file and renamed (sequential awaits)');
+  report.add('git.render_us_per_entry', median(renderUs), 'µs', undefined, 'renderEntry (indented JSON) of one NAT entry on the main thread: the main thread\'s share of a flush per changed entry');
+}
+
+/** Load: a fresh primary opening that repository (worker mode, as the router does). */
+async function measureLoad(report: BenchReport, dir: string, expected: number): Promise<void> {
+  const again = new Store(routerTables);
+  const w = performance.now();
+  const g2 = await GitStore.open(dir, again.main, {});
+  const loadMs = performance.now() - w;
+  const loaded = again.main.table(natTable).size;
+  const rs = await g2.repoStats();
+  await g2.close();
+  if (loaded !== expected) throw new Error(`load: ${loaded} NAT entries, expected ${expected}`);
+  report.add(`git.load_ms_${FILL / 1000}k`, loadMs, 'ms', undefined,
+    `GitStore.open of that repository into a fresh primary (worker mode): ${loaded.toLocaleString('en')} entries, ${rs.commitsKept} commits, ${rs.looseObjects.toLocaleString('en')} loose objects (read tree + every blob, sweep, history tracking), one sample, page cache warm`);
+}
+
+/** Where the worker's time goes: the same per-object steps, apart, on a worker thread of their own. */
+async function reportObjectSteps(report: BenchReport, blob: Buffer): Promise<void> {
+  const diag = tempDir('diag');
+  try {
+    const d = await objectSteps(diag, blob, 2000);
+    report.add('git.diag.loose_write_us', d.writeAsync, 'µs', undefined,
+      `one loose object's file work as LooseObjects does it: fs/promises writeFile + rename of a ${blob.length}-byte file, awaited one at a time, on a worker thread; the same with writeFileSync + renameSync ${d.writeSync.toFixed(0)} µs; sha1 ${d.sha1.toFixed(1)} µs; deflateSync level 1 ${d.deflateBlob.toFixed(1)} µs (that blob), ${d.deflateTree.toFixed(1)} µs (a 150-entry tree)`);
+    report.add('git.diag.loose_read_us', d.readAsync, 'µs', undefined,
+      `what loading does per entry: fs/promises readFile + inflateSync of one loose object, awaited one at a time, on a worker thread; readFileSync + inflateSync ${d.readSync.toFixed(0)} µs`);
+  } finally {
+    removeLater(diag);
+  }
+}
+
 /** A primary with FILL NAT flows persisted once, then FLUSHES flushes of 1,000 changed entries each; then a load. */
 async function flushAndLoad(report: BenchReport): Promise<void> {
   const dir = tempDir('flush');
   try {
     const store = new Store(routerTables);
     const gs = await GitStore.open(dir, store.main, { flushIntervalMs: 1000 });
-    const nat = store.main.table(natTable);
-    let now = T0;
-    for (let j = 0; j < FILL; j++) nat.set(...flow(j, now));
+    const churn = new FlowChurn(store.main.table(natTable), T0);
     store.main.commit({ author: 'bench', message: 'fill' });
-    let w = performance.now();
-    const first = (await gs.flush(now))!;
-    const firstWall = performance.now() - w;
-    report.add(`git.flush_ms_initial_${FILL / 1000}k`, first.ms, 'ms', undefined,
-      `persisting ${FILL.toLocaleString('en')} NAT entries once (worker): ${first.objects.toLocaleString('en')} objects, ${mb(first.bytes)} MB; wall ${firstWall.toFixed(0)} ms`);
-
-    // Each flush: 250 new flows, 500 flows' counters updated, the 250 oldest deleted.
-    let oldest = 0;
-    let next = FILL;
-    let seed = 12345;
-    const rnd = (n: number) => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return seed % n; };
-    const ms: number[] = [];
-    const wall: number[] = [];
-    const objects: number[] = [];
-    const bytes: number[] = [];
-    const renderUs: number[] = [];
-    let changes = 0;
-    for (let f = 0; f < WARM_FLUSHES + FLUSHES; f++) {
-      now += 1000;
-      const updated = new Set<number>();
-      while (updated.size < 500) updated.add(oldest + 250 + rnd(next - oldest - 250));
-      for (const j of updated) {
-        const [k] = flow(j, now);
-        const v = nat.get(k)!;
-        nat.set(k, { ...v, lastSeen: now, pktsOut: v.pktsOut + 3, pktsIn: v.pktsIn + 2, bytesOut: v.bytesOut + 180, bytesIn: v.bytesIn + 900, state: 'udp-replied' });
-      }
-      for (let i = 0; i < 250; i++) nat.delete(flow(oldest++, now)[0]);
-      for (let i = 0; i < 250; i++) nat.set(...flow(next++, now));
-      store.main.commit({ author: 'bench', message: `churn ${f}` });
-      changes = gs.pendingChanges();
-      w = performance.now();
-      const r = (await gs.flush(now))!;
-      const wl = performance.now() - w;
-      // The main thread's share, measured apart: rendering the same 1,000 entries' files.
-      const r0 = performance.now();
-      for (const j of updated) renderNat(nat.get(flow(j, now)[0]));
-      for (let j = next - 250; j < next; j++) renderNat(nat.get(flow(j, now)[0]));
-      const ru = ((performance.now() - r0) * 1000) / 750;
-      if (f < WARM_FLUSHES) continue;
-      ms.push(r.ms);
-      wall.push(wl);
-      objects.push(r.objects);
-      bytes.push(r.bytes);
-      renderUs.push(ru);
-    }
-    const perObjectUs = (median(ms) * 1000) / median(objects);
-    report.add('git.flush_ms_per_1k_changes', median(ms), 'ms', undefined,
-      `FlushResult.ms (GitRepo.flush on the worker: blobs, trees above them, commit, ref) for ${changes.toLocaleString('en')} changed entries (250 new, 500 updated, 250 deleted) in a table of ${FILL.toLocaleString('en')}; median of ${FLUSHES} (after ${WARM_FLUSHES} warm-up), p90 ${percentile(ms, 90).toFixed(0)} ms; ${median(objects)} objects (${(perObjectUs).toFixed(0)} µs each), ${(median(bytes) / 1000).toFixed(0)} kB deflated`);
-    report.add('git.flush_wall_ms_per_1k_changes', median(wall), 'ms', undefined,
-      `await GitStore.flush() on the main thread: snapshot, render in 512-entry slices, comlink to the worker, the worker's flush, back; median, p90 ${percentile(wall, 90).toFixed(0)} ms`);
-    report.add('git.flush_objects_per_1k_changes', median(objects), 'objects', undefined, `loose objects written per flush (blobs + rewritten trees + commit); ${(median(bytes) / 1000).toFixed(0)} kB`);
-    report.add('git.flush_us_per_object', perObjectUs, 'µs', undefined, 'worker flush time ÷ objects written: each object is hashed, deflated, written to a temporary file and renamed (sequential awaits)');
-    report.add('git.render_us_per_entry', median(renderUs), 'µs', undefined, 'renderEntry (indented JSON) of one NAT entry on the main thread: the main thread\'s share of a flush per changed entry');
-    await gs.close(now);
-    const expected = nat.size;
-
-    // Load: a fresh primary opening that repository (worker mode, as the router does).
-    const again = new Store(routerTables);
-    w = performance.now();
-    const g2 = await GitStore.open(dir, again.main, {});
-    const loadMs = performance.now() - w;
-    const loaded = again.main.table(natTable).size;
-    const rs = await g2.repoStats();
-    await g2.close();
-    if (loaded !== expected) throw new Error(`load: ${loaded} NAT entries, expected ${expected}`);
-    report.add(`git.load_ms_${FILL / 1000}k`, loadMs, 'ms', undefined,
-      `GitStore.open of that repository into a fresh primary (worker mode): ${loaded.toLocaleString('en')} entries, ${rs.commitsKept} commits, ${rs.looseObjects.toLocaleString('en')} loose objects (read tree + every blob, sweep, history tracking), one sample, page cache warm`);
-
-    // Where the worker's time goes: the same per-object steps, apart, on a worker thread of their own.
-    const diag = tempDir('diag');
-    try {
-      const blob = Buffer.from(renderNat(nat.get(flow(next - 1, now)[0])));
-      const d = await objectSteps(diag, blob, 2000);
-      report.add('git.diag.loose_write_us', d.writeAsync, 'µs', undefined,
-        `one loose object's file work as LooseObjects does it: fs/promises writeFile + rename of a ${blob.length}-byte file, awaited one at a time, on a worker thread; the same with writeFileSync + renameSync ${d.writeSync.toFixed(0)} µs; sha1 ${d.sha1.toFixed(1)} µs; deflateSync level 1 ${d.deflateBlob.toFixed(1)} µs (that blob), ${d.deflateTree.toFixed(1)} µs (a 150-entry tree)`);
-      report.add('git.diag.loose_read_us', d.readAsync, 'µs', undefined,
-        `what loading does per entry: fs/promises readFile + inflateSync of one loose object, awaited one at a time, on a worker thread; readFileSync + inflateSync ${d.readSync.toFixed(0)} µs`);
-    } finally {
-      removeLater(diag);
-    }
+    await initialFlush(report, gs, churn.now);
+    reportFlushes(report, await churnFlushes(store, gs, churn));
+    await gs.close(churn.now);
+    await measureLoad(report, dir, churn.nat.size);
+    await reportObjectSteps(report, Buffer.from(renderNat(churn.nat.get(flow(churn.next - 1, churn.now)[0]))));
   } finally {
     removeLater(dir);
   }
@@ -263,7 +300,7 @@ class DpSide {
       this.gs = await GitStore.open(dir, this.store.main, { flushIntervalMs: 1000 });
     }
     this.rig = new Rig('store', T0, this.store);
-    await phase(this.rig, this.pool, Int32Array.from({ length: DP_FILL }, (_, i) => i), DP_FILL, T0, false);
+    await phase(this.rig, this.pool, flowRange(0, DP_FILL), DP_FILL, T0, false);
     this.rig.mergeCycle(T0 + 500, false);
     if (this.gs) await this.gs.flush(Date.now());
     return this;
@@ -357,13 +394,10 @@ function startBurner(): { stop(): Promise<void> } {
   };
 }
 
-async function dataplane(report: BenchReport): Promise<void> {
-  observeGc();
-  const perRound = Math.ceil(DP_PACKETS / DP_NEW_EVERY);
-  const pool = new FramePool(DP_FILL + (DP_ROUNDS + 1) * perRound, outboundFrame);
-  // Round k's packets: a new flow (the next unused one) every DP_NEW_EVERY packets, else one of DP_HOT existing flows spread over the table.
+/** Round k's packets: a new flow (the next unused one) every DP_NEW_EVERY packets, else one of DP_HOT existing flows spread over the table. */
+function packetOrders(perRound: number): (k: number) => Int32Array {
   let s = 99;
-  const orderOf = (k: number) => {
+  return (k) => {
     const order = new Int32Array(DP_PACKETS);
     for (let i = 0, j = 0; i < DP_PACKETS; i++) {
       if (i % DP_NEW_EVERY === 0) order[i] = DP_FILL + k * perRound + j++;
@@ -374,11 +408,19 @@ async function dataplane(report: BenchReport): Promise<void> {
     }
     return order;
   };
-  // The sides: git; memory; a second memory one, the A/A control (how far apart two identical sides
-  // come out shows how much of a git/memory difference the machine's noise alone makes); and the burn
-  // side (a memory side plus a thread doing the git worker's file work: see startBurner).
-  type Side = 'git' | 'memory' | 'control' | 'burn';
-  const names: Side[] = DP_BURN ? ['git', 'memory', 'control', 'burn'] : ['git', 'memory', 'control'];
+}
+
+// The sides: git; memory; a second memory one, the A/A control (how far apart two identical sides
+// come out shows how much of a git/memory difference the machine's noise alone makes); and the burn
+// side (a memory side plus a thread doing the git worker's file work: see startBurner).
+type Side = 'git' | 'memory' | 'control' | 'burn';
+const SIDES: Side[] = DP_BURN ? ['git', 'memory', 'control', 'burn'] : ['git', 'memory', 'control'];
+
+/** A warm-up round (JIT), discarded; then DP_ROUNDS of the sides in turn, in rotated orders, the same packets for each. */
+async function dataplaneRounds(): Promise<Record<Side, DpRound[]>> {
+  const perRound = Math.ceil(DP_PACKETS / DP_NEW_EVERY);
+  const pool = new FramePool(DP_FILL + (DP_ROUNDS + 1) * perRound, outboundFrame);
+  const orderOf = packetOrders(perRound);
   const sides = {
     git: await new DpSide('git', pool).open(),
     memory: await new DpSide('memory', pool).open(),
@@ -387,52 +429,78 @@ async function dataplane(report: BenchReport): Promise<void> {
   } as Record<Side, DpSide>;
   const res: Record<Side, DpRound[]> = { git: [], memory: [], control: [], burn: [] };
   // Round r: the sides in a rotated order (and reversed every other time), so none is always first or after the same one.
-  const perms: Side[][] = names.map((_, r) => names.map((__, i) => names[(i + r) % names.length])).flatMap((o) => [o, [...o].reverse()]);
+  const perms: Side[][] = SIDES.map((_, r) => SIDES.map((__, i) => SIDES[(i + r) % SIDES.length])).flatMap((o) => [o, [...o].reverse()]);
   try {
-    // A warm-up round (JIT), discarded; then the sides in turn, in rotated orders, the same packets for each.
     const warm = orderOf(0);
-    for (const b of names) await sides[b].round(warm);
+    for (const b of SIDES) await sides[b].round(warm);
     for (let r = 0; r < DP_ROUNDS; r++) {
       const order = orderOf(r + 1);
       for (const b of perms[r % perms.length]) res[b].push(await sides[b].round(order));
     }
   } finally {
-    for (const b of names) await sides[b].close();
+    for (const b of SIDES) await sides[b].close();
   }
-  const med = (b: Side, k: keyof Stats) => median(res[b].map((x) => x.st[k]));
-  const ratio = (k: keyof Stats, b: Side = 'git') => med(b, k) / med('memory', k);
-  const medOf = (b: Side, f: (x: DpRound) => number) => median(res[b].map(f));
-  const rounds = (b: Side) => res[b].map((x) => x.st.p99.toFixed(1)).join(', ');
-  const started = res.git.map((x) => x.started);
-  const finished = res.git.map((x) => x.flushes);
-  const flushMs = res.git.flatMap((x) => x.flushMs);
-  const objsPerFlush = res.git.reduce((a, x) => a + x.flushedObjects, 0) / Math.max(1, finished.reduce((a, b) => a + b, 0));
-  const pps = median(names.flatMap((b) => res[b].map((x) => x.pps)));
-  const roundS = median(res.git.map((x) => x.wallMs)) / 1000;
-  const r = ratio('p99');
-  const aa = ratio('p99', 'control');
+  return res;
+}
+
+/** The rounds' medians per side, and their ratios to the memory side. */
+class DpFigures {
+  constructor(readonly res: Record<Side, DpRound[]>) {}
+  med(b: Side, k: keyof Stats): number { return median(this.res[b].map((x) => x.st[k])); }
+  ratio(k: keyof Stats, b: Side = 'git'): number { return this.med(b, k) / this.med('memory', k); }
+  medOf(b: Side, f: (x: DpRound) => number): number { return median(this.res[b].map(f)); }
+  /** medOf side ÷ medOf memory. */
+  ratioOf(b: Side, f: (x: DpRound) => number): number { return this.medOf(b, f) / this.medOf('memory', f); }
+  rounds(b: Side): string { return this.res[b].map((x) => x.st.p99.toFixed(1)).join(', '); }
+  cores(b: Side): number { return this.medOf(b, (x) => x.cores); }
+}
+
+const newP99 = (x: DpRound) => x.newP99;
+const oldP99 = (x: DpRound) => x.oldP99;
+const warmP99 = (x: DpRound) => x.warmP99;
+
+/** git.dataplane_ratio (the goal), the burn side's and the A/A control's. */
+function reportDataplaneRatio(report: BenchReport, d: DpFigures): void {
+  const res = d.res;
+  const pps = median(SIDES.flatMap((b) => res[b].map((x) => x.pps)));
+  const r = d.ratio('p99');
+  const aa = d.ratio('p99', 'control');
   const pairRatios = res.git.map((x, i) => x.st.p99 / res.memory[i].st.p99);
-  const newRatio = medOf('git', (x) => x.newP99) / medOf('memory', (x) => x.newP99);
-  const oldRatio = medOf('git', (x) => x.oldP99) / medOf('memory', (x) => x.oldP99);
-  const cores = (b: Side) => medOf(b, (x) => x.cores);
   report.add('git.dataplane_ratio', r, '×memory', '<= 1.05',
-    `per-packet NAT latency p99 with a GitStore (worker, flushIntervalMs 1000, ticked from the packet loop) on the primary ÷ without (memory), same run; Router on a replica merged every 4,096 packets (bench/nat.ts's loop); ${DP_PACKETS.toLocaleString('en')} packets a round paced at ${DP_PPS / 1000} kpps (measured ${(pps / 1000).toFixed(1)}), 1 in ${DP_NEW_EVERY} opening a flow (${(DP_PPS / DP_NEW_EVERY).toLocaleString('en')}/s), the rest on ${DP_HOT} of ${DP_FILL.toLocaleString('en')} flows; median of ${DP_ROUNDS} rounds a side, the sides' order rotated, each side's primary kept across its rounds, a git round's last flush let finish before the next round; p99 ${med('git', 'p99').toFixed(2)} vs ${med('memory', 'p99').toFixed(2)} µs (rounds: git ${rounds('git')}; memory ${rounds('memory')}; control ${rounds('control')}); A/A control ×${aa.toFixed(3)}; per-pair ratios' median ×${median(pairRatios).toFixed(3)}; new-flow packets ×${newRatio.toFixed(3)}, existing-flow packets ×${oldRatio.toFixed(3)}, packets no GC overlapped ×${ratio('p99NoGc').toFixed(3)}, packets not among the first ${DP_COLD} after a yield ×${(medOf('git', (x) => x.warmP99) / medOf('memory', (x) => x.warmP99)).toFixed(3)}${DP_BURN ? ` (burn side ×${(medOf('burn', (x) => x.warmP99) / medOf('memory', (x) => x.warmP99)).toFixed(3)})` : ''}; CPU busy ${cores('git').toFixed(2)} vs ${cores('memory').toFixed(2)} cores${r > 1.05 ? '; MISSED' : ''}${Math.abs(aa - 1) > 0.05 ? `; INCONCLUSIVE: the A/A control came out ×${aa.toFixed(3)}, so this run's noise is larger than the 5% the goal allows` : ''}`);
+    `per-packet NAT latency p99 with a GitStore (worker, flushIntervalMs 1000, ticked from the packet loop) on the primary ÷ without (memory), same run; Router on a replica merged every 4,096 packets (bench/nat.ts's loop); ${DP_PACKETS.toLocaleString('en')} packets a round paced at ${DP_PPS / 1000} kpps (measured ${(pps / 1000).toFixed(1)}), 1 in ${DP_NEW_EVERY} opening a flow (${(DP_PPS / DP_NEW_EVERY).toLocaleString('en')}/s), the rest on ${DP_HOT} of ${DP_FILL.toLocaleString('en')} flows; median of ${DP_ROUNDS} rounds a side, the sides' order rotated, each side's primary kept across its rounds, a git round's last flush let finish before the next round; p99 ${d.med('git', 'p99').toFixed(2)} vs ${d.med('memory', 'p99').toFixed(2)} µs (rounds: git ${d.rounds('git')}; memory ${d.rounds('memory')}; control ${d.rounds('control')}); A/A control ×${aa.toFixed(3)}; per-pair ratios' median ×${median(pairRatios).toFixed(3)}; new-flow packets ×${d.ratioOf('git', newP99).toFixed(3)}, existing-flow packets ×${d.ratioOf('git', oldP99).toFixed(3)}, packets no GC overlapped ×${d.ratio('p99NoGc').toFixed(3)}, packets not among the first ${DP_COLD} after a yield ×${d.ratioOf('git', warmP99).toFixed(3)}${DP_BURN ? ` (burn side ×${d.ratioOf('burn', warmP99).toFixed(3)})` : ''}; CPU busy ${d.cores('git').toFixed(2)} vs ${d.cores('memory').toFixed(2)} cores${r > 1.05 ? '; MISSED' : ''}${Math.abs(aa - 1) > 0.05 ? `; INCONCLUSIVE: the A/A control came out ×${aa.toFixed(3)}, so this run's noise is larger than the 5% the goal allows` : ''}`);
   if (DP_BURN) {
-    report.add('git.dataplane_burn_ratio', ratio('p99', 'burn'), '×memory', undefined,
-      `diagnostic: a memory side with a thread writing loose-object-like files nonstop during its rounds (no GitStore) ÷ memory: p99 ${med('burn', 'p99').toFixed(2)} µs (rounds ${rounds('burn')}); new-flow ×${(medOf('burn', (x) => x.newP99) / medOf('memory', (x) => x.newP99)).toFixed(3)}, existing-flow ×${(medOf('burn', (x) => x.oldP99) / medOf('memory', (x) => x.oldP99)).toFixed(3)}, p50 ×${ratio('p50', 'burn').toFixed(3)}; CPU busy ${cores('burn').toFixed(2)} cores`);
+    report.add('git.dataplane_burn_ratio', d.ratio('p99', 'burn'), '×memory', undefined,
+      `diagnostic: a memory side with a thread writing loose-object-like files nonstop during its rounds (no GitStore) ÷ memory: p99 ${d.med('burn', 'p99').toFixed(2)} µs (rounds ${d.rounds('burn')}); new-flow ×${d.ratioOf('burn', newP99).toFixed(3)}, existing-flow ×${d.ratioOf('burn', oldP99).toFixed(3)}, p50 ×${d.ratio('p50', 'burn').toFixed(3)}; CPU busy ${d.cores('burn').toFixed(2)} cores`);
   }
   report.add('git.dataplane_aa_ratio', aa, '×memory', undefined,
     `the A/A control: a second memory side, measured in the same rotation, ÷ the memory side: the noise floor of git.dataplane_ratio in this run (ideal 1.0)`);
-  report.add('git.dataplane_p99_us', med('git', 'p99'), 'µs', undefined, `memory ${med('memory', 'p99').toFixed(2)} µs, control ${med('control', 'p99').toFixed(2)} µs; p50 ${med('git', 'p50').toFixed(2)} vs ${med('memory', 'p50').toFixed(2)} µs`);
-  report.add('git.dataplane_new_flow_p99_ratio', newRatio, '×memory', undefined, `p99 of the packets that opened a flow: ${medOf('git', (x) => x.newP99).toFixed(2)} vs ${medOf('memory', (x) => x.newP99).toFixed(2)} µs (control ${medOf('control', (x) => x.newP99).toFixed(2)})`);
-  report.add('git.dataplane_existing_flow_p99_ratio', oldRatio, '×memory', undefined, `p99 of the packets of existing flows: ${medOf('git', (x) => x.oldP99).toFixed(2)} vs ${medOf('memory', (x) => x.oldP99).toFixed(2)} µs (control ${medOf('control', (x) => x.oldP99).toFixed(2)})`);
-  report.add('git.dataplane_nogc_ratio', ratio('p99NoGc'), '×memory', undefined, 'p99 ratio over packets no garbage collection overlapped (in-process the GitStore\'s rendering shares the packet loop\'s heap; in the router it is another thread\'s)');
-  report.add('git.dataplane_p50_ratio', ratio('p50'), '×memory');
-  report.add('git.dataplane_gc_pct', med('git', 'gcPct'), '%', undefined, `GC time ÷ round time with git; memory ${med('memory', 'gcPct').toFixed(2)}%`);
-  report.add('git.dataplane_cpu_cores', cores('git'), 'cores', undefined,
-    `the process's CPU time over a git round ÷ its wall time (packet loop, GitStore rendering, the git worker, libuv's threads for its file writes); memory ${cores('memory').toFixed(2)}; the machine has 2 vCPUs, shared`);
+}
+
+/** The data plane's detail figures: p99s, new- and existing-flow ratios, GC, CPU, the flushes a round saw. */
+function reportDataplaneDetail(report: BenchReport, d: DpFigures): void {
+  const git = d.res.git;
+  const started = git.map((x) => x.started);
+  const finished = git.map((x) => x.flushes);
+  const flushMs = git.flatMap((x) => x.flushMs);
+  const objsPerFlush = git.reduce((a, x) => a + x.flushedObjects, 0) / Math.max(1, finished.reduce((a, b) => a + b, 0));
+  const roundS = median(git.map((x) => x.wallMs)) / 1000;
+  report.add('git.dataplane_p99_us', d.med('git', 'p99'), 'µs', undefined, `memory ${d.med('memory', 'p99').toFixed(2)} µs, control ${d.med('control', 'p99').toFixed(2)} µs; p50 ${d.med('git', 'p50').toFixed(2)} vs ${d.med('memory', 'p50').toFixed(2)} µs`);
+  report.add('git.dataplane_new_flow_p99_ratio', d.ratioOf('git', newP99), '×memory', undefined, `p99 of the packets that opened a flow: ${d.medOf('git', newP99).toFixed(2)} vs ${d.medOf('memory', newP99).toFixed(2)} µs (control ${d.medOf('control', newP99).toFixed(2)})`);
+  report.add('git.dataplane_existing_flow_p99_ratio', d.ratioOf('git', oldP99), '×memory', undefined, `p99 of the packets of existing flows: ${d.medOf('git', oldP99).toFixed(2)} vs ${d.medOf('memory', oldP99).toFixed(2)} µs (control ${d.medOf('control', oldP99).toFixed(2)})`);
+  report.add('git.dataplane_nogc_ratio', d.ratio('p99NoGc'), '×memory', undefined, 'p99 ratio over packets no garbage collection overlapped (in-process the GitStore\'s rendering shares the packet loop\'s heap; in the router it is another thread\'s)');
+  report.add('git.dataplane_p50_ratio', d.ratio('p50'), '×memory');
+  report.add('git.dataplane_gc_pct', d.med('git', 'gcPct'), '%', undefined, `GC time ÷ round time with git; memory ${d.med('memory', 'gcPct').toFixed(2)}%`);
+  report.add('git.dataplane_cpu_cores', d.cores('git'), 'cores', undefined,
+    `the process's CPU time over a git round ÷ its wall time (packet loop, GitStore rendering, the git worker, libuv's threads for its file writes); memory ${d.cores('memory').toFixed(2)}; the machine has 2 vCPUs, shared`);
   report.add('git.dataplane_flushes', median(started), 'flushes', '>= 2',
     `flushes the packet loop's ticks started during one measured round of ~${roundS.toFixed(1)} s (median; per round ${started.join(', ')}; finished within the round ${finished.join(', ')}); ~${objsPerFlush.toFixed(0)} objects a flush, worker flush time median ${median(flushMs).toFixed(0)} ms, max ${Math.max(0, ...flushMs).toFixed(0)} ms${median(flushMs) > 1000 ? ': longer than the interval, so the worker flushed back to back' : ''}`);
+}
+
+async function dataplane(report: BenchReport): Promise<void> {
+  observeGc();
+  const d = new DpFigures(await dataplaneRounds());
+  reportDataplaneRatio(report, d);
+  reportDataplaneDetail(report, d);
 }
 
 // ---------------------------------------------------------------------------------------- repository size
@@ -560,117 +628,181 @@ async function repoSize(report: BenchReport): Promise<void> {
   const tOpen = performance.now();
   const big = await new SimRepo(HISTORY_LONG, tempDir('h600')).open();
   const small = await new SimRepo(HISTORY_SMALL, tempDir(`h${HISTORY_SMALL}`)).open();
-  const bigSeconds = Math.min(SIM_SECONDS, SIM_TARGET_S);
-  const fitFrom = SIM_TIMEOUT_S + 5;
-  let active = [big, small];
   if (process.env.NB_GIT_DEBUG) process.stdout.write(`  (opened in ${((performance.now() - tOpen) / 1000).toFixed(1)} s)\n`);
   try {
-    const target = chainAfter(SIM_TARGET_S, HISTORY_SMALL);
-    const steady = (r: SimRepo) => r.trims > 0 && r.lastTrim >= r.keep + SIM_TIMEOUT_S;
-    let next = 0;
-    let oldest = 0;
-    const t0 = performance.now();
-    let bigReal = 0;
-    let tenMin: Sample | null = null as Sample | null;
-    let sec = 0;
-    while (active.length) {
-      sec++;
-      const now = T0 + sec * 1000;
-      for (const r of active) {
-        const t = r.store.main.table(natTable);
-        for (let j = next; j < next + SIM_FLOWS_PER_S; j++) t.set(...flow(j, now));
-      }
-      next += SIM_FLOWS_PER_S;
-      // Flow j was created at second ⌊j / 1000⌋ + 1; at 30 s old it is deleted.
-      let o = oldest;
-      while (o < next && Math.floor(o / SIM_FLOWS_PER_S) + 1 <= sec - SIM_TIMEOUT_S) o++;
-      for (const r of active) {
-        const t = r.store.main.table(natTable);
-        for (let j = oldest; j < o; j++) t.delete(flow(j, now)[0]);
-        r.store.main.commit({ author: 'sim', message: `second ${sec}`, time: now });
-        if (r.trimsNext) r.sample(sec - 1); // the peak: just before history is cut
-      }
-      oldest = o;
-      const results = await Promise.all(active.map((r) => r.gs.flush(now)));
-      results.forEach((x, i) => active[i].record(sec, x));
-      for (const r of [...active]) {
-        const last = sec === SIM_TARGET_S;
-        if (r === big) {
-          if (sec >= fitFrom && (sec - fitFrom) % 5 === 0) r.sample(sec);
-          if (sec >= bigSeconds || last) {
-            if (r.last?.t !== sec) r.sample(sec);
-            r.du = duSk(r.dir);
-            bigReal = (performance.now() - t0) / 1000;
-            active = active.filter((x) => x !== r);
-          }
-        } else {
-          if (tenMin === null && ((steady(r) && r.chain === target.chain && sec >= bigSeconds) || last)) {
-            tenMin = r.sample(sec);
-            r.du = duSk(r.dir);
-          }
-          // Then on to the top of that cycle (the next flush would trim): the largest it gets.
-          const done = (tenMin !== null && r.trimsNext) || last;
-          if ((done || r.lastTrim === sec) && r.last?.t !== sec) r.sample(sec); // after a trim: the trough
-          if (done) active = active.filter((x) => x !== r);
-        }
-      }
-    }
-    const realS = (performance.now() - t0) / 1000;
-    process.stdout.write(`  (simulated ${sec} s in ${realS.toFixed(0)} s: ${end0(big)} s with historyCommits ${HISTORY_LONG} alongside, in ${bigReal.toFixed(0)} s)\n`);
+    const sim = new SizeRun(big, small);
+    const realS = await sim.run();
+    process.stdout.write(`  (simulated ${sim.sec} s in ${realS.toFixed(0)} s: ${end0(big)} s with historyCommits ${HISTORY_LONG} alongside, in ${sim.bigReal.toFixed(0)} s)\n`);
     const live = small.store.main.table(natTable).size;
     if (live !== SIM_FLOWS_PER_S * SIM_TIMEOUT_S) throw new Error(`${live} live flows, expected ${SIM_FLOWS_PER_S * SIM_TIMEOUT_S}`);
-
-    // Default history: linear growth once the table is full.
-    const fit = big.samples.filter((x) => x.t >= fitFrom);
-    const perS = (k: 'bytes' | 'kb' | 'loose') => slope(fit.map((x) => x.t), fit.map((x) => x[k]));
-    const end = big.last;
-    const at = (k: 'bytes' | 'kb' | 'loose', t: number) => end[k] + perS(k) * (t - end.t);
-    const written = big.flushBytes.filter((x) => x.t > fitFrom);
-    const writtenPerS = written.reduce((a, x) => a + x.bytes, 0) / Math.max(1, written.length);
-    const peakT = HISTORY_LONG + Math.max(1, HISTORY_LONG >> 2);
-    const extrapolated = end.t < SIM_TARGET_S;
-    const perSimS = bigReal / end.t;
-    const how = extrapolated
-      ? `EXTRAPOLATED: ran ${end.t} simulated s (${bigReal.toFixed(0)} s real, flushing alongside the small-history repository; all 600 would take ~${((perSimS * 600) / 60).toFixed(0)} min), measured ${mb(end.bytes)} MB at ${end.t} s + ${mb(perS('bytes') * 60)} MB per simulated min (fit over ${fit[0]?.t}…${end.t} s; flushes wrote ${mb(writtenPerS * 60)} MB/min) × the remaining ${SIM_TARGET_S - end.t} s`
-      : `measured over ${end.t} simulated s`;
-    report.add('git.repo_bytes_10min_1k_flows_s', at('bytes', SIM_TARGET_S), 'bytes', undefined,
-      `historyCommits ${HISTORY_LONG}: sum of file sizes in the repository after 10 simulated min of ${SIM_FLOWS_PER_S.toLocaleString('en')} new UDP flows/s (deleted at 30 s old: ${live.toLocaleString('en')} live), one flush (~${SIM_FLOWS_PER_S * 2} changes) each simulated s; ${how}; ≈ ${mb(at('bytes', SIM_TARGET_S))} MB; worker flush median ${median(big.flushMs).toFixed(0)} ms`);
-    report.add('git.repo_du_kb_10min_1k_flows_s', at('kb', SIM_TARGET_S), 'KiB', undefined,
-      `the same, allocated blocks (what du -sk counts; ${extrapolated ? 'extrapolated likewise' : 'measured'}): ≈ ${mb(at('kb', SIM_TARGET_S) * 1024)} MB, ${(at('kb', SIM_TARGET_S) / at('bytes', SIM_TARGET_S) * 1024).toFixed(1)}× the file sizes: most objects are a few hundred bytes and take a whole 4 KiB block; du -sk at ${end.t} s: ${big.du ?? 'n/a'} KiB (walk: ${end.kb} KiB)`);
-    report.add('git.repo_loose_objects_10min_1k_flows_s', at('loose', SIM_TARGET_S), 'objects', undefined,
-      `loose objects then (${extrapolated ? 'extrapolated' : 'measured'}; ${perS('loose').toFixed(0)} more each simulated s); ${end.loose.toLocaleString('en')} at ${end.t} s`);
-    report.add('git.repo_growth_bytes_per_min', perS('bytes') * 60, 'bytes', undefined,
-      `historyCommits ${HISTORY_LONG}: growth per simulated minute once the table is full (measured): ≈ ${mb(perS('bytes') * 60)} MB of files, ${mb(perS('kb') * 60 * 1024)} MB of blocks, ${Math.round(perS('loose') * 60).toLocaleString('en')} loose objects`);
-    report.add('git.repo_bytes_max_h600', at('bytes', peakT), 'bytes', undefined,
-      `historyCommits ${HISTORY_LONG}: the bound: largest at ${peakT} commits (${(peakT / 60) | 0} min ${peakT % 60} s of this load), just before the first trim cuts it back to ${HISTORY_LONG} commits (extrapolated: ≈ ${mb(at('bytes', peakT))} MB of files, ${mb(at('kb', peakT) * 1024)} MB of blocks, ${Math.round(at('loose', peakT)).toLocaleString('en')} loose objects); largest seen in this run: ${mb(Math.max(...big.samples.map((x) => x.bytes)))} MB at ${end.t} s (it only grows before then)`);
-
-    // What a steady-state trim costs: it deletes a whole cycle's objects (every flush's trees die at the
-    // next flush, its blobs 30 s later), one unlink at a time, at the rate this run's last trim showed.
-    const unlinkMs = small.trimPruned.length ? small.trimFlushMs[small.trimFlushMs.length - 1] / Math.max(1, small.trimPruned[small.trimPruned.length - 1]) : NaN;
-    const trimCost = (keep: number) => {
-      const objs = (Math.max(1, keep >> 2) + 1) * perS('loose');
-      return `a steady-state trim (every ${Math.max(1, keep >> 2) + 1} flushes) deletes ~${Math.round(objs).toLocaleString('en')} objects: ~${((objs * unlinkMs) / 1000).toFixed(0)} s at ${unlinkMs.toFixed(2)} ms an object (this run's last trim), a stall of persistence (no flush runs meanwhile)`;
-    };
-    report.add('git.trim_stall_s_h600', (Math.max(1, HISTORY_LONG >> 2) + 1) * perS('loose') * unlinkMs / 1000, 's', undefined, `historyCommits ${HISTORY_LONG} (estimated, not reached in this run): ${trimCost(HISTORY_LONG)}`);
-
-    // Small history: measured in steady state, where 10 min would be in its trimming cycle.
-    const endS = tenMin ?? small.last;
-    const h = `historyCommits ${HISTORY_SMALL}`;
-    const inSteady = small.samples.filter((x) => x.t >= HISTORY_SMALL + SIM_TIMEOUT_S);
-    const lo = inSteady.reduce((a, x) => (x.bytes < a.bytes ? x : a), endS);
-    const hi = inSteady.reduce((a, x) => (x.bytes > a.bytes ? x : a), endS);
-    const allMax = small.samples.reduce((a, x) => (x.bytes > a.bytes ? x : a), endS);
-    report.add(`git.repo_bytes_10min_1k_flows_s_h${HISTORY_SMALL}`, endS.bytes, 'bytes', undefined,
-      `${h}: the same load; measured at ${endS.t} simulated s, in steady state and holding ${endS.chain} commits as it would at 600 s (it trims every ${Math.max(1, HISTORY_SMALL >> 2) + 1} flushes; ${small.trims} trims so far): ≈ ${mb(endS.bytes)} MB; ${realS.toFixed(0)} s real for both runs; trimming flushes took ${small.trimFlushMs.map((x, i) => `${(x / 1000).toFixed(1)} s (${small.trimPruned[i].toLocaleString('en')} objects deleted)`).join(', ')} (one unlink at a time; no other flush runs meanwhile), other flushes median ${median(small.flushMs).toFixed(0)} ms`);
-    report.add(`git.repo_du_kb_10min_1k_flows_s_h${HISTORY_SMALL}`, endS.kb, 'KiB', undefined, `${h}: allocated blocks then (${mb(endS.kb * 1024)} MB; du -sk of the directory: ${small.du ?? 'n/a'} KiB)`);
-    report.add(`git.repo_loose_objects_10min_1k_flows_s_h${HISTORY_SMALL}`, endS.loose, 'objects');
-    report.add(`git.repo_bytes_max_h${HISTORY_SMALL}`, allMax.bytes, 'bytes', undefined,
-      `${h}: largest seen during the run ≈ ${mb(allMax.bytes)} MB at ${allMax.t} s (${allMax.chain} commits, ${mb(allMax.kb * 1024)} MB of blocks; sampled just before and after each trim); bounded: in steady state it cycles between ${mb(lo.bytes)} MB (after a trim) and ${mb(hi.bytes)} MB (before one); samples ${small.samples.map((x) => `${x.t}s ${mb(x.bytes)}`).join(', ')}; ${trimCost(HISTORY_SMALL)}`);
+    const growth = new Growth(big);
+    reportDefaultHistory(report, big, growth, live, sim.bigReal);
+    const trim = new TrimCost(growth, small);
+    report.add('git.trim_stall_s_h600', trim.stallS(HISTORY_LONG), 's', undefined, `historyCommits ${HISTORY_LONG} (estimated, not reached in this run): ${trim.note(HISTORY_LONG)}`);
+    reportSmallHistory(report, small, sim.tenMin ?? small.last, realS, trim);
   } finally {
     const tc = performance.now();
     for (const r of [big, small]) await r.close();
     if (process.env.NB_GIT_DEBUG) process.stdout.write(`  (closed in ${((performance.now() - tc) / 1000).toFixed(1)} s)\n`);
   }
+}
+
+const FIT_FROM = SIM_TIMEOUT_S + 5; // the default-history repository's growth is fitted from here (the table is full)
+
+/** A trim has cut past the UDP timeout, so every trim deletes a full cycle's objects. */
+const inSteadyState = (r: SimRepo) => r.trims > 0 && r.lastTrim >= r.keep + SIM_TIMEOUT_S;
+
+/** The two repositories' run, one simulated second at a time, each dropping out once it has what it is measured for. */
+class SizeRun {
+  private readonly bigSeconds = Math.min(SIM_SECONDS, SIM_TARGET_S);
+  private readonly target = chainAfter(SIM_TARGET_S, HISTORY_SMALL);
+  private active: SimRepo[];
+  private next = 0;
+  private oldest = 0;
+  private t0 = 0;
+  sec = 0;
+  /** Real seconds the default-history repository ran. */
+  bigReal = 0;
+  /** The small-history repository where 10 min would be in its trimming cycle. */
+  tenMin: Sample | null = null;
+
+  constructor(private readonly big: SimRepo, small: SimRepo) {
+    this.active = [big, small];
+  }
+
+  /** Real seconds the whole run took. */
+  async run(): Promise<number> {
+    this.t0 = performance.now();
+    while (this.active.length) await this.second();
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  private async second(): Promise<void> {
+    const sec = ++this.sec;
+    const now = T0 + sec * 1000;
+    this.churn(sec, now);
+    const active = this.active;
+    const results = await Promise.all(active.map((r) => r.gs.flush(now)));
+    results.forEach((x, i) => active[i].record(sec, x));
+    for (const r of [...active]) {
+      if (r === this.big) this.afterBigFlush(r, sec);
+      else this.afterSmallFlush(r, sec);
+    }
+  }
+
+  /** SIM_FLOWS_PER_S new flows in every active repository, those 30 s old deleted, committed at simulated `now`. */
+  private churn(sec: number, now: number): void {
+    const next = this.next;
+    for (const r of this.active) {
+      const t = r.store.main.table(natTable);
+      for (let j = next; j < next + SIM_FLOWS_PER_S; j++) t.set(...flow(j, now));
+    }
+    this.next += SIM_FLOWS_PER_S;
+    // Flow j was created at second ⌊j / 1000⌋ + 1; at 30 s old it is deleted.
+    let o = this.oldest;
+    while (o < this.next && Math.floor(o / SIM_FLOWS_PER_S) + 1 <= sec - SIM_TIMEOUT_S) o++;
+    for (const r of this.active) {
+      const t = r.store.main.table(natTable);
+      for (let j = this.oldest; j < o; j++) t.delete(flow(j, now)[0]);
+      r.store.main.commit({ author: 'sim', message: `second ${sec}`, time: now });
+      if (r.trimsNext) r.sample(sec - 1); // the peak: just before history is cut
+    }
+    this.oldest = o;
+  }
+
+  private afterBigFlush(r: SimRepo, sec: number): void {
+    const last = sec === SIM_TARGET_S;
+    if (sec >= FIT_FROM && (sec - FIT_FROM) % 5 === 0) r.sample(sec);
+    if (sec >= this.bigSeconds || last) {
+      if (r.last?.t !== sec) r.sample(sec);
+      r.du = duSk(r.dir);
+      this.bigReal = (performance.now() - this.t0) / 1000;
+      this.active = this.active.filter((x) => x !== r);
+    }
+  }
+
+  private afterSmallFlush(r: SimRepo, sec: number): void {
+    const last = sec === SIM_TARGET_S;
+    if (this.tenMin === null && ((inSteadyState(r) && r.chain === this.target.chain && sec >= this.bigSeconds) || last)) {
+      this.tenMin = r.sample(sec);
+      r.du = duSk(r.dir);
+    }
+    // Then on to the top of that cycle (the next flush would trim): the largest it gets.
+    const done = (this.tenMin !== null && r.trimsNext) || last;
+    if ((done || r.lastTrim === sec) && r.last?.t !== sec) r.sample(sec); // after a trim: the trough
+    if (done) this.active = this.active.filter((x) => x !== r);
+  }
+}
+
+type GrowthKey = 'bytes' | 'kb' | 'loose';
+
+/** Default history: linear growth once the table is full, fitted over the samples and extended to any simulated second. */
+class Growth {
+  readonly fit: Sample[];
+  readonly end: Sample;
+  constructor(big: SimRepo) {
+    this.fit = big.samples.filter((x) => x.t >= FIT_FROM);
+    this.end = big.last;
+  }
+  perS(k: GrowthKey): number { return slope(this.fit.map((x) => x.t), this.fit.map((x) => x[k])); }
+  at(k: GrowthKey, t: number): number { return this.end[k] + this.perS(k) * (t - this.end.t); }
+}
+
+function reportDefaultHistory(report: BenchReport, big: SimRepo, g: Growth, live: number, bigReal: number): void {
+  const { fit, end } = g;
+  const perS = (k: GrowthKey) => g.perS(k);
+  const at = (k: GrowthKey, t: number) => g.at(k, t);
+  const written = big.flushBytes.filter((x) => x.t > FIT_FROM);
+  const writtenPerS = written.reduce((a, x) => a + x.bytes, 0) / Math.max(1, written.length);
+  const peakT = HISTORY_LONG + Math.max(1, HISTORY_LONG >> 2);
+  const extrapolated = end.t < SIM_TARGET_S;
+  const perSimS = bigReal / end.t;
+  const how = extrapolated
+    ? `EXTRAPOLATED: ran ${end.t} simulated s (${bigReal.toFixed(0)} s real, flushing alongside the small-history repository; all 600 would take ~${((perSimS * 600) / 60).toFixed(0)} min), measured ${mb(end.bytes)} MB at ${end.t} s + ${mb(perS('bytes') * 60)} MB per simulated min (fit over ${fit[0]?.t}…${end.t} s; flushes wrote ${mb(writtenPerS * 60)} MB/min) × the remaining ${SIM_TARGET_S - end.t} s`
+    : `measured over ${end.t} simulated s`;
+  report.add('git.repo_bytes_10min_1k_flows_s', at('bytes', SIM_TARGET_S), 'bytes', undefined,
+    `historyCommits ${HISTORY_LONG}: sum of file sizes in the repository after 10 simulated min of ${SIM_FLOWS_PER_S.toLocaleString('en')} new UDP flows/s (deleted at 30 s old: ${live.toLocaleString('en')} live), one flush (~${SIM_FLOWS_PER_S * 2} changes) each simulated s; ${how}; ≈ ${mb(at('bytes', SIM_TARGET_S))} MB; worker flush median ${median(big.flushMs).toFixed(0)} ms`);
+  report.add('git.repo_du_kb_10min_1k_flows_s', at('kb', SIM_TARGET_S), 'KiB', undefined,
+    `the same, allocated blocks (what du -sk counts; ${extrapolated ? 'extrapolated likewise' : 'measured'}): ≈ ${mb(at('kb', SIM_TARGET_S) * 1024)} MB, ${(at('kb', SIM_TARGET_S) / at('bytes', SIM_TARGET_S) * 1024).toFixed(1)}× the file sizes: most objects are a few hundred bytes and take a whole 4 KiB block; du -sk at ${end.t} s: ${big.du ?? 'n/a'} KiB (walk: ${end.kb} KiB)`);
+  report.add('git.repo_loose_objects_10min_1k_flows_s', at('loose', SIM_TARGET_S), 'objects', undefined,
+    `loose objects then (${extrapolated ? 'extrapolated' : 'measured'}; ${perS('loose').toFixed(0)} more each simulated s); ${end.loose.toLocaleString('en')} at ${end.t} s`);
+  report.add('git.repo_growth_bytes_per_min', perS('bytes') * 60, 'bytes', undefined,
+    `historyCommits ${HISTORY_LONG}: growth per simulated minute once the table is full (measured): ≈ ${mb(perS('bytes') * 60)} MB of files, ${mb(perS('kb') * 60 * 1024)} MB of blocks, ${Math.round(perS('loose') * 60).toLocaleString('en')} loose objects`);
+  report.add('git.repo_bytes_max_h600', at('bytes', peakT), 'bytes', undefined,
+    `historyCommits ${HISTORY_LONG}: the bound: largest at ${peakT} commits (${(peakT / 60) | 0} min ${peakT % 60} s of this load), just before the first trim cuts it back to ${HISTORY_LONG} commits (extrapolated: ≈ ${mb(at('bytes', peakT))} MB of files, ${mb(at('kb', peakT) * 1024)} MB of blocks, ${Math.round(at('loose', peakT)).toLocaleString('en')} loose objects); largest seen in this run: ${mb(Math.max(...big.samples.map((x) => x.bytes)))} MB at ${end.t} s (it only grows before then)`);
+}
+
+/**
+ * What a steady-state trim costs: it deletes a whole cycle's objects (every flush's trees die at the
+ * next flush, its blobs 30 s later), one unlink at a time, at the rate this run's last trim showed.
+ */
+class TrimCost {
+  private readonly unlinkMs: number;
+  constructor(private readonly growth: Growth, small: SimRepo) {
+    this.unlinkMs = small.trimPruned.length ? small.trimFlushMs[small.trimFlushMs.length - 1] / Math.max(1, small.trimPruned[small.trimPruned.length - 1]) : NaN;
+  }
+  /** Objects a steady-state trim deletes with `keep` commits of history. */
+  private objects(keep: number): number { return (Math.max(1, keep >> 2) + 1) * this.growth.perS('loose'); }
+  stallS(keep: number): number { return this.objects(keep) * this.unlinkMs / 1000; }
+  note(keep: number): string {
+    const objs = this.objects(keep);
+    return `a steady-state trim (every ${Math.max(1, keep >> 2) + 1} flushes) deletes ~${Math.round(objs).toLocaleString('en')} objects: ~${((objs * this.unlinkMs) / 1000).toFixed(0)} s at ${this.unlinkMs.toFixed(2)} ms an object (this run's last trim), a stall of persistence (no flush runs meanwhile)`;
+  }
+}
+
+/** Small history: measured in steady state, where 10 min would be in its trimming cycle (`endS`). */
+function reportSmallHistory(report: BenchReport, small: SimRepo, endS: Sample, realS: number, trim: TrimCost): void {
+  const h = `historyCommits ${HISTORY_SMALL}`;
+  const inSteady = small.samples.filter((x) => x.t >= HISTORY_SMALL + SIM_TIMEOUT_S);
+  const lo = inSteady.reduce((a, x) => (x.bytes < a.bytes ? x : a), endS);
+  const hi = inSteady.reduce((a, x) => (x.bytes > a.bytes ? x : a), endS);
+  const allMax = small.samples.reduce((a, x) => (x.bytes > a.bytes ? x : a), endS);
+  report.add(`git.repo_bytes_10min_1k_flows_s_h${HISTORY_SMALL}`, endS.bytes, 'bytes', undefined,
+    `${h}: the same load; measured at ${endS.t} simulated s, in steady state and holding ${endS.chain} commits as it would at 600 s (it trims every ${Math.max(1, HISTORY_SMALL >> 2) + 1} flushes; ${small.trims} trims so far): ≈ ${mb(endS.bytes)} MB; ${realS.toFixed(0)} s real for both runs; trimming flushes took ${small.trimFlushMs.map((x, i) => `${(x / 1000).toFixed(1)} s (${small.trimPruned[i].toLocaleString('en')} objects deleted)`).join(', ')} (one unlink at a time; no other flush runs meanwhile), other flushes median ${median(small.flushMs).toFixed(0)} ms`);
+  report.add(`git.repo_du_kb_10min_1k_flows_s_h${HISTORY_SMALL}`, endS.kb, 'KiB', undefined, `${h}: allocated blocks then (${mb(endS.kb * 1024)} MB; du -sk of the directory: ${small.du ?? 'n/a'} KiB)`);
+  report.add(`git.repo_loose_objects_10min_1k_flows_s_h${HISTORY_SMALL}`, endS.loose, 'objects');
+  report.add(`git.repo_bytes_max_h${HISTORY_SMALL}`, allMax.bytes, 'bytes', undefined,
+    `${h}: largest seen during the run ≈ ${mb(allMax.bytes)} MB at ${allMax.t} s (${allMax.chain} commits, ${mb(allMax.kb * 1024)} MB of blocks; sampled just before and after each trim); bounded: in steady state it cycles between ${mb(lo.bytes)} MB (after a trim) and ${mb(hi.bytes)} MB (before one); samples ${small.samples.map((x) => `${x.t}s ${mb(x.bytes)}`).join(', ')}; ${trim.note(HISTORY_SMALL)}`);
 }
 
 // ---------------------------------------------------------------------------------------- suite
@@ -691,8 +823,4 @@ export async function run(report: BenchReport): Promise<void> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { BenchReport } = await import('./report.js');
-  await run(new BenchReport());
-  process.exit(0);
-}
+await runAlone(import.meta.url, run, true);

@@ -4,37 +4,29 @@
 // baseline); then NAT fast-path throughput, in-process per core and through RouterActors over rings.
 //   npm run bench -- nat            (or: node --import tsx --expose-gc bench/nat.ts)
 import { performance, PerformanceObserver } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { DeltaCodec, ReplicaHost, Replica, Store, type TableView, type HeadDeltaMessage } from '../store/index.js';
-import { parseIpv4, ETHERNET_HEADER_LEN } from '../wire/index.js';
-import { RingLink, ringLinkPair } from '../wire/link/ring-link.js';
 import { arpTable, type ArpEntry } from '../actors/iface/arp-table.js';
 import { natTable, type NatEntry } from '../actors/router/nat-table.js';
 import { MapTable } from '../actors/router/map-table.js';
 import { Router } from '../actors/router/router.js';
 import { routerTables } from '../actors/router/router-schema.js';
 import { RouterActors } from '../actors/router/router-actors.js';
-import { localMac, type NetInterface } from '../actors/iface/net-interface.js';
-import { arpFrame, udpFrame } from '../test/support/frames.js';
-import { type BenchReport, median, percentile } from './report.js';
-
-const ip = parseIpv4;
-const INSIDE: NetInterface = { name: 'in', mac: localMac(0x301), ip: ip('10.201.0.1'), prefix: 24 };
-const OUTSIDE: NetInterface = { name: 'out', mac: localMac(0x302), ip: ip('10.202.0.1'), prefix: 24 };
-const SERVER = ip('10.202.0.2');
-const SERVER_MAC = 0x02_00_00_00_02_02;
-const CLIENTS = 200; // 10.201.0.2 … 10.201.0.201
-const clientIp = (i: number) => ip('10.201.0.2') + (i % CLIENTS);
-const clientMac = (a: number) => 0x02_00_00_00_00_00 + (a & 0xffff);
-const PORTS = 64_000; // flow i: source port 1024 + i % PORTS, destination port 5300 + ⌊i / PORTS⌋: unique, so ports are preserved
+import { type BenchReport, maxOf, median, percentile, runAlone } from './report.js';
+import { INSIDE, OUTSIDE, SERVER, SERVER_MAC, CLIENTS, FRAME_LEN, clientIp, clientMac, outboundFrame, replyFrame } from './nat-flows.js';
+import { ClosedLoop, closeRings, rings } from './closed-loop.js';
 
 const FILL = Number(process.env.NB_NAT_FILL ?? 100_000); // flows in the table before the timed phases
 const N = Number(process.env.NB_NAT_PACKETS ?? 100_000); // timed insertions, and timed lookups
 const ROUNDS = Number(process.env.NB_NAT_ROUNDS ?? 3);
 const MERGE_EVERY = 4096; // packets between merge cycles (= the actor's maxPendingEdits push bound)
-const FRAME_LEN = 60;
 
 export type Mode = 'store' | 'hashtable';
+
+/** The simulated clock's start, ms. */
+const NOW0 = 1_700_000_000_000;
+
+/** Flows from … from + n - 1, in order. */
+export const flowRange = (from: number, n: number) => Int32Array.from({ length: n }, (_, i) => from + i);
 
 /** All pre-built frames in one pool (no per-frame ArrayBuffer): flow i's outbound frame at i * FRAME_LEN. */
 export class FramePool {
@@ -54,14 +46,6 @@ export class FramePool {
     for (let k = 0; k < FRAME_LEN; k++) buf[k] = p[o++];
   }
 }
-
-const PAYLOAD = new Uint8Array(FRAME_LEN - ETHERNET_HEADER_LEN - 20 - 8);
-export const outboundFrame = (i: number) => udpFrame({
-  srcMac: clientMac(clientIp(i)), dstMac: INSIDE.mac, src: clientIp(i), dst: SERVER, srcPort: 1024 + (i % PORTS), dstPort: 5300 + Math.floor(i / PORTS), payload: PAYLOAD,
-});
-export const replyFrame = (i: number) => udpFrame({
-  srcMac: SERVER_MAC, dstMac: OUTSIDE.mac, src: SERVER, dst: OUTSIDE.ip, srcPort: 5300 + Math.floor(i / PORTS), dstPort: 1024 + (i % PORTS), payload: PAYLOAD,
-});
 
 /**
  * One packet actor's view: a Router over a replica (with its merge cycle) or over Maps. A 'store' rig
@@ -213,9 +197,6 @@ export async function phase(rig: Rig, pool: FramePool, order: Int32Array, n: num
 
 export interface Stats { p50: number; p99: number; max: number; maxNoGc: number; p99NoGc: number; gcPct: number; gcMaxMs: number; gcCount: number; gcHits: number; meanUs: number }
 
-/** Math.max of a long list (spreading 200,000 arguments overflows the stack). */
-const maxOf = (xs: number[]) => xs.reduce((m, x) => (x > m ? x : m), -Infinity);
-
 export function stats(p: Phase): Stats {
   const us = Array.from(p.lat, (x) => x / 1000);
   const noGc = us.filter((_, i) => p.hitByGc[i] === 0);
@@ -241,9 +222,9 @@ export function shuffled(n: number, count: number, seed: number): Int32Array {
 
 /** Fills a fresh rig with FILL flows (untimed), then times N insertions of new flows and N lookups. */
 async function oneRound(mode: Mode, pool: FramePool, insertOrder: Int32Array, lookupOrder: Int32Array, fill: number, n: number): Promise<{ insert: Stats; lookup: Stats; rig: Rig }> {
-  const now0 = 1_700_000_000_000;
+  const now0 = NOW0;
   const rig = new Rig(mode, now0);
-  const seq = Int32Array.from({ length: fill }, (_, i) => i);
+  const seq = flowRange(0, fill);
   await phase(rig, pool, seq, fill, now0, false);
   rig.mergeCycle(now0 + 1000, false);
   forceGc();
@@ -271,9 +252,9 @@ function timerOverheadNs(): number {
 
 /** In-process: existing flows, both directions, batches of 64 (32 out + 32 back), merge cycle every 100 ms. */
 export async function inprocessMpps(mode: Mode, pool: FramePool, replies: FramePool, flows: number, seconds: number): Promise<number> {
-  const now0 = 1_700_000_000_000;
+  const now0 = NOW0;
   const rig = new Rig(mode, now0);
-  const warm = Int32Array.from({ length: flows }, (_, i) => i);
+  const warm = flowRange(0, flows);
   await phase(rig, pool, warm, flows, now0, false);
   await phase(rig, replies, warm, flows, now0, true);
   rig.mergeCycle(now0, false);
@@ -312,108 +293,38 @@ export async function inprocessMpps(mode: Mode, pool: FramePool, replies: FrameP
 
 /** Through RouterActors (dispatchers on this thread, packet actors in workers, rings both ways), closed loop. */
 export async function actorsMpps(workers: number, store: 'memory' | 'hashtable', seconds: number, rounds: number): Promise<{ mpps: number; merges: number; refills: number }> {
-  const [ra, pa] = ringLinkPair('nat-bench-in', 1 << 22);
-  const [rb, pb] = ringLinkPair('nat-bench-out', 1 << 22);
-  const routerIn = new RingLink(ra);
-  const routerOut = new RingLink(rb);
-  const peerIn = new RingLink(pa);
-  const peerOut = new RingLink(pb);
-  const actors = new RouterActors(routerIn, routerOut, { inside: INSIDE, outside: OUTSIDE, packetActors: workers, mergeIntervalMs: 100, store, maxFlows: 1 << 20 });
+  const r = rings('nat-bench');
+  const actors = new RouterActors(r.routerIn, r.routerOut, { inside: INSIDE, outside: OUTSIDE, packetActors: workers, mergeIntervalMs: 100, store, maxFlows: 1 << 20 });
   await actors.ready();
-  const FLOWS = 4096;
-  const WINDOW = 1024;
-  // Flows spread over the whole port range, so both actors' slices get flows.
-  const flowOf = (j: number) => Math.floor((j * (PORTS - 1)) / FLOWS);
-  const out = Array.from({ length: FLOWS }, (_, j) => outboundFrame(flowOf(j)));
-  const back = new Map<number, Uint8Array>();
-  for (let j = 0; j < FLOWS; j++) back.set(1024 + (flowOf(j) % PORTS), replyFrame(flowOf(j)));
-  let next = 0;
-  let forwarded = 0;
-  let inFlight = 0;
-  let active = false;
-  const arpReply = (f: Uint8Array, link: RingLink, ourMac: number) => {
-    const target = ((f[38] << 24) | (f[39] << 16) | (f[40] << 8) | f[41]) >>> 0;
-    const senderIp = ((f[28] << 24) | (f[29] << 16) | (f[30] << 8) | f[31]) >>> 0;
-    const mac = target === SERVER ? SERVER_MAC : clientMac(target);
-    link.send(arpFrame({ op: 'reply', srcMac: mac, senderIp: target, targetIp: senderIp, targetMac: ourMac, dst: ourMac }));
-  };
-  const sendOut = () => {
-    if (peerIn.send(out[next++ % FLOWS])) inFlight++;
-  };
-  // The server: answers every forwarded frame with its flow's reply.
-  peerOut.onFrames((batch) => {
-    for (const f of batch) {
-      if (f[12] === 0x08 && f[13] === 0x06) { if (f[21] === 1) arpReply(f, peerOut, OUTSIDE.mac); continue; }
-      if (active) forwarded++;
-      const r = back.get((f[34] << 8) | f[35]);
-      if (r === undefined || !peerOut.send(r)) inFlight--;
-    }
-  });
-  // The clients: each reply that made it back is replaced by the next outbound frame.
-  peerIn.onFrames((batch) => {
-    for (const f of batch) {
-      if (f[12] === 0x08 && f[13] === 0x06) { if (f[21] === 1) arpReply(f, peerIn, INSIDE.mac); continue; }
-      if (active) forwarded++;
-      inFlight--;
-      if (active) sendOut();
-    }
-  });
-  let refills = 0;
-  const round = async (s: number) => {
-    forwarded = 0;
-    active = true;
-    const t0 = performance.now();
-    while (inFlight < WINDOW) sendOut();
-    // A frame the router dropped (ring full, ARP queue) would shrink the window for good: when nothing
-    // came back for 5 ms, the window is refilled.
-    let seen = -1;
-    const guard = setInterval(() => {
-      if (forwarded === seen) { refills++; inFlight = 0; while (inFlight < WINDOW) sendOut(); }
-      seen = forwarded;
-    }, 5);
-    await new Promise((r) => setTimeout(r, s * 1000));
-    clearInterval(guard);
-    active = false;
-    const rate = forwarded / ((performance.now() - t0) / 1000);
-    const end = Date.now() + 2000;
-    while (inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
-    inFlight = 0;
-    return rate;
-  };
-  await round(0.7); // ARP, flow creation, JIT
+  const load = new ClosedLoop(r.peerIn, r.peerOut);
+  await load.round(0.7); // ARP, flow creation, JIT
   const rates: number[] = [];
-  for (let i = 0; i < rounds; i++) rates.push(await round(seconds));
+  for (let i = 0; i < rounds; i++) rates.push(await load.round(seconds));
   const merges = actors.store.stats.merges;
   if (process.env.NB_NAT_DEBUG) {
-    process.stdout.write(JSON.stringify({ workers, store, refills, rates, inD: actors.insideDispatcher.counters, outD: actors.outsideDispatcher.counters,
-      peerIn: peerIn.counters, peerOut: peerOut.counters, actors: (await actors.supervisor.stats()).map((x) => x.counters) }) + '\n');
+    process.stdout.write(JSON.stringify({ workers, store, refills: load.refills, rates, inD: actors.insideDispatcher.counters, outD: actors.outsideDispatcher.counters,
+      peerIn: r.peerIn.counters, peerOut: r.peerOut.counters, actors: (await actors.supervisor.stats()).map((x) => x.counters) }) + '\n');
   }
   await actors.stop();
-  for (const l of [peerIn, peerOut, routerIn, routerOut]) l.close();
-  return { mpps: median(rates) / 1e6, merges, refills };
+  closeRings(r);
+  return { mpps: median(rates) / 1e6, merges, refills: load.refills };
 }
 
 // ---------------------------------------------------------------------------------------- suite
 
-export async function run(report: BenchReport): Promise<void> {
-  observeGc();
-  const total = FILL + N;
-  const tb = performance.now();
-  const pool = new FramePool(total, outboundFrame);
-  const replies = new FramePool(8192, replyFrame);
-  process.stdout.write(`  (built ${total} frames in ${((performance.now() - tb) / 1000).toFixed(1)} s)\n`);
-  const insertOrder = Int32Array.from({ length: N }, (_, i) => FILL + i); // new flows, in order
-  const lookupOrder = shuffled(total, N, 12345); // random existing flows (after the insert phase all `total` exist)
-  const overhead = timerOverheadNs();
+/** Per mode, what the latency rounds gave. */
+interface ModeResults { insert: Stats[]; lookup: Stats[]; hostMerge: number[]; actorMerge: number[]; merges: number; entries: number }
 
+/** ROUNDS latency rounds per mode, modes alternated, after a small discarded warm-up of both. */
+async function latencyRounds(pool: FramePool, insertOrder: Int32Array, lookupOrder: Int32Array): Promise<Record<Mode, ModeResults>> {
   // Warm-up (JIT) for both modes, small, discarded.
   const wf = Math.floor(FILL / 5);
   const wn = Math.floor(N / 5);
-  const warmInsert = Int32Array.from({ length: wn }, (_, i) => wf + i);
+  const warmInsert = flowRange(wf, wn);
   for (const m of ['store', 'hashtable'] as Mode[]) await oneRound(m, pool, warmInsert, shuffled(wf + wn, wn, 7), wf, wn);
   forceGc();
 
-  const res: Record<Mode, { insert: Stats[]; lookup: Stats[]; hostMerge: number[]; actorMerge: number[]; merges: number; entries: number }> = {
+  const res: Record<Mode, ModeResults> = {
     store: { insert: [], lookup: [], hostMerge: [], actorMerge: [], merges: 0, entries: 0 },
     hashtable: { insert: [], lookup: [], hostMerge: [], actorMerge: [], merges: 0, entries: 0 },
   };
@@ -426,24 +337,33 @@ export async function run(report: BenchReport): Promise<void> {
       res[m].hostMerge.push(...o.rig.hostMergeUs);
       res[m].actorMerge.push(...o.rig.actorMergeUs);
       res[m].merges += o.rig.merges;
-      res[m].entries = m === 'store' ? (o.rig.mergeCycle(1_700_000_003_000, false), o.rig.natEntries) : o.rig.natEntries;
+      res[m].entries = m === 'store' ? (o.rig.mergeCycle(NOW0 + 3000, false), o.rig.natEntries) : o.rig.natEntries;
       forceGc();
     }
   }
-  const med = (xs: Stats[], k: keyof Stats) => median(xs.map((x) => x[k]));
-  const note = `median of ${ROUNDS} rounds (modes alternated), each ${N.toLocaleString('en')} packets into a table of ${FILL.toLocaleString('en')}→${total.toLocaleString('en')} flows; per-packet hrtime.bigint (timer pair ${overhead} ns, not subtracted)`;
+  return res;
+}
+
+const medOf = (xs: Stats[], k: keyof Stats) => median(xs.map((x) => x[k]));
+
+function reportLatency(report: BenchReport, res: Record<Mode, ModeResults>, overheadNs: number): void {
+  const total = FILL + N;
+  const note = `median of ${ROUNDS} rounds (modes alternated), each ${N.toLocaleString('en')} packets into a table of ${FILL.toLocaleString('en')}→${total.toLocaleString('en')} flows; per-packet hrtime.bigint (timer pair ${overheadNs} ns, not subtracted)`;
   for (const m of ['store', 'hashtable'] as Mode[]) {
     for (const op of ['insert', 'lookup'] as const) {
       const xs = res[m][op];
-      report.add(`nat.${m}.${op}_p50_us`, med(xs, 'p50'), 'µs', undefined, m === 'store' && op === 'insert' ? note : undefined);
-      report.add(`nat.${m}.${op}_p99_us`, med(xs, 'p99'), 'µs');
-      report.add(`nat.${m}.${op}_max_us`, med(xs, 'max'), 'µs', undefined, `worst of all rounds ${Math.max(...xs.map((x) => x.max)).toFixed(0)} µs`);
-      report.add(`nat.${m}.${op}_max_nogc_us`, med(xs, 'maxNoGc'), 'µs', undefined, 'max over packets no garbage collection overlapped');
-      report.add(`nat.${m}.${op}_mean_us`, med(xs, 'meanUs'), 'µs');
-      report.add(`nat.${m}.${op}_gc_pct`, med(xs, 'gcPct'), '%', undefined, `GC time ÷ phase time; ${med(xs, 'gcCount')} GCs, longest ${med(xs, 'gcMaxMs').toFixed(2)} ms, ${med(xs, 'gcHits')} packets hit`);
+      report.add(`nat.${m}.${op}_p50_us`, medOf(xs, 'p50'), 'µs', undefined, m === 'store' && op === 'insert' ? note : undefined);
+      report.add(`nat.${m}.${op}_p99_us`, medOf(xs, 'p99'), 'µs');
+      report.add(`nat.${m}.${op}_max_us`, medOf(xs, 'max'), 'µs', undefined, `worst of all rounds ${Math.max(...xs.map((x) => x.max)).toFixed(0)} µs`);
+      report.add(`nat.${m}.${op}_max_nogc_us`, medOf(xs, 'maxNoGc'), 'µs', undefined, 'max over packets no garbage collection overlapped');
+      report.add(`nat.${m}.${op}_mean_us`, medOf(xs, 'meanUs'), 'µs');
+      report.add(`nat.${m}.${op}_gc_pct`, medOf(xs, 'gcPct'), '%', undefined, `GC time ÷ phase time; ${medOf(xs, 'gcCount')} GCs, longest ${medOf(xs, 'gcMaxMs').toFixed(2)} ms, ${medOf(xs, 'gcHits')} packets hit`);
     }
   }
-  const ratio = (op: 'insert' | 'lookup', k: keyof Stats) => med(res.store[op], k) / med(res.hashtable[op], k);
+}
+
+function reportRatiosAndMerges(report: BenchReport, res: Record<Mode, ModeResults>, overheadNs: number): void {
+  const ratio = (op: 'insert' | 'lookup', k: keyof Stats) => medOf(res.store[op], k) / medOf(res.hashtable[op], k);
   report.add('nat.insert_p99_ratio', ratio('insert', 'p99'), '×hashtable', '<= 1.5');
   report.add('nat.insert_max_ratio', ratio('insert', 'max'), '×hashtable', '<= 1.5', 'max is noisy; see nat.*.insert_max_nogc_us');
   report.add('nat.lookup_p99_ratio', ratio('lookup', 'p99'), '×hashtable', '<= 1.2');
@@ -457,14 +377,20 @@ export async function run(report: BenchReport): Promise<void> {
   report.add('nat.hashtable.flush_us', median(res.hashtable.actorMerge), 'µs', undefined, `router.flush every ${MERGE_EVERY} packets, included in the packet behind it`);
   report.add('nat.store.merges', res.store.merges, 'merges');
   report.add('nat.store.primary_entries', res.store.entries, 'flows', undefined, 'NAT entries in the primary after a round (every insertion merged)');
-  report.add('nat.timer_overhead_ns', overhead, 'ns', undefined, 'two back-to-back process.hrtime.bigint() reads');
+  report.add('nat.timer_overhead_ns', overheadNs, 'ns', undefined, 'two back-to-back process.hrtime.bigint() reads');
+}
 
-  // Throughput
+/** forward.*_inprocess: 3 × 1 s a mode, modes alternated. */
+async function reportInprocess(report: BenchReport, pool: FramePool, replies: FramePool): Promise<void> {
   const tp: Record<Mode, number[]> = { store: [], hashtable: [] };
   for (let r = 0; r < 3; r++) for (const m of (r % 2 ? ['hashtable', 'store'] : ['store', 'hashtable']) as Mode[]) tp[m].push(await inprocessMpps(m, pool, replies, 4096, 1));
   report.add('forward.mpps_1w_inprocess', median(tp.store), 'Mpps', '>= 1',
     'one Router on a store replica in this thread, 4,096 existing UDP flows, both directions, batches of 32+32, frames copied into reused buffers (copy included), merge cycle every 100 ms; median of 3 × 1 s');
   report.add('forward.hashtable.mpps_1w_inprocess', median(tp.hashtable), 'Mpps', undefined, 'the same on MapTable');
+}
+
+/** forward.mpps_{1,2}w and the hashtable's 1w: through RouterActors; a failure is reported, not thrown. */
+async function reportActors(report: BenchReport): Promise<void> {
   for (const w of [1, 2]) {
     try {
       const a = await actorsMpps(w, 'memory', 1.5, 3);
@@ -482,8 +408,21 @@ export async function run(report: BenchReport): Promise<void> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { BenchReport } = await import('./report.js');
-  await run(new BenchReport());
-  process.exit(0);
+export async function run(report: BenchReport): Promise<void> {
+  observeGc();
+  const total = FILL + N;
+  const tb = performance.now();
+  const pool = new FramePool(total, outboundFrame);
+  const replies = new FramePool(8192, replyFrame);
+  process.stdout.write(`  (built ${total} frames in ${((performance.now() - tb) / 1000).toFixed(1)} s)\n`);
+  const insertOrder = flowRange(FILL, N); // new flows, in order
+  const lookupOrder = shuffled(total, N, 12345); // random existing flows (after the insert phase all `total` exist)
+  const overhead = timerOverheadNs();
+  const res = await latencyRounds(pool, insertOrder, lookupOrder);
+  reportLatency(report, res, overhead);
+  reportRatiosAndMerges(report, res, overhead);
+  await reportInprocess(report, pool, replies);
+  await reportActors(report);
 }
+
+await runAlone(import.meta.url, run, true);

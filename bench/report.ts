@@ -1,6 +1,7 @@
 // Collects benchmark figures as flat keys, prints them as a table and writes bench/results/latest.json.
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
 export interface Figure {
@@ -79,4 +80,19 @@ export function percentile(xs: ArrayLike<number>, p: number): number {
   const f = Math.floor(k);
   const c = Math.min(f + 1, s.length - 1);
   return s[f] + (s[c] - s[f]) * (k - f);
+}
+
+/** Math.max of a long list (spreading 200,000 arguments overflows the stack). */
+export function maxOf(xs: number[]): number {
+  return xs.reduce((m, x) => (x > m ? x : m), -Infinity);
+}
+
+/**
+ * Runs `run` alone when its module is the script node started (`node --import tsx bench/nat.ts`);
+ * `exit` for suites whose threads or handles would otherwise keep the process alive.
+ */
+export async function runAlone(moduleUrl: string, run: (report: BenchReport) => Promise<void>, exit = false): Promise<void> {
+  if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
+  await run(new BenchReport());
+  if (exit) process.exit(0);
 }

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchReport } from './report.js';
+import { runAlone, type BenchReport } from './report.js';
 import { parsePing } from './arp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -19,6 +19,8 @@ const SERVER = '10.202.0.2';
 const UDP_RATES_KPPS = [20, 30, 40, 50, 75, 100, 150, 200];
 const UDP_SECONDS = 3;
 const TCP_SECONDS = 5;
+const WORKERS = process.env.NB_E2E_WORKERS ?? '2';
+const STORE = process.env.NB_E2E_STORE ?? 'memory';
 
 interface Figures {
   pingUs: number | null; pingLoss: number | null;
@@ -193,13 +195,11 @@ async function measure(client: string, dir: string, log: (s: string) => void): P
 }
 
 /** Ours: the router process on two TAPs in the root namespace, each TAP handed to a peer namespace. */
-async function ours(res: Resources, dir: string, log: (s: string) => void): Promise<Figures & { counters: string }> {
+async function ours(res: Resources, dir: string, log: (s: string) => void): Promise<Ours> {
   const id = process.pid % 100000;
   const tapIn = `nbei${id}`;
   const tapOut = `nbeo${id}`;
-  const workers = process.env.NB_E2E_WORKERS ?? '2';
-  const store = process.env.NB_E2E_STORE ?? 'memory';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--inside', `${tapIn}:10.201.0.1/24`, '--outside', `${tapOut}:10.202.0.1/24`, '--workers', workers, '--store', store],
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'router', '--inside', `${tapIn}:10.201.0.1/24`, '--outside', `${tapOut}:10.202.0.1/24`, '--workers', WORKERS, '--store', STORE],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   res.procs.push(child);
   let out = '';
@@ -262,17 +262,10 @@ function unmeasurable(tools: string[]): string | null {
   return why && `not measured: ${why}`;
 }
 
-export async function run(report: BenchReport): Promise<void> {
-  const whyOurs = unmeasurable(['dnsmasq', 'iperf3', 'ping', 'ss']);
-  const whyKernel = whyOurs ?? unmeasurable(['nft', 'ethtool']);
-  if (whyKernel) process.stdout.write(`  (${whyOurs ? 'router-e2e' : 'the kernel reference'} ${whyKernel})\n`);
-  if (whyOurs) {
-    for (const [k, , unit, goal] of KEYS) {
-      report.add(`e2e.${k}`, null, unit, goal, whyOurs);
-      report.add(`kernel.e2e.${k}`, null, unit, undefined, whyOurs);
-    }
-    return;
-  }
+type Ours = Figures & { counters: string };
+
+/** Our router, then the kernel (unless `whyKernel`), each torn down before the next; a side that fails is logged and left null. */
+async function measureBoth(whyKernel: string | null): Promise<{ mine: Ours | null; kern: Figures | null }> {
   const dir = mkdtempSync(join(tmpdir(), 'nb-e2e-'));
   writeFileSync(join(dir, 'e2e.py'), CLIENT_PY);
   writeFileSync(join(dir, 'hosts'), ['www', 'api', 'cdn', 'mail', 'db'].map((n) => `${SERVER} ${n}.kref.test\n`).join(''));
@@ -280,7 +273,7 @@ export async function run(report: BenchReport): Promise<void> {
   const res = new Resources();
   const onExit = () => res.teardownSync();
   process.once('exit', onExit);
-  let mine: (Figures & { counters: string }) | null = null;
+  let mine: Ours | null = null;
   let kern: Figures | null = null;
   try {
     try { mine = await ours(res, dir, log); } catch (err) { log(`netbranch setup failed: ${(err as Error).message}`); }
@@ -292,31 +285,46 @@ export async function run(report: BenchReport): Promise<void> {
     process.removeListener('exit', onExit);
     rmSync(dir, { recursive: true, force: true });
   }
-  const workers = process.env.NB_E2E_WORKERS ?? '2';
-  const store = process.env.NB_E2E_STORE ?? 'memory';
-  const notes: Record<string, string> = {
-    flood_ping_rtt_us: 'ping -f -c 5000 from the client namespace through the NAT to the server, average RTT',
-    dns_p50_us: 'closed-loop python client, 2,000 A queries (≤ 10 s) to dnsmasq in the server namespace through the NAT, p50',
-    udp64_kpps: `iperf3 -u -l 64 for ${UDP_SECONDS} s at ${UDP_RATES_KPPS.join(', ')} kpps offered, highest with < 0.1% loss (packets received/s)`,
-    tcp_gbps: `iperf3 TCP ${TCP_SECONDS} s, received`,
-    new_conns_per_s: 'python client: connect, wait for the server\'s close, at most 5,000 in at most 10 s',
-  };
+  return { mine, kern };
+}
+
+const NOTES: Record<string, string> = {
+  flood_ping_rtt_us: 'ping -f -c 5000 from the client namespace through the NAT to the server, average RTT',
+  dns_p50_us: 'closed-loop python client, 2,000 A queries (≤ 10 s) to dnsmasq in the server namespace through the NAT, p50',
+  udp64_kpps: `iperf3 -u -l 64 for ${UDP_SECONDS} s at ${UDP_RATES_KPPS.join(', ')} kpps offered, highest with < 0.1% loss (packets received/s)`,
+  tcp_gbps: `iperf3 TCP ${TCP_SECONDS} s, received`,
+  new_conns_per_s: 'python client: connect, wait for the server\'s close, at most 5,000 in at most 10 s',
+};
+
+/** Each figure for ours, the kernel's twin, and the ratio between them. */
+function reportFigures(report: BenchReport, mine: Ours | null, kern: Figures | null, whyKernel: string | null): void {
   for (const [k, field, unit, goal, kind] of KEYS) {
     const a = mine ? (mine[field] as number | null) : null;
     const b = kern ? (kern[field] as number | null) : null;
     const extra = k === 'udp64_kpps' ? mine?.udpNote : k === 'new_conns_per_s' ? mine?.connNote : k === 'flood_ping_rtt_us' && mine?.pingLoss ? `loss ${mine.pingLoss}%` : '';
     const kextra = k === 'udp64_kpps' ? kern?.udpNote : k === 'new_conns_per_s' ? kern?.connNote : '';
-    report.add(`e2e.${k}`, a, unit, goal, `${notes[k]}; netbranch router --workers ${workers} --store ${store}${extra ? `; ${extra}` : ''}`);
+    report.add(`e2e.${k}`, a, unit, goal, `${NOTES[k]}; netbranch router --workers ${WORKERS} --store ${STORE}${extra ? `; ${extra}` : ''}`);
     report.add(`kernel.e2e.${k}`, b, unit, undefined, whyKernel ?? `the same through a kernel router namespace (ip_forward, nft masquerade, veths, offloads off)${kextra ? `; ${kextra}` : ''}`);
     const ratio = a !== null && b !== null && a > 0 && b > 0 ? (kind === 'lat' ? a / b : b / a) : null;
     report.add(`e2e.${k.replace(/_(us|kpps|gbps|per_s)$/, '')}_ratio`, ratio, kind === 'lat' ? '×kernel (ours ÷ kernel)' : '×kernel (kernel ÷ ours)', undefined,
       kind === 'lat' ? 'latency: how many times the kernel\'s' : 'rate: how many times slower than the kernel');
   }
+}
+
+export async function run(report: BenchReport): Promise<void> {
+  const whyOurs = unmeasurable(['dnsmasq', 'iperf3', 'ping', 'ss']);
+  const whyKernel = whyOurs ?? unmeasurable(['nft', 'ethtool']);
+  if (whyKernel) process.stdout.write(`  (${whyOurs ? 'router-e2e' : 'the kernel reference'} ${whyKernel})\n`);
+  if (whyOurs) {
+    for (const [k, , unit, goal] of KEYS) {
+      report.add(`e2e.${k}`, null, unit, goal, whyOurs);
+      report.add(`kernel.e2e.${k}`, null, unit, undefined, whyOurs);
+    }
+    return;
+  }
+  const { mine, kern } = await measureBoth(whyKernel);
+  reportFigures(report, mine, kern, whyKernel);
   if (mine?.counters) process.stdout.write(`  (router actors' counters: ${mine.counters})\n`);
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { BenchReport } = await import('./report.js');
-  await run(new BenchReport());
-  process.exit(0);
-}
+await runAlone(import.meta.url, run, true);

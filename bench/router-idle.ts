@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tapSupport } from '../wire/link/tap.js';
-import type { BenchReport } from './report.js';
+import { runAlone, type BenchReport } from './report.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const WINDOW_S = Number(process.env.NB_IDLE_SECONDS ?? 10);
@@ -116,7 +116,4 @@ export async function run(report: BenchReport): Promise<void> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { BenchReport } = await import('./report.js');
-  await run(new BenchReport());
-}
+await runAlone(import.meta.url, run);

@@ -60,27 +60,30 @@ function heapUsed(): number {
   return process.memoryUsage().heapUsed;
 }
 
-export async function run(report: BenchReport): Promise<void> {
-  const N = 1_000_000;
+type Filled = ReturnType<typeof filled>;
 
-  // Memory first, on a quiet heap.
+/** Memory first, on a quiet heap: the store's bytes per entry, retained and steady, and a plain Map's; returns the Map. */
+function memoryFigures(report: BenchReport, n: number): { big: Filled; plain: Map<string, ArpEntry> } {
   const h0 = heapUsed();
-  const big = filled(N);
+  const big = filled(n);
   const h1 = heapUsed();
-  report.add('store.bytes_per_entry_1m', (h1 - h0) / N, 'B/entry', undefined, 'heap of 1M ARP-like entries, keys and values included');
+  report.add('store.bytes_per_entry_1m', (h1 - h0) / n, 'B/entry', undefined, 'heap of 1M ARP-like entries, keys and values included');
   // Once the fill commit leaves the retention window, its undo records go: the steady-state cost.
   for (let i = 0; i <= big.store.retention; i++) {
     big.main.table(arp).set(big.keyList[i], entry(i, 61_000));
     big.main.commit({ message: 'roll the retention window' });
   }
   const h1s = heapUsed();
-  report.add('store.bytes_per_entry_1m_steady', (h1s - h0) / N, 'B/entry', undefined, 'the same once the fill commit is out of the retention window');
+  report.add('store.bytes_per_entry_1m_steady', (h1s - h0) / n, 'B/entry', undefined, 'the same once the fill commit is out of the retention window');
   const plain = new Map<string, ArpEntry>();
   for (const [k, v] of big.main.table(arp).committedEntries()) plain.set(k, v);
   const h2 = heapUsed();
-  report.add('store.map_bytes_per_entry_1m', (h2 - h1s) / N, 'B/entry', undefined, 'a plain Map of the same entries (values shared), for scale');
+  report.add('store.map_bytes_per_entry_1m', (h2 - h1s) / n, 'B/entry', undefined, 'a plain Map of the same entries (values shared), for scale');
+  return { big, plain };
+}
 
-  // get on a fork of the 1M table vs Map.get, interleaved reps of the same random keys.
+/** get on a fork of the 1M table vs Map.get, interleaved reps of the same random keys. */
+function getFigures(report: BenchReport, big: Filled, plain: Map<string, ArpEntry>): void {
   const lookups = shuffled(big.keyList, 2_000_000);
   const fork = big.main.fork('reader');
   const ft = fork.table(arp);
@@ -92,8 +95,10 @@ export async function run(report: BenchReport): Promise<void> {
   report.add('store.get_ns', (median(gb) * 1e6) / lookups.length, 'ns/op', undefined, 'get on a fork of a 1M-entry table');
   report.add('store.map_get_ns', (median(gm) * 1e6) / lookups.length, 'ns/op');
   report.add('store.get_ratio', median(gb) / median(gm), '×Map.get', '<= 1.3');
+}
 
-  // set on a branch vs Map.set, the same 200k random keys (updates of existing entries).
+/** set on a branch vs Map.set, the same 200k random keys (updates of existing entries). */
+function setFigures(report: BenchReport, big: Filled, plain: Map<string, ArpEntry>): void {
   const writes = shuffled(big.keyList, 200_000, 11);
   const vals = writes.map((_, i) => entry(i, 120_000));
   const sm: number[] = [];
@@ -114,34 +119,32 @@ export async function run(report: BenchReport): Promise<void> {
   report.add('store.set_ns', (median(sb) * 1e6) / writes.length, 'ns/op', undefined, 'set on a fresh fork of the 1M table');
   report.add('store.map_set_ns', (median(sm) * 1e6) / writes.length, 'ns/op', undefined, 'Map.set updating the 1M Map');
   report.add('store.set_ratio', median(sb) / median(sm), '×Map.set', '<= 2');
+}
 
-  // fork of the 1M branch.
-  const F = 100_000;
-  const tf = timeLoop(() => { for (let i = 0; i < F; i++) { const f = big.main.fork('f'); sink += f.baseSeq; f.close(); } }, 5);
-  report.add('store.fork_us_1m', (tf * 1000) / F, 'µs', '< 5', 'fork + close of a 1M-entry branch, garbage collection included');
+/** Merge a 1,000-key delta from a replica into the primary (checked, merged, head delta built), ms: median after 3 warm-up rounds. */
+function mergeMs(main: Branch, keyList: string[], host: ReplicaHost, rounds: number): number {
+  const samples: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // An empty snapshot: the replica only writes here, and a 1M-entry snapshot is not what is measured.
+    const rep = new Replica(main.store.schema, { type: 'snapshot', replica: `r${r}`, base: host.pin(`r${r}`), tables: [] });
+    const rt = rep.table(arp);
+    for (const k of shuffled(keyList, 1000, 100 + r)) rt.set(k, entry(r, 200_000 + r));
+    // The primary moves on meanwhile, so this is a three-way merge, not a fast-forward.
+    const mt = main.table(arp);
+    for (const k of shuffled(keyList, 1000, 900 + r)) mt.set(k, entry(r, 150_000 + r));
+    main.commit({ message: 'concurrent' });
+    const delta = rep.takeDelta()!;
+    // No forced GC here: a collection just before moves the heap and leaves the big Map cold (first
+    // lookups then cost several µs each), which measures the collector, not the merge.
+    const t0 = performance.now();
+    host.accept(delta);
+    if (r >= 3) samples.push(performance.now() - t0); // the first rounds warm the code up
+    host.detach(`r${r}`);
+  }
+  return median(samples);
+}
 
-  // merge a 1,000-key delta from a replica into the primary (checked, merged, head delta built).
-  const mergeMs = (main: Branch, keyList: string[], host: ReplicaHost, rounds: number): number => {
-    const samples: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      // An empty snapshot: the replica only writes here, and a 1M-entry snapshot is not what is measured.
-      const rep = new Replica(main.store.schema, { type: 'snapshot', replica: `r${r}`, base: host.pin(`r${r}`), tables: [] });
-      const rt = rep.table(arp);
-      for (const k of shuffled(keyList, 1000, 100 + r)) rt.set(k, entry(r, 200_000 + r));
-      // The primary moves on meanwhile, so this is a three-way merge, not a fast-forward.
-      const mt = main.table(arp);
-      for (const k of shuffled(keyList, 1000, 900 + r)) mt.set(k, entry(r, 150_000 + r));
-      main.commit({ message: 'concurrent' });
-      const delta = rep.takeDelta()!;
-      // No forced GC here: a collection just before moves the heap and leaves the big Map cold (first
-      // lookups then cost several µs each), which measures the collector, not the merge.
-      const t0 = performance.now();
-      host.accept(delta);
-      if (r >= 3) samples.push(performance.now() - t0); // the first rounds warm the code up
-      host.detach(`r${r}`);
-    }
-    return median(samples);
-  };
+function mergeFigures(report: BenchReport, big: Filled): void {
   const bigHost = new ReplicaHost(big.main);
   const m1m = mergeMs(big.main, big.keyList, bigHost, 33);
   const small = filled(1000);
@@ -149,5 +152,16 @@ export async function run(report: BenchReport): Promise<void> {
   report.add('store.merge_1k_into_1m_ms', m1m, 'ms', '<= 5', 'a 1,000-key delta, three-way, primary moved meanwhile');
   report.add('store.merge_1k_into_1k_ms', m1k, 'ms');
   report.add('store.merge_scaling_ratio', m1m / m1k, '×', '<= 1.5', 'same delta into 1M ÷ into 1k entries');
+}
+
+export async function run(report: BenchReport): Promise<void> {
+  const { big, plain } = memoryFigures(report, 1_000_000);
+  getFigures(report, big, plain);
+  setFigures(report, big, plain);
+  // fork of the 1M branch.
+  const F = 100_000;
+  const tf = timeLoop(() => { for (let i = 0; i < F; i++) { const f = big.main.fork('f'); sink += f.baseSeq; f.close(); } }, 5);
+  report.add('store.fork_us_1m', (tf * 1000) / F, 'µs', '< 5', 'fork + close of a 1M-entry branch, garbage collection included');
+  mergeFigures(report, big);
   if (sink === 42) process.stdout.write(''); // keep the loops' results alive
 }

@@ -3,11 +3,12 @@
 // Human output by default, `--json` for scripts. A server error prints `netbranch: CODE: message`
 // and exits 1; no socket to connect to exits 1 with a hint; bad flags exit 2.
 import type { Command } from 'commander';
-import { ApiError, connect, ConnectError, defaultApiSocket, formatWhere, parseWhere, type Client, type Where } from '../api/client.js';
-import type { Entry, HistoryEntry, TableInfo } from '../api/protocol.js';
-import { TIMEOUTS } from '../actors/router/conntrack.js';
+import { ApiError, connect, ConnectError, defaultApiSocket, parseWhere, type Client, type Where } from '../api/client.js';
+import type { Entry } from '../api/protocol.js';
+import { macToString, parseMac, WireError } from '../wire/index.js';
 import { numberFlag, UsageError } from './usage.js';
 import { trapStop } from './stop.js';
+import { formatArpEntry, formatChange, formatHistoryEntry, formatNatValue, formatTables, isForwarded } from './api-format.js';
 
 interface ApiFlags {
   api?: string;
@@ -16,9 +17,21 @@ interface ApiFlags {
   timeout?: string;
 }
 
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+type ListFlags = ApiFlags & { prefix?: string };
+type WatchFlags = ListFlags & { count?: string; seconds?: string };
 
 export function registerApiCommands(program: Command): void {
+  tablesCommand(program);
+  arpCommand(program);
+  natCommand(program);
+  getCommand(program);
+  setCommand(program);
+  rmCommand(program);
+  logCommand(program);
+  watchCommand(program);
+}
+
+function tablesCommand(program: Command): void {
   apiCommand(program, 'tables', "the tables the API serves (hello's answer): name, whether it takes writes, a key's form",
     ['netbranch tables', 'netbranch tables --api tcp:127.0.0.1:7070 --token "$TOKEN" --json'])
     .action((opts: ApiFlags) => withClient(opts, async (c) => {
@@ -27,24 +40,30 @@ export function registerApiCommands(program: Command): void {
       out(formatTables(hello.tables));
       out(`(${hello.server} ${hello.role}, protocol ${hello.protocol}; this connection's scopes: ${hello.scopes.length ? hello.scopes.join(' ') : 'none'})`);
     }));
+}
 
+function arpCommand(program: Command): void {
   apiCommand(program, 'arp', 'the ARP table, like `ip neigh`: address, MAC, dynamic (and when it expires) or static',
     ['netbranch arp', 'netbranch arp --prefix 10.201.0. --json'])
     .option('--prefix <p>', 'only addresses starting with this, e.g. 10.201.0.')
-    .action((opts: ApiFlags & { prefix?: string }) => withClient(opts, async (c) => {
+    .action((opts: ListFlags) => withClient(opts, async (c) => {
       const now = await tablesNow(c);
       await listTable(c, 'arp', opts, (e) => formatArpEntry(e.key, e.value, now));
     }));
+}
 
+function natCommand(program: Command): void {
   apiCommand(program, 'nat', 'the NAT flows, like `conntrack -L`: protocol, seconds left, state, both directions with counters',
     ['netbranch nat', 'netbranch nat --prefix tcp:10.201.0.2:'])
     .option('--prefix <p>', 'only flow keys starting with this, e.g. udp: or tcp:10.201.0.2:')
-    .action((opts: ApiFlags & { prefix?: string }) => withClient(opts, async (c) => {
+    .action((opts: ListFlags) => withClient(opts, async (c) => {
       const now = await tablesNow(c);
       const rules = opts.json ? new Map<string, unknown>() : await forwardRules(c);
       await listTable(c, 'nat', opts, (e) => formatNatValue(e.value, now, isForwarded(e.value, rules)));
     }));
+}
 
+function getCommand(program: Command): void {
   apiCommand(program, 'get', 'one entry, printed as indented JSON',
     ['netbranch get arp 10.201.0.2', 'netbranch get nat udp:10.201.0.2:40000:10.202.0.2:53 --json'])
     .argument('<table>', 'arp, nat, dnat (netbranch tables lists them)')
@@ -53,7 +72,9 @@ export function registerApiCommands(program: Command): void {
       const r = await c.get(table, key);
       out(opts.json ? JSON.stringify(r) : JSON.stringify(r.value, null, 2));
     }));
+}
 
+function setCommand(program: Command): void {
   apiCommand(program, 'set', 'set an entry (needs the write scope): VALUE is JSON; for arp a bare MAC means a static entry',
     ['netbranch set arp 10.201.0.9 02:00:00:00:00:09',
       `netbranch set dnat tcp:8080 '{"proto":"tcp","port":8080,"insideIp":"10.201.0.2","insidePort":80,"created":0}'`])
@@ -67,7 +88,9 @@ export function registerApiCommands(program: Command): void {
         out(opts.json ? JSON.stringify(r) : `set ${r.table} ${r.key} = ${JSON.stringify(r.value)}`);
       });
     });
+}
 
+function rmCommand(program: Command): void {
   apiCommand(program, 'rm', 'remove an entry (needs the write scope); removing one that is not there is not an error',
     ['netbranch rm arp 10.201.0.9', 'netbranch rm nat udp:10.201.0.2:40000:10.202.0.2:53'])
     .argument('<table>', 'arp, nat, dnat')
@@ -77,7 +100,9 @@ export function registerApiCommands(program: Command): void {
       if (opts.json) return out(JSON.stringify(r));
       out(r.existed ? `removed ${r.table} ${r.key}` : `${r.table} ${r.key}: no such entry, nothing removed`);
     }));
+}
 
+function logCommand(program: Command): void {
   apiCommand(program, 'log', "an entry's history, newest first: `#seq time author: message`, then the value after it",
     ['netbranch log arp 10.201.0.2', 'netbranch log dnat tcp:8080 --limit 5 --json'])
     .argument('<table>', 'arp, nat, dnat')
@@ -94,40 +119,45 @@ export function registerApiCommands(program: Command): void {
         out(lines.join('\n'));
       });
     });
+}
 
+function watchCommand(program: Command): void {
   apiCommand(program, 'watch', 'print one line per change to a table until Ctrl-C (or --count changes, or --seconds)',
     ['netbranch watch arp', 'netbranch watch nat --prefix tcp: --count 10 --json'])
     .argument('<table>', 'arp, nat, dnat')
     .option('--prefix <p>', 'only keys starting with this')
     .option('--count <n>', 'stop after this many changes')
     .option('--seconds <s>', 'stop after this many seconds')
-    .action((table: string, opts: ApiFlags & { prefix?: string; count?: string; seconds?: string }) => {
+    .action((table: string, opts: WatchFlags) => {
       const count = opts.count === undefined ? Infinity : numberFlag('--count', opts.count, 1, 1e12, true);
       const seconds = opts.seconds === undefined ? undefined : numberFlag('--seconds', opts.seconds, 0.001, 1e7);
-      return withClient(opts, async (c) => {
-        const w = await c.watch(table, { prefix: opts.prefix });
-        const stop = () => { void w.close(); };
-        const timer = seconds === undefined ? undefined : setTimeout(stop, seconds * 1000);
-        const trap = trapStop({ onStdoutClosed: true }); // Ctrl-C, SIGTERM, or `watch … | head` having read enough
-        void trap.requested.then(stop);
-        let seen = 0;
-        try {
-          for await (const ev of w) {
-            out(opts.json ? JSON.stringify({ table: ev.table, key: ev.key, value: ev.value }) : formatChange(ev.table, ev.key, ev.value));
-            if (++seen >= count) break;
-          }
-        } finally {
-          clearTimeout(timer);
-          trap.dispose();
-          await w.close();
-        }
-        // Ended by the server (shutdown, a lost replica), not by a bound or Ctrl-C: worth a non-zero status.
-        if (w.endReason !== undefined) {
-          apiOutput.err(`netbranch: the server ended the watch: ${w.endReason}\n`);
-          process.exitCode = 1;
-        }
-      });
+      return withClient(opts, (c) => watchTable(c, table, opts, count, seconds));
     });
+}
+
+/** Prints changes until `count` of them, `seconds`, Ctrl-C, SIGTERM or a closed stdout; the server ending it exits 1. */
+async function watchTable(c: Client, table: string, opts: WatchFlags, count: number, seconds: number | undefined): Promise<void> {
+  const w = await c.watch(table, { prefix: opts.prefix });
+  const stop = () => { void w.close(); };
+  const timer = seconds === undefined ? undefined : setTimeout(stop, seconds * 1000);
+  const trap = trapStop({ onStdoutClosed: true }); // Ctrl-C, SIGTERM, or `watch … | head` having read enough
+  void trap.requested.then(stop);
+  let seen = 0;
+  try {
+    for await (const ev of w) {
+      out(opts.json ? JSON.stringify({ table: ev.table, key: ev.key, value: ev.value }) : formatChange(ev.table, ev.key, ev.value));
+      if (++seen >= count) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    trap.dispose();
+    await w.close();
+  }
+  // Ended by the server (shutdown, a lost replica), not by a bound or Ctrl-C: worth a non-zero status.
+  if (w.endReason !== undefined) {
+    apiOutput.err(`netbranch: the server ended the watch: ${w.endReason}\n`);
+    process.exitCode = 1;
+  }
 }
 
 /** A command with the flags every API command has, and an example in its --help. */
@@ -207,14 +237,7 @@ async function forwardRules(c: Client): Promise<Map<string, unknown>> {
   return rules;
 }
 
-/** As dnat-table.ts's isForwardedFlow, on the readable forms: the flow's outside port is a rule's, to that rule's target. */
-export function isForwarded(flow: unknown, rules: ReadonlyMap<string, unknown>): boolean {
-  if (!isObj(flow) || flow.proto === 'icmp' || rules.size === 0) return false;
-  const r = rules.get(`${String(flow.proto)}:${String(flow.outPort)}`);
-  return isObj(r) && r.insideIp === flow.insideIp && r.insidePort === flow.insidePort;
-}
-
-async function listTable(c: Client, table: string, opts: ApiFlags & { prefix?: string }, line: (e: Entry) => string): Promise<void> {
+async function listTable(c: Client, table: string, opts: ListFlags, line: (e: Entry) => string): Promise<void> {
   if (opts.json) {
     const entries: Entry[] = [];
     for await (const e of c.listAll(table, { prefix: opts.prefix })) entries.push(e);
@@ -241,7 +264,8 @@ function out(text: string): void {
 
 /** VALUE of `set`: JSON, or for arp a bare MAC (a static entry). */
 export function parseValue(table: string, text: string): unknown {
-  if (table === 'arp' && MAC.test(text)) return { mac: text.toLowerCase(), expires: 0, kind: 'static' };
+  const mac = table === 'arp' ? staticMac(text) : undefined;
+  if (mac !== undefined) return { mac, expires: 0, kind: 'static' };
   try {
     return JSON.parse(text);
   } catch {
@@ -250,66 +274,12 @@ export function parseValue(table: string, text: string): unknown {
   }
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** `10.201.0.2 lladdr 02:00:00:00:00:01 dynamic expires in 41s`, or `... static`, like `ip neigh`. */
-export function formatArpEntry(key: string, value: unknown, now: number): string {
-  if (!isObj(value) || typeof value.mac !== 'string') return `${key} ${JSON.stringify(value)}`;
-  const head = `${key} lladdr ${value.mac}`;
-  if (value.kind !== 'dynamic') return `${head} ${String(value.kind ?? 'static')}`;
-  if (typeof value.expires !== 'number') return `${head} dynamic`;
-  const left = value.expires - now;
-  return left > 0 ? `${head} dynamic expires in ${Math.ceil(left / 1000)}s` : `${head} dynamic expired ${Math.floor(-left / 1000)}s ago`;
-}
-
-/**
- * A NAT flow as the API shows it (dotted addresses), in conntrack's style as actors/router/nat-format.ts
- * prints the stored form: protocol, seconds left, TCP state, the original direction, then the reply
- * direction. The value does not name the router's outside address, so `dst=` is left out where it
- * would be (printed when a value has `outsideIp`). `forwarded`: made by a port-forward rule, so the
- * original direction is the remote end's, to the rule's port, as conntrack prints a DNAT connection.
- */
-export function formatNatValue(value: unknown, now: number, forwarded = false): string {
-  if (!isObj(value) || typeof value.proto !== 'string') return JSON.stringify(value);
-  const v = value;
-  const n = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : '?');
-  const s = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : '?');
-  const state = typeof v.state === 'string' ? v.state : undefined;
-  let expires: number | undefined;
-  if (typeof v.expires === 'number') expires = v.expires;
-  else if (state && state in TIMEOUTS && typeof v.lastSeen === 'number') expires = v.lastSeen + TIMEOUTS[state as keyof typeof TIMEOUTS];
-  const ttl = expires === undefined ? '?' : String(Math.max(0, Math.round((expires - now) / 1000)));
-  const tcpState = v.proto === 'tcp' && state ? ` ${state.toUpperCase().replace('-', '_')}` : '';
-  const outside = typeof v.outsideIp === 'string' ? ` dst=${v.outsideIp}` : '';
-  const head = `${s('proto').padEnd(4)} ${ttl.padStart(6)}${tcpState}`;
-  if (forwarded && v.proto !== 'icmp') {
-    return `${head} src=${s('remoteIp')}${outside} sport=${n('remotePort')} dport=${n('outPort')} packets=${n('pktsIn')} bytes=${n('bytesIn')}`
-      + ` src=${s('insideIp')} dst=${s('remoteIp')} sport=${n('insidePort')} dport=${n('remotePort')} packets=${n('pktsOut')} bytes=${n('bytesOut')}`;
+/** A bare MAC (wire's parser), written as the arp table shows one; undefined when the text is none. */
+function staticMac(text: string): string | undefined {
+  try {
+    return macToString(parseMac(text));
+  } catch (err) {
+    if (err instanceof WireError) return undefined;
+    throw err;
   }
-  const icmp = v.proto === 'icmp';
-  const orig = icmp ? ` id=${n('insidePort')}` : ` sport=${n('insidePort')} dport=${n('remotePort')}`;
-  const reply = icmp ? ` id=${n('outPort')}` : ` sport=${n('remotePort')} dport=${n('outPort')}`;
-  return `${head} src=${s('insideIp')} dst=${s('remoteIp')}${orig} packets=${n('pktsOut')} bytes=${n('bytesOut')}`
-    + ` src=${s('remoteIp')}${outside}${reply} packets=${n('pktsIn')} bytes=${n('bytesIn')}`;
-}
-
-/**
- * `#12 2025-01-01T10:00:00.000Z router: merge packet-1`, then the value after the change, indented.
- * Times are on the tables' clock: the epoch in a router, simulated ms in a sim (shown as `t=1.600s`).
- */
-export function formatHistoryEntry(e: HistoryEntry): string[] {
-  const t = e.time;
-  const when = typeof t !== 'number' || !Number.isFinite(t) ? String(t) : t >= 1e12 ? new Date(t).toISOString() : `t=${(t / 1000).toFixed(3)}s`;
-  return [`#${e.seq} ${when} ${e.author}: ${e.message}`, e.value === null || e.value === undefined ? '    (removed)' : `    ${JSON.stringify(e.value)}`];
-}
-
-/** `arp 10.201.0.2 = {...}` or `arp 10.201.0.2 removed`. */
-export function formatChange(table: string, key: string, value: unknown): string {
-  return value === null || value === undefined ? `${table} ${key} removed` : `${table} ${key} = ${JSON.stringify(value)}`;
-}
-
-export function formatTables(tables: readonly TableInfo[]): string {
-  const w = Math.max(5, ...tables.map((t) => t.name.length));
-  return tables.map((t) => `${t.name.padEnd(w)}  ${(t.writable ? 'read-write' : 'read, rm').padEnd(10)}  key like ${t.keyExample}`).join('\n');
 }

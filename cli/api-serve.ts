@@ -25,8 +25,13 @@ function hostPort(flag: string, v: string): { host: string; port: number } {
   return { host, port };
 }
 
+/** A tokens file's warning, one line on stderr. */
+function warnLine(msg: string): void {
+  process.stderr.write(`netbranch: warning: ${msg}\n`);
+}
+
 /** The lookup actor's settings from the flags, or undefined when no API is asked for. */
-export function parseApiOptions(opts: Record<string, unknown>, tables: readonly string[], role: string, warn: (msg: string) => void): LookupInit | undefined {
+export function parseApiOptions(opts: Record<string, unknown>, tables: readonly string[], role: string, warn: (msg: string) => void = warnLine): LookupInit | undefined {
   const api = opts.api as string | boolean | undefined;
   const tcpFlag = opts.apiTcp as string | undefined;
   const httpFlag = opts.http as string | undefined;

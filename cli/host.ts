@@ -1,6 +1,7 @@
 // `netbranch host`: the stack as a host on a TAP device — packet actors and the ARP-expiry actor on
 // their own branches, answering ARP and ping. JSON logs on stderr; one ready line on stdout.
 import type { Command } from 'commander';
+import type { Logger } from 'pino';
 import { macToString, parseMac, ipv4ToString } from '../wire/index.js';
 import { TapLink, TapQueueSet } from '../wire/link/tap.js';
 import { tee } from '../wire/pcap.js';
@@ -24,42 +25,48 @@ export function registerHost(program: Command): void {
     .option('--pcap <file>', 'record every frame on the TAP (written out every second; missing directories are made)')
     .option('--queues', 'multi-queue TAP: each packet actor reads and writes its own queue in its own thread (no dispatcher hop)')
     .option('--spin-us <us>', 'with --queues: busy-poll a queue this many µs after frames arrive (0: never spin)', '50')
-    .action(async (opts: Record<string, string | undefined>) => {
-      const c = hostConfig(opts);
-      const pcap = opts.pcap ? openPcapFlag(opts.pcap) : null;
-      const stop = trapStop(); // from here on, SIGTERM/SIGINT always end in a final merge and `stopped`
-      const log = stderrLogger('host');
-      let queues: TapQueueSet | null;
-      let tap: TapLink | null;
-      try {
-        queues = opts.queues ? openTapFlag('--tap', () => TapQueueSet.open(c.iface.name, c.workers)) : null;
-        tap = queues ? null : openTapFlag('--tap', () => TapLink.open(c.iface.name, {}));
-      } catch (err) {
-        pcap?.close();
-        throw err;
-      }
-      const link = queues ?? (pcap ? tee(tap!, pcap) : tap!);
-      const actors = new StackActors(link, c.iface, { packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs, arp: { ttlMs: c.ttlMs }, logger: log, spinUs: c.spinUs });
-      const arp = actors.store.main.table(arpTable);
-      const failed = await stop.until(actors.ready());
-      if (!failed) stop.stopOnGivenUp(actors.supervisor); // an actor lost for good from here on stops the host (exit 1)
-      if (!failed && !stop.reason) {
-        log.info({ iface: describeInterface(c.iface), workers: c.workers, mode: queues ? 'queues' : 'dispatcher' }, 'host up');
-        process.stdout.write(JSON.stringify({ event: 'ready', iface: c.iface.name, ip: ipv4ToString(c.iface.ip), mac: macToString(c.iface.mac), workers: c.workers, pid: process.pid }) + '\n');
-        process.on('SIGUSR1', () => {
-          const entries = [...arp.entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind, expiresInMs: e.kind === 'static' ? null : e.expires - Date.now() }));
-          log.info({ arp: entries, stats: actors.store.stats, dispatcher: actors.dispatcher?.counters, tap: tap?.counters, supervisor: actors.supervisor.counters }, 'table summary');
-        });
-        log.info({ signal: await stop.requested }, 'stopping: final merge');
-      }
-      await actors.stop();
-      pcap?.close();
-      tap?.close();
-      queues?.close();
-      log.info({ arpEntries: arp.size, stats: actors.store.stats }, 'stopped');
-      if (failed) throw failed instanceof ActorStartupError ? new UsageError(failed.message) : failed;
-      if (stop.failure) throw stop.failure; // after the final merge: a runtime failure, exit 1
-    });
+    .action(runHost);
+}
+
+/** Starts the host, serves until a signal (or an actor lost for good), then stops it with a final merge. */
+async function runHost(opts: Record<string, string | undefined>): Promise<void> {
+  const c = hostConfig(opts);
+  const pcap = opts.pcap ? openPcapFlag(opts.pcap) : null;
+  const stop = trapStop(); // from here on, SIGTERM/SIGINT always end in a final merge and `stopped`
+  const log = stderrLogger('host');
+  let queues: TapQueueSet | null;
+  let tap: TapLink | null;
+  try {
+    queues = opts.queues ? openTapFlag('--tap', () => TapQueueSet.open(c.iface.name, c.workers)) : null;
+    tap = queues ? null : openTapFlag('--tap', () => TapLink.open(c.iface.name, {}));
+  } catch (err) {
+    pcap?.close();
+    throw err;
+  }
+  const link = queues ?? (pcap ? tee(tap!, pcap) : tap!);
+  const actors = new StackActors(link, c.iface, { packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs, arp: { ttlMs: c.ttlMs }, logger: log, spinUs: c.spinUs });
+  const arp = actors.store.main.table(arpTable);
+  const failed = await stop.until(actors.ready());
+  if (!failed) stop.stopOnGivenUp(actors.supervisor); // an actor lost for good from here on stops the host (exit 1)
+  if (!failed && !stop.reason) {
+    log.info({ iface: describeInterface(c.iface), workers: c.workers, mode: queues ? 'queues' : 'dispatcher' }, 'host up');
+    process.stdout.write(JSON.stringify({ event: 'ready', iface: c.iface.name, ip: ipv4ToString(c.iface.ip), mac: macToString(c.iface.mac), workers: c.workers, pid: process.pid }) + '\n');
+    process.on('SIGUSR1', () => logTableSummary(actors, tap, log, Date.now()));
+    log.info({ signal: await stop.requested }, 'stopping: final merge');
+  }
+  await actors.stop();
+  pcap?.close();
+  tap?.close();
+  queues?.close();
+  log.info({ arpEntries: arp.size, stats: actors.store.stats }, 'stopped');
+  if (failed) throw failed instanceof ActorStartupError ? new UsageError(failed.message) : failed;
+  if (stop.failure) throw stop.failure; // after the final merge: a runtime failure, exit 1
+}
+
+/** SIGUSR1: the ARP table, store, dispatcher, TAP and supervisor counters, as one log line. */
+function logTableSummary(actors: StackActors, tap: TapLink | null, log: Logger, now: number): void {
+  const entries = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind, expiresInMs: e.kind === 'static' ? null : e.expires - now }));
+  log.info({ arp: entries, stats: actors.store.stats, dispatcher: actors.dispatcher?.counters, tap: tap?.counters, supervisor: actors.supervisor.counters }, 'table summary');
 }
 
 /** Every flag checked before anything is opened or printed. */

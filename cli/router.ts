@@ -13,6 +13,7 @@ import { arpTable } from '../actors/iface/arp-table.js';
 import { formatNatEntry } from '../actors/router/nat-format.js';
 import { describeInterface, localMac, onLink, parseInterfaceSpec, type NetInterface } from '../actors/iface/net-interface.js';
 import { ActorStartupError } from '../actors/runtime/supervisor.js';
+import type { ActorStats } from '../actors/runtime/messages.js';
 import type { LookupInit } from '../api/server/listeners.js';
 import { Store } from '../store/index.js';
 import { type GitStore } from '../store/git/index.js';
@@ -57,7 +58,7 @@ function routerConfig(opts: Record<string, string | undefined>, cmd: Command): R
   }
   const storeSpec = storeFlag(opts.store, true);
   requireGitStoreFor(cmd, storeSpec);
-  const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router', (m) => process.stderr.write(`netbranch: warning: ${m}\n`));
+  const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router');
   if (api && storeSpec.kind === 'hashtable') throw new UsageError('--api needs the store (memory or git:DIR): in hashtable mode there are no tables to serve');
   return {
     inside, outside, gateway, storeSpec, api, pcap: opts.pcap,
@@ -88,16 +89,9 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
     const primary = new Store(routerTables);
     const git = c.storeSpec.git ? await openGit(c.storeSpec.git, primary, { flushIntervalMs: c.flushIntervalMs, historyCommits: c.gitHistory, logger: log }) : null;
     if (git) undo.push(() => git.close());
-    const pcaps: PcapWriter[] = [];
-    for (const side of c.pcap ? ['inside', 'outside'] : []) {
-      const w = openPcapFlag(join(c.pcap!, `${side}.pcap`));
-      pcaps.push(w);
-      undo.push(() => w.close());
-    }
-    const tapIn = openTapFlag('--inside', () => TapLink.open(c.inside.name, {}));
-    undo.push(() => tapIn.close());
-    const tapOut = openTapFlag('--outside', () => TapLink.open(c.outside.name, {}));
-    undo.push(() => tapOut.close());
+    const pcaps = openCaptures(c.pcap, undo);
+    const tapIn = openTap('--inside', c.inside, undo);
+    const tapOut = openTap('--outside', c.outside, undo);
     const links: [Link, Link] = pcaps.length ? [tee(tapIn, pcaps[0]), tee(tapOut, pcaps[1])] : [tapIn, tapOut];
     const actors = new RouterActors(links[0], links[1], {
       inside: c.inside, outside: c.outside, gateway: c.gateway, packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs,
@@ -109,6 +103,23 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
     for (const u of undo.reverse()) await u();
     throw err;
   }
+}
+
+/** With --pcap DIR: DIR/inside.pcap and DIR/outside.pcap, each closed by `undo` should the start fail later. */
+function openCaptures(dir: string | undefined, undo: (() => unknown)[]): PcapWriter[] {
+  const pcaps: PcapWriter[] = [];
+  for (const side of dir ? ['inside', 'outside'] : []) {
+    const w = openPcapFlag(join(dir!, `${side}.pcap`));
+    pcaps.push(w);
+    undo.push(() => w.close());
+  }
+  return pcaps;
+}
+
+function openTap(flag: string, iface: NetInterface, undo: (() => unknown)[]): TapLink {
+  const tap = openTapFlag(flag, () => TapLink.open(iface.name, {}));
+  undo.push(() => tap.close());
+  return tap;
 }
 
 /** Final merge, final git flush, captures written out, TAPs closed. */
@@ -132,17 +143,14 @@ function readyLine(c: RouterConfig): string {
 }
 
 /** SIGUSR1: the NAT table (conntrack style), ARP, store, git, actors and TAP counters, as one log line. */
-function logTableSummary(r: RunningRouter, c: RouterConfig, log: Logger): void {
+function logTableSummary(r: RunningRouter, c: RouterConfig, log: Logger, stats: ActorStats[], now: number): void {
   const { actors, git, tapIn, tapOut } = r;
-  void actors.supervisor.stats().then((stats) => {
-    const now = Date.now();
-    // The hashtable baseline keeps each actor's flows in its own Map: there is no primary to list.
-    const nat = c.storeSpec.kind === 'hashtable'
-      ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
-      : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, c.outside.ip, now));
-    const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
-    log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
-  });
+  // The hashtable baseline keeps each actor's flows in its own Map: there is no primary to list.
+  const nat = c.storeSpec.kind === 'hashtable'
+    ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
+    : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, c.outside.ip, now));
+  const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
+  log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
 }
 
 export function registerRouter(program: Command): void {
@@ -159,26 +167,29 @@ export function registerRouter(program: Command): void {
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept; older ones are cut off', '60')
     .option('--merge-interval <ms>', 'how often each actor merges its branch into the primary', '100')
     .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536');
-  addApiOptions(cmd)
-    .action(async (opts: Record<string, string | undefined>, command: Command) => {
-      const c = routerConfig(opts, command);
-      await checkApiListeners(c.api);
-      const stop = trapStop(); // from here on, SIGTERM/SIGINT always end in stopRouter
-      const log = stderrLogger('router');
-      const r = await startRouter(c, log);
-      const failed = await stop.until(r.actors.ready());
-      if (failed) {
-        await stopRouter(r, log);
-        throw failed instanceof ActorStartupError ? new UsageError(failed.kind === 'lookup' ? failed.reason : failed.message) : failed;
-      }
-      stop.stopOnGivenUp(r.actors.supervisor); // an actor lost for good from here on stops the router (exit 1)
-      if (!stop.reason) {
-        log.info({ inside: describeInterface(c.inside), outside: describeInterface(c.outside), workers: c.workers, store: c.storeSpec.kind }, 'router up');
-        process.stdout.write(readyLine(c));
-        process.on('SIGUSR1', () => logTableSummary(r, c, log));
-      }
-      log.info({ signal: await stop.requested }, 'stopping: final merge');
-      await stopRouter(r, log);
-      if (stop.failure) throw stop.failure; // after the final merge and flush: a runtime failure, exit 1
-    });
+  addApiOptions(cmd).action(runRouter);
+}
+
+/** Starts the router, serves until a signal (or an actor lost for good), then stops it with a final merge and flush. */
+async function runRouter(opts: Record<string, string | undefined>, command: Command): Promise<void> {
+  const c = routerConfig(opts, command);
+  await checkApiListeners(c.api);
+  const stop = trapStop(); // from here on, SIGTERM/SIGINT always end in stopRouter
+  const log = stderrLogger('router');
+  const r = await startRouter(c, log);
+  const failed = await stop.until(r.actors.ready());
+  if (failed) {
+    await stopRouter(r, log);
+    throw failed instanceof ActorStartupError ? new UsageError(failed.kind === 'lookup' ? failed.reason : failed.message) : failed;
+  }
+  stop.stopOnGivenUp(r.actors.supervisor); // an actor lost for good from here on stops the router (exit 1)
+  if (!stop.reason) {
+    log.info({ inside: describeInterface(c.inside), outside: describeInterface(c.outside), workers: c.workers, store: c.storeSpec.kind }, 'router up');
+    process.stdout.write(readyLine(c));
+    // The time is read when the actors' stats are in, as the summary describes that moment.
+    process.on('SIGUSR1', () => void r.actors.supervisor.stats().then((stats) => logTableSummary(r, c, log, stats, Date.now())));
+  }
+  log.info({ signal: await stop.requested }, 'stopping: final merge');
+  await stopRouter(r, log);
+  if (stop.failure) throw stop.failure; // after the final merge and flush: a runtime failure, exit 1
 }

@@ -1,11 +1,14 @@
 // `netbranch sim` and `netbranch demo`: the virtual network, on the embedded defaults (no root).
 import type { Command } from 'commander';
-import { formatSummary, runSim, type SimOptions, type SimResult } from '../actors/sim/sim.js';
+import { runSim, type SimOptions } from '../actors/sim/sim.js';
+import { formatSummary, type SimResult } from '../actors/sim/sim-summary.js';
 import { numberFlag, openPcapFlag, requireGitStoreFor, storeFlag } from './usage.js';
 import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
 import { stderrLogger } from './log.js';
 import { trapStop } from './stop.js';
 import { stackTables } from '../actors/host/host-schema.js';
+
+type SimFlags = Record<string, string | boolean | undefined>;
 
 /** The API's refusals and writes go to stderr as pino lines. */
 function apiLog() {
@@ -17,13 +20,11 @@ const num = numberFlag;
 
 /** runSim until the end or SIGTERM/SIGINT (or stdout's reader leaving): the summary, the pcap closed, exit 0. */
 async function runStoppable(o: Omit<SimOptions, 'signal' | 'pcap'>, pcapPath: string | undefined): Promise<SimResult> {
-  const pcap = pcapPath ? openPcapFlag(pcapPath) : undefined;
   const stop = trapStop({ onStdoutClosed: true });
   try {
-    return await runSim({ ...o, pcap, signal: stop.signal });
+    return await runSim({ ...o, pcap: pcapPath ? () => openPcapFlag(pcapPath) : undefined, signal: stop.signal });
   } finally {
     stop.dispose(); // its signal handlers go with the run (main() may run again in this process)
-    pcap?.close();
   }
 }
 
@@ -44,33 +45,41 @@ export function registerSim(program: Command): void {
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '60')
     .option('--api-node <i>', "with --api: whose tables the API serves", '0');
   addApiOptions(sim)
-    .action(async (opts: Record<string, string | boolean | undefined>, cmd: Command) => {
-      const api = parseApiOptions(opts, stackTables.map((t) => t.name), 'sim', (m) => process.stderr.write(`netbranch: warning: ${m}\n`));
-      const store = storeFlag(opts.store, false);
-      requireGitStoreFor(cmd, store);
-      const speed = opts.speed === 'max' ? Infinity : num('--speed', String(opts.speed), 0.001, 1e6);
-      const o = {
-        nodes: num('--nodes', String(opts.nodes), 2, 250, true),
-        seconds: num('--seconds', String(opts.seconds), 0.01, 86_400),
-        speed,
-        seed: num('--seed', String(opts.seed), 0, 2 ** 32 - 1, true),
-        packetActors: num('--packet-actors', String(opts.packetActors), 1, 16, true),
-        mergeIntervalMs: num('--merge-interval', String(opts.mergeInterval), 1, 60_000),
-        git: store.git,
-        gitFlushIntervalMs: num('--flush-interval', String(opts.flushInterval), 10, 3_600_000),
-        gitHistory: num('--git-history', String(opts.gitHistory), 2, 10_000_000, true),
-        gitLogger: store.git ? stderrLogger('sim') : undefined,
-        api,
-        apiNode: num('--api-node', String(opts.apiNode), 0, 249, true),
-        apiLog: api ? apiLog() : undefined,
-        out: opts.json ? undefined : (l: string) => process.stdout.write(l + '\n'),
-      };
-      await checkApiListeners(api);
+    .action(async (opts: SimFlags, cmd: Command) => {
+      const o = simOptions(opts, cmd);
+      await checkApiListeners(o.api);
       const r = await runStoppable(o, typeof opts.pcap === 'string' ? opts.pcap : undefined);
       if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
       else for (const l of formatSummary(r)) process.stdout.write(l + '\n');
     });
+  registerDemo(program);
+}
 
+/** The sim's flags, each checked (a bad one is one line and exit 2). */
+function simOptions(opts: SimFlags, cmd: Command): Omit<SimOptions, 'signal' | 'pcap'> {
+  const api = parseApiOptions(opts, stackTables.map((t) => t.name), 'sim');
+  const store = storeFlag(opts.store, false);
+  requireGitStoreFor(cmd, store);
+  const speed = opts.speed === 'max' ? Infinity : num('--speed', String(opts.speed), 0.001, 1e6);
+  return {
+    nodes: num('--nodes', String(opts.nodes), 2, 250, true),
+    seconds: num('--seconds', String(opts.seconds), 0.01, 86_400),
+    speed,
+    seed: num('--seed', String(opts.seed), 0, 2 ** 32 - 1, true),
+    packetActors: num('--packet-actors', String(opts.packetActors), 1, 16, true),
+    mergeIntervalMs: num('--merge-interval', String(opts.mergeInterval), 1, 60_000),
+    git: store.git,
+    gitFlushIntervalMs: num('--flush-interval', String(opts.flushInterval), 10, 3_600_000),
+    gitHistory: num('--git-history', String(opts.gitHistory), 2, 10_000_000, true),
+    gitLogger: store.git ? stderrLogger('sim') : undefined,
+    api,
+    apiNode: num('--api-node', String(opts.apiNode), 0, 249, true),
+    apiLog: api ? apiLog() : undefined,
+    out: opts.json ? undefined : (l: string) => process.stdout.write(l + '\n'),
+  };
+}
+
+function registerDemo(program: Command): void {
   program
     .command('demo')
     .description('a ~10 s run of the virtual network on the embedded defaults (in-memory store, no root): tables learned, merged, expired')

@@ -2,7 +2,8 @@
 // into one primary; the result is checked against an oracle. Exit 0 when it agrees, 1 on any divergence
 // (or a timeout, or a failed branch), 2 on bad flags.
 import type { Command } from 'commander';
-import { formatStress, runStress, stressJson } from '../actors/stress/stress.js';
+import { runStress, type StressOptions } from '../actors/stress/stress.js';
+import { formatCount as n, formatStress, stressJson } from '../actors/stress/stress-summary.js';
 import { numberFlag, UsageError } from './usage.js';
 
 const EXIT_USAGE = 2;
@@ -43,23 +44,13 @@ export function registerStress(program: Command): void {
     .action(async (flags: StressFlags) => {
       let opts;
       try {
-        opts = {
-          branches: int('--branches', flags.branches, 1, 64),
-          ops: int('--ops', flags.ops, 1, 100_000_000),
-          seed: int('--seed', flags.seed, -(2 ** 31), 2 ** 32 - 1),
-          mergeProbability: real('--merge-probability', flags.mergeProbability, 0, 1),
-          keys: int('--keys', flags.keys, 1, 4096), // the oracle copies the whole state per commit: keep it small
-          timeoutMs: real('--timeout', flags.timeout, 0, 86_400, true) * 1000,
-          maxLag: flags.maxLag === undefined ? undefined : int('--max-lag', flags.maxLag, 1, 1_000_000_000),
-          retention: flags.retention === undefined ? undefined : int('--retention', flags.retention, 1, 1_000_000_000),
-        };
+        opts = stressOptions(flags);
       } catch (err) {
         if (!(err instanceof UsageError)) throw err;
         process.stderr.write(`netbranch stress: ${err.message}\n`);
         process.exitCode = EXIT_USAGE;
         return;
       }
-      const n = (x: number) => Math.round(x).toLocaleString('en-US');
       const result = await runStress({
         ...opts,
         onProgress: (p) => process.stderr.write(p.started
@@ -69,4 +60,18 @@ export function registerStress(program: Command): void {
       process.stdout.write((flags.json ? stressJson(result) : formatStress(result)) + '\n');
       process.exitCode = result.ok ? 0 : 1;
     });
+}
+
+/** The run's options from the flags, each checked; a bad one is a UsageError. */
+function stressOptions(flags: StressFlags): StressOptions & { branches: number } {
+  return {
+    branches: int('--branches', flags.branches, 1, 64),
+    ops: int('--ops', flags.ops, 1, 100_000_000),
+    seed: int('--seed', flags.seed, -(2 ** 31), 2 ** 32 - 1),
+    mergeProbability: real('--merge-probability', flags.mergeProbability, 0, 1),
+    keys: int('--keys', flags.keys, 1, 4096), // the oracle copies the whole state per commit: keep it small
+    timeoutMs: real('--timeout', flags.timeout, 0, 86_400, true) * 1000,
+    maxLag: flags.maxLag === undefined ? undefined : int('--max-lag', flags.maxLag, 1, 1_000_000_000),
+    retention: flags.retention === undefined ? undefined : int('--retention', flags.retention, 1, 1_000_000_000),
+  };
 }

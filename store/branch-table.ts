@@ -1,10 +1,16 @@
 // One table as one branch sees it: uncommitted edits over committed edits over the parent's state
 // at the branch's base commit. Reads are one or two Map lookups; writes are one Map.set.
 import type { Table } from './table.js';
+import { countEntries, missingValue } from './view.js';
 
 /** Marks a deletion in an overlay, so a read stops there instead of falling through to the base. */
 export const TOMB: unique symbol = Symbol('deleted');
 export type Cell<V> = V | typeof TOMB;
+
+/** The value a cell stands for (undefined = deleted). */
+export function cellValue<V>(c: Cell<V>): V | undefined {
+  return c === TOMB ? undefined : c;
+}
 
 /** The values keys had just before commit `seq` changed them (undefined = absent). */
 export interface UndoRecord<K, V> {
@@ -66,7 +72,7 @@ export class BranchTable<K extends string | number = string | number, V = unknow
   }
 
   set(key: K, value: V): void {
-    if (value === undefined) throw new TypeError(`${this.def.name}: set() needs a value; use delete() to remove an entry`);
+    if (value === undefined) throw missingValue(this.def.name);
     (this.work === EMPTY ? (this.work = new Map()) : this.work).set(key, value);
   }
 
@@ -139,9 +145,7 @@ export class BranchTable<K extends string | number = string | number, V = unknow
 
   get size(): number {
     if (this.work.size === 0 && this.parent === null) return this.committed.size;
-    let n = 0;
-    for (const _ of this.entries()) n++;
-    return n;
+    return countEntries(this.entries());
   }
 
   /** Entries plus overlay edits: an upper bound on size in O(depth). */

@@ -1,9 +1,9 @@
 // A branch: tables with overlays, a bounded commit log, O(1) forks, and three-way merges per key
 // whose merge base is recorded at fork and sync time, never searched for.
-import { BranchTable } from './branch-table.js';
+import { BranchTable, cellValue, type Cell } from './branch-table.js';
 import type { Commit, CommitKind, ConflictRecord } from './commit.js';
 import { BaseReleasedError, StoreError, UnknownCommitError } from './errors.js';
-import { Conflict, lazy, settle } from './merge.js';
+import { lazy } from './merge.js';
 import type { Table } from './table.js';
 import type { BranchStore } from './branch-store.js';
 
@@ -108,21 +108,12 @@ export class Branch {
     this.assertOpen();
     const seq = this.store.peekSeq();
     const changes: (string | number)[][] = [];
-    let n = 0;
     for (const t of this.tables) {
       if (t.work.size === 0) continue;
-      const ks: (string | number)[] = [];
-      for (const [k, cell] of t.work) {
-        const before = t.committedValue(k);
-        const after = typeof cell === 'symbol' ? undefined : cell;
-        if (t.def.equal(before, after)) continue;
-        t.writeCommitted(k, after, before, seq);
-        ks.push(k);
-      }
+      for (const [k, cell] of t.work) writeChanged(t, k, cellValue(cell), t.committedValue(k), seq, changes);
       t.clearWork();
-      if (ks.length) { changes[t.index] = ks; n += ks.length; }
     }
-    if (n === 0 && !opts.allowEmpty) return null;
+    if (changes.length === 0 && !opts.allowEmpty) return null;
     return this.record('commit', [this.headSeq], changes, [], opts);
   }
 
@@ -139,10 +130,7 @@ export class Branch {
     this.assertOpen();
     child.assertOpen();
     if (child.parent !== this) throw new StoreError('not-a-child', `'${child.name}' was not forked from '${this.name}'; merge it into '${child.parent?.name ?? 'nothing'}'`);
-    const changes: Change[] = [];
-    for (const t of child.tables) {
-      for (const [k, c] of t.committed) changes.push([t.index, k, typeof c === 'symbol' ? undefined : c]);
-    }
+    const changes = child.ownEdits();
     if (changes.length === 0) {
       child.sync();
       return { commit: null, fastForward: true, conflicts: 0 };
@@ -176,7 +164,6 @@ export class Branch {
     const keysByTable: (string | number)[][] = [];
     for (const [ti, k, theirs] of changes) {
       const t = this.tables[ti];
-      const def = t.def;
       const ours = t.committedValue(k);
       let result: unknown;
       if (fastForward || !t.changedSince(k, baseSeq)) {
@@ -186,19 +173,10 @@ export class Branch {
         result = mergeEntry(t, k, lazy(() => t.valueAt(k, baseSeq)), ours, theirs, conflicts);
       }
       results?.push([ti, k, result]);
-      if (def.equal(ours, result)) continue;
-      t.writeCommitted(k, result, ours, seq);
-      (keysByTable[ti] ??= []).push(k);
+      writeChanged(t, k, result, ours, seq, keysByTable);
     }
     const parents = meta.otherParent === undefined ? [this.headSeq] : [this.headSeq, meta.otherParent];
-    const commit = this.record(fastForward ? 'fast-forward' : 'merge', parents, keysByTable, conflicts, {
-      author: meta.author,
-      message: meta.message,
-      time: meta.time,
-      allowEmpty: true,
-    });
-    this.store.stats.merges++;
-    this.store.stats.conflicts += conflicts.length;
+    const commit = this.recordMerge(fastForward ? 'fast-forward' : 'merge', parents, keysByTable, conflicts, meta);
     if (fastForward) this.store.stats.fastForwards++;
     return { commit, fastForward, conflicts: conflicts.length };
   }
@@ -221,14 +199,10 @@ export class Branch {
       const ours = t.committedValue(k);
       if (t.def.equal(theirs, old)) continue; // the edit left it alone
       const result = t.def.equal(ours, old) ? theirs : mergeEntry(t, k, () => old, ours, theirs, conflicts);
-      if (t.def.equal(ours, result)) continue;
-      t.writeCommitted(k, result, ours, seq);
-      (keysByTable[ti] ??= []).push(k);
+      writeChanged(t, k, result, ours, seq, keysByTable);
     }
     if (keysByTable.length === 0 && conflicts.length === 0) return { commit: null, fastForward: false, conflicts: 0 };
-    const commit = this.record('merge', [this.headSeq], keysByTable, conflicts, { author: meta.author, message: meta.message, time: meta.time, allowEmpty: true });
-    this.store.stats.merges++;
-    this.store.stats.conflicts += conflicts.length;
+    const commit = this.recordMerge('merge', [this.headSeq], keysByTable, conflicts, meta);
     return { commit, fastForward: false, conflicts: conflicts.length };
   }
 
@@ -273,9 +247,7 @@ export class Branch {
   private rebaseWork(t: BranchTable, k: string | number, was: unknown, now: unknown): void {
     const w = t.work.get(k);
     if (w === undefined || t.def.equal(was, now)) return; // nothing moved under the edit
-    const mine = typeof w === 'symbol' ? undefined : w;
-    let r = t.def.merge(() => was, now, mine);
-    if (r instanceof Conflict) { r = settle(r, was, now, mine, t.def.resolve); this.store.stats.conflicts++; }
+    const r = t.def.mergeSettled(() => was, now, cellValue(w), () => { this.store.stats.conflicts++; });
     if (r === undefined) t.delete(k);
     else t.set(k, r);
   }
@@ -287,52 +259,61 @@ export class Branch {
   pull(): Commit | null {
     const p = this.parent;
     if (!p) return null;
-    const local: Change[] = [];
-    for (const t of this.tables) for (const [k, c] of t.committed) local.push([t.index, k, typeof c === 'symbol' ? undefined : c]);
-    if (local.length === 0) return this.sync();
-    const oldBase = this.baseSeq;
-    const rebased: Change[] = [];
+    const own = this.ownEdits();
+    if (own.length === 0) return this.sync();
     let conflicts = 0;
-    for (const [ti, k, mine] of local) {
-      const t = p.tables[ti];
-      const def = t.def;
-      const theirs = t.committedValue(k);
-      if (!t.changedSince(k, oldBase)) { rebased.push([ti, k, mine]); continue; }
-      const old = lazy(() => t.valueAt(k, oldBase));
-      const r = def.merge(old, theirs, mine);
-      let v: unknown;
-      if (r instanceof Conflict) { v = settle(r, old(), theirs, mine, def.resolve); conflicts++; } else v = r;
-      rebased.push([ti, k, v]);
-    }
+    const rebased = this.remergedOver(p, own, () => { conflicts++; });
     // Uncommitted edits were made over this branch's own committed values: set them aside, and
     // re-merge them over the rebased values once those are written (sync alone would use the parent's).
-    const work = this.tables.map((t) => {
-      const saved: [string | number, unknown, unknown][] = [];
+    const work = this.takeWork();
+    const synced = this.sync();
+    const seq = this.store.peekSeq();
+    const changes: (string | number)[][] = [];
+    for (const [ti, k, v] of rebased) writeChanged(this.tables[ti], k, v, this.tables[ti].committedValue(k), seq, changes);
+    this.store.stats.conflicts += conflicts;
+    const out = changes.length === 0 ? synced : this.record('commit', [this.headSeq], changes, [], { message: `rebase onto ${p.name}`, author: this.name, allowEmpty: true });
+    this.restoreWork(work);
+    return out;
+  }
+
+  /** This branch's committed edits since its base, as changes (a root's: its whole tables). */
+  private ownEdits(): Change[] {
+    const out: Change[] = [];
+    for (const t of this.tables) for (const [k, c] of t.committed) out.push([t.index, k, cellValue(c)]);
+    return out;
+  }
+
+  /** Own edits re-merged over the parent's value, where the parent changed the key since this branch's base. */
+  private remergedOver(p: Branch, own: readonly Change[], onConflict: () => void): Change[] {
+    const base = this.baseSeq;
+    return own.map(([ti, k, mine]): Change => {
+      const t = p.tables[ti];
+      if (!t.changedSince(k, base)) return [ti, k, mine];
+      return [ti, k, t.def.mergeSettled(lazy(() => t.valueAt(k, base)), t.committedValue(k), mine, onConflict)];
+    });
+  }
+
+  /** Takes the uncommitted edits off every table, each with the committed value it was made over. */
+  private takeWork(): [k: string | number, edit: Cell<unknown>, was: unknown][][] {
+    return this.tables.map((t) => {
+      const saved: [string | number, Cell<unknown>, unknown][] = [];
       for (const [k, w] of t.work) saved.push([k, w, t.committedValue(k)]);
       t.clearWork();
       return saved;
     });
-    const commit = this.sync();
-    const seq = this.store.peekSeq();
-    const changes: (string | number)[][] = [];
-    for (const [ti, k, v] of rebased) {
-      const t = this.tables[ti];
-      const cur = t.committedValue(k);
-      if (t.def.equal(cur, v)) continue;
-      t.writeCommitted(k, v, cur, seq);
-      (changes[ti] ??= []).push(k);
-    }
-    this.store.stats.conflicts += conflicts;
-    const out = changes.length === 0 ? commit : this.record('commit', [this.headSeq], changes, [], { message: `rebase onto ${p.name}`, author: this.name, allowEmpty: true });
+  }
+
+  /** Puts edits taken by takeWork back, each re-merged where its key's committed value moved. */
+  private restoreWork(work: [k: string | number, edit: Cell<unknown>, was: unknown][][]): void {
     work.forEach((saved, ti) => {
       const t = this.tables[ti];
       for (const [k, w, was] of saved) {
-        if (typeof w === 'symbol') t.delete(k);
-        else t.set(k, w);
+        const v = cellValue(w);
+        if (v === undefined) t.delete(k);
+        else t.set(k, v);
         this.rebaseWork(t, k, was, t.committedValue(k));
       }
     });
-    return out;
   }
 
   /** Keys changed on this branch by commits after `from` up to `to`, per table index. */
@@ -418,12 +399,7 @@ export class Branch {
       if (!ks) return;
       const t = this.tables[ti];
       const target = [...ks].map((k) => [k, t.valueAt(k, seq)] as const);
-      for (const [k, v] of target) {
-        const cur = t.committedValue(k);
-        if (t.def.equal(cur, v)) continue;
-        t.writeCommitted(k, v, cur, commitSeq);
-        (changes[ti] ??= []).push(k);
-      }
+      for (const [k, v] of target) writeChanged(t, k, v, t.committedValue(k), commitSeq, changes);
     });
     if (changes.length === 0 && !opts.allowEmpty) return null;
     return this.record('revert', [this.headSeq], changes, [], { message: opts.message ?? `revert to #${seq}`, ...opts, allowEmpty: true });
@@ -464,6 +440,14 @@ export class Branch {
     this.store.stats.commits++;
     this.collect();
     if (this.watchers !== null && this.watchers.size) this.notify(commit);
+    return commit;
+  }
+
+  /** Records a merge's commit and counts it, with its conflicts, in the store's stats. */
+  private recordMerge(kind: CommitKind, parents: number[], changes: (string | number)[][], conflicts: ConflictRecord[], meta: { author: string; message: string; time?: number }): Commit {
+    const commit = this.record(kind, parents, changes, conflicts, { author: meta.author, message: meta.message, time: meta.time, allowEmpty: true });
+    this.store.stats.merges++;
+    this.store.stats.conflicts += conflicts.length;
     return commit;
   }
 
@@ -509,10 +493,14 @@ export class Branch {
   }
 }
 
-/** One entry's three-way merge by its table's function; a conflict is settled and recorded. */
+/** One entry's three-way merge by its table's rules; a conflict is settled and recorded. */
 function mergeEntry(t: BranchTable, k: string | number, old: () => unknown, ours: unknown, theirs: unknown, conflicts: ConflictRecord[]): unknown {
-  const r = t.def.merge(old as () => never, ours as never, theirs as never);
-  if (!(r instanceof Conflict)) return r;
-  conflicts.push({ table: t.def.name, key: k, reason: r.reason });
-  return settle(r, old(), ours, theirs, t.def.resolve);
+  return t.def.mergeSettled(old, ours, theirs, (c) => { conflicts.push({ table: t.def.name, key: k, reason: c.reason }); });
+}
+
+/** Writes `value` as `k`'s committed value for commit `seq` unless it equals `current`; a written key is noted in `keys`. */
+function writeChanged(t: BranchTable, k: string | number, value: unknown, current: unknown, seq: number, keys: (string | number)[][]): void {
+  if (t.def.equal(current, value)) return;
+  t.writeCommitted(k, value, current, seq);
+  (keys[t.index] ??= []).push(k);
 }

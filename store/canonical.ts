@@ -69,45 +69,47 @@ export function compareCanonical(a: unknown, b: unknown): number {
   if (ra !== rb) return ra < rb ? -1 : 1;
   switch (ra) {
     case RANK_BOOLEAN: return a ? 1 : -1;
-    case RANK_NUMBER: {
-      const x = a as number;
-      const y = b as number;
-      if (Number.isNaN(x)) return Number.isNaN(y) ? 0 : -1;
-      if (Number.isNaN(y)) return 1;
-      return x < y ? -1 : x > y ? 1 : Object.is(x, y) ? 0 : Object.is(x, -0) ? -1 : 1;
-    }
+    case RANK_NUMBER: return compareNumbers(a as number, b as number);
     case RANK_BIGINT: return (a as bigint) < (b as bigint) ? -1 : (a as bigint) > (b as bigint) ? 1 : 0;
     case RANK_STRING: return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0;
-    case RANK_BYTES: {
-      const x = a as Uint8Array;
-      const y = b as Uint8Array;
-      const n = Math.min(x.length, y.length);
-      for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
-      return x.length - y.length === 0 ? 0 : x.length < y.length ? -1 : 1;
-    }
-    case RANK_ARRAY: {
-      const x = a as unknown[];
-      const y = b as unknown[];
-      const n = Math.min(x.length, y.length);
-      for (let i = 0; i < n; i++) {
-        const c = compareCanonical(x[i], y[i]);
-        if (c !== 0) return c;
-      }
-      return x.length === y.length ? 0 : x.length < y.length ? -1 : 1;
-    }
-    case RANK_OBJECT: {
-      const x = a as Record<string, unknown>;
-      const y = b as Record<string, unknown>;
-      const kx = Object.keys(x).filter((k) => x[k] !== undefined).sort();
-      const ky = Object.keys(y).filter((k) => y[k] !== undefined).sort();
-      const c = compareCanonical(kx, ky);
-      if (c !== 0) return c;
-      for (const k of kx) {
-        const d = compareCanonical(x[k], y[k]);
-        if (d !== 0) return d;
-      }
-      return 0;
-    }
+    case RANK_BYTES: return compareBytes(a as Uint8Array, b as Uint8Array);
+    case RANK_ARRAY: return compareArrays(a as unknown[], b as unknown[]);
+    case RANK_OBJECT: return compareObjects(a as Record<string, unknown>, b as Record<string, unknown>);
     default: return 0;
   }
+}
+
+/** NaN first, then by value, -0 before 0. */
+function compareNumbers(x: number, y: number): number {
+  if (Number.isNaN(x)) return Number.isNaN(y) ? 0 : -1;
+  if (Number.isNaN(y)) return 1;
+  return x < y ? -1 : x > y ? 1 : Object.is(x, y) ? 0 : Object.is(x, -0) ? -1 : 1;
+}
+
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+  return x.length - y.length === 0 ? 0 : x.length < y.length ? -1 : 1;
+}
+
+function compareArrays(x: readonly unknown[], y: readonly unknown[]): number {
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareCanonical(x[i], y[i]);
+    if (c !== 0) return c;
+  }
+  return x.length === y.length ? 0 : x.length < y.length ? -1 : 1;
+}
+
+/** By the sorted list of defined keys, then value by value in that order. */
+function compareObjects(x: Record<string, unknown>, y: Record<string, unknown>): number {
+  const kx = Object.keys(x).filter((k) => x[k] !== undefined).sort();
+  const ky = Object.keys(y).filter((k) => y[k] !== undefined).sort();
+  const c = compareArrays(kx, ky);
+  if (c !== 0) return c;
+  for (const k of kx) {
+    const d = compareCanonical(x[k], y[k]);
+    if (d !== 0) return d;
+  }
+  return 0;
 }

@@ -34,32 +34,52 @@ function fail(path: string | undefined, codec: string, reason: string): never {
   throw new CodecError(path ?? '', codec, reason);
 }
 
+// The store's own text forms of addresses (path segments, files in git): the store knows no packets, so not wire/'s.
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+const isDottedQuad = (x: unknown): x is string => typeof x === 'string' && IPV4.test(x);
+const isUint32 = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff;
+
+/** A 32-bit IPv4 number as a dotted quad. */
+function formatIpv4(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+/** A dotted quad (already checked) as its 32-bit number. */
+function parseIpv4(dotted: string): number {
+  const p = dotted.split('.').map(Number);
+  return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
+}
+
+/** An address's directory in git: its /24 (`arp/10.0.0/10.0.0.2`), so no tree grows large. */
+function subnetDirs(dotted: string): string[] {
+  return [dotted.slice(0, dotted.lastIndexOf('.'))];
+}
+
+function dottedQuadKey(s: unknown): string {
+  if (!isDottedQuad(s)) fail(String(s), 'ipv4', `not a dotted-quad IPv4 address: ${JSON.stringify(s)}`);
+  return s;
+}
+
+const notDottedQuad = (x: unknown, p?: string): never => fail(p, 'ipv4', `expected a dotted-quad IPv4 address, got ${describe(x)}`);
+const notMac = (x: unknown, p?: string): never => fail(p, 'mac', `expected a MAC like 02:00:00:00:00:01, got ${describe(x)}`);
 
 export const keys = {
   /** Dotted-quad IPv4 address. */
   ipv4: {
     name: 'ipv4',
     encode: (k: string) => k,
-    decode(s: unknown): string {
-      if (typeof s !== 'string' || !IPV4.test(s)) fail(String(s), 'ipv4', `not a dotted-quad IPv4 address: ${JSON.stringify(s)}`);
-      return s;
-    },
-    dirs: (k: string) => [k.slice(0, k.lastIndexOf('.'))],
+    decode: dottedQuadKey,
+    dirs: subnetDirs,
   } satisfies KeyCodec<string>,
 
   /** An IPv4 address held as a 32-bit unsigned number (fast Map keys), shown as a dotted quad. */
   ipv4num: {
     name: 'ipv4',
-    encode: (k: number) => `${k >>> 24}.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}`,
-    decode(s: unknown): number {
-      if (typeof s === 'number' && Number.isInteger(s) && s >= 0 && s <= 0xffff_ffff) return s;
-      if (typeof s !== 'string' || !IPV4.test(s)) fail(String(s), 'ipv4', `not a dotted-quad IPv4 address: ${JSON.stringify(s)}`);
-      const p = s.split('.').map(Number);
-      return ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0;
-    },
-    dirs: (k: number) => [`${k >>> 24}.${(k >>> 16) & 255}.${(k >>> 8) & 255}`],
+    encode: formatIpv4,
+    decode: (s: unknown): number => (isUint32(s) ? s : parseIpv4(dottedQuadKey(s))),
+    dirs: (k: number) => subnetDirs(formatIpv4(k)),
   } satisfies KeyCodec<number>,
 
   /** Any string that is a safe single path segment. */
@@ -93,7 +113,7 @@ export const values = {
   uint: { name: 'uint', decode: (x: unknown, p?: string) => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : fail(p, 'uint', `expected a non-negative integer, got ${describe(x)}`)) } as ValueCodec<number>,
   string: { name: 'string', decode: (x: unknown, p?: string) => (typeof x === 'string' ? x : fail(p, 'string', `expected a string, got ${describe(x)}`)) } as ValueCodec<string>,
   boolean: { name: 'boolean', decode: (x: unknown, p?: string) => (typeof x === 'boolean' ? x : fail(p, 'boolean', `expected a boolean, got ${describe(x)}`)) } as ValueCodec<boolean>,
-  mac: { name: 'mac', decode: (x: unknown, p?: string) => (typeof x === 'string' && MAC.test(x) ? x : fail(p, 'mac', `expected a MAC like 02:00:00:00:00:01, got ${describe(x)}`)) } as ValueCodec<string>,
+  mac: { name: 'mac', decode: (x: unknown, p?: string) => (typeof x === 'string' && MAC.test(x) ? x : notMac(x, p)) } as ValueCodec<string>,
   /** A MAC held as a 48-bit number; accepts the number or 'aa:bb:cc:dd:ee:ff'. */
   macNumber: {
     name: 'mac',
@@ -101,20 +121,16 @@ export const values = {
     decode(x: unknown, p?: string): number {
       if (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff_ffff) return x;
       if (typeof x === 'string' && MAC.test(x.toLowerCase())) return parseInt(x.replace(/:/g, ''), 16);
-      return fail(p, 'mac', `expected a MAC like 02:00:00:00:00:01, got ${describe(x)}`);
+      return notMac(x, p);
     },
   } as ValueCodec<number>,
   /** An IPv4 address held as a 32-bit number; accepts the number or a dotted quad, shows the dotted quad. */
   ipv4num: {
     name: 'ipv4',
-    show: (v: number) => `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`,
-    decode(x: unknown, p?: string): number {
-      if (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffff_ffff) return x;
-      if (typeof x === 'string' && IPV4.test(x)) { const q = x.split('.').map(Number); return ((q[0] << 24) | (q[1] << 16) | (q[2] << 8) | q[3]) >>> 0; }
-      return fail(p, 'ipv4', `expected a dotted-quad IPv4 address, got ${describe(x)}`);
-    },
+    show: formatIpv4,
+    decode: (x: unknown, p?: string): number => (isUint32(x) ? x : isDottedQuad(x) ? parseIpv4(x) : notDottedQuad(x, p)),
   } as ValueCodec<number>,
-  ipv4: { name: 'ipv4', decode: (x: unknown, p?: string) => (typeof x === 'string' && IPV4.test(x) ? x : fail(p, 'ipv4', `expected a dotted-quad IPv4 address, got ${describe(x)}`)) } as ValueCodec<string>,
+  ipv4: { name: 'ipv4', decode: (x: unknown, p?: string) => (isDottedQuad(x) ? x : notDottedQuad(x, p)) } as ValueCodec<string>,
 
   /** One of a fixed set of strings. */
   oneOf<const T extends readonly string[]>(...choices: T): ValueCodec<T[number]> {

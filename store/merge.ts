@@ -22,6 +22,18 @@ export type Old<T> = () => T;
 /** A three-way merge. `T` includes `undefined` where absence is a value (see `option`). */
 export type Merge<T> = (old: Old<T | undefined>, a: T, b: T) => T | Conflict;
 
+/**
+ * Runs a merge and settles a conflict on the spot (see `settle`), handing the conflict to
+ * `onConflict` to count or record: the one place a merge's result becomes a value.
+ */
+export function mergeSettled<T>(m: Merge<T>, resolve: (o: T | undefined, a: T, b: T) => T | undefined, old: Old<T | undefined>, a: T, b: T, onConflict: (c: Conflict) => void): T {
+  const r = m(old, a, b);
+  if (!(r instanceof Conflict)) return r;
+  const settled = settle(r, old(), a, b, resolve);
+  onConflict(r);
+  return settled;
+}
+
 /** Memoises a lazy ancestor so a combinator tree reads it once. */
 export function lazy<T>(f: () => T): () => T {
   let done = false;
@@ -162,12 +174,7 @@ export function map<V>(inner: Merge<V | undefined>): Merge<Readonly<Record<strin
     const keys = new Set([...Object.keys(a), ...Object.keys(b), ...Object.keys(o())]);
     const reasons: string[] = [];
     for (const k of [...keys].sort()) {
-      const ok = lazy(() => o()[k]);
-      let r = inner(ok, a[k], b[k]);
-      if (r instanceof Conflict) {
-        reasons.push(`key ${k}: ${r.reason}`);
-        r = settle(r, ok(), a[k], b[k], resolveByOrder);
-      }
+      const r = mergePart(inner, lazy(() => o()[k]), a[k], b[k], reasons, 'key', k);
       if (r !== undefined) out[k] = r;
     }
     return reasons.length ? new Conflict(reasons.join('; '), [out]) : out;
@@ -183,15 +190,7 @@ export function record<R extends object>(fields: FieldMerges<R>): Merge<R> {
     const out = {} as R;
     const reasons: string[] = [];
     for (const f of names) {
-      const m = fields[f] as Merge<R[typeof f]>;
-      const of = sub(old, (o: R) => o[f]);
-      const r = m(of, a[f], b[f]);
-      if (r instanceof Conflict) {
-        reasons.push(`field ${String(f)}: ${r.reason}`);
-        out[f] = settle(r, of(), a[f], b[f], resolveByOrder) as R[typeof f];
-      } else {
-        out[f] = r;
-      }
+      out[f] = mergePart(fields[f] as Merge<R[typeof f]>, sub(old, (o: R) => o[f]), a[f], b[f], reasons, 'field', String(f));
     }
     return reasons.length ? new Conflict(reasons.join('; '), [out]) : out;
   };
@@ -200,16 +199,19 @@ export function record<R extends object>(fields: FieldMerges<R>): Merge<R> {
 /** A pair, merged component-wise. */
 export function pair<A, B>(ma: Merge<A>, mb: Merge<B>): Merge<readonly [A, B]> {
   return (old, a, b) => {
-    const o0 = sub(old, (o: readonly [A, B]) => o[0]);
-    const o1 = sub(old, (o: readonly [A, B]) => o[1]);
-    const x = ma(o0, a[0], b[0]);
-    const y = mb(o1, a[1], b[1]);
-    if (!(x instanceof Conflict) && !(y instanceof Conflict)) return [x, y] as const;
-    const rx = x instanceof Conflict ? settle(x, o0(), a[0], b[0], resolveByOrder) : x;
-    const ry = y instanceof Conflict ? settle(y, o1(), a[1], b[1], resolveByOrder) : y;
-    const reasons = [x instanceof Conflict ? `first: ${x.reason}` : '', y instanceof Conflict ? `second: ${y.reason}` : ''].filter(Boolean);
-    return new Conflict(reasons.join('; '), [[rx, ry] as const]);
+    const reasons: string[] = [];
+    const x = mergePart(ma, sub(old, (o: readonly [A, B]) => o[0]), a[0], b[0], reasons, 'first');
+    const y = mergePart(mb, sub(old, (o: readonly [A, B]) => o[1]), a[1], b[1], reasons, 'second');
+    return reasons.length ? new Conflict(reasons.join('; '), [[x, y] as const]) : ([x, y] as const);
   };
+}
+
+/**
+ * One part of a composite value (a map's key, a record's field, a pair's side), merged on its own: a
+ * conflict settles by its resolution or resolveByOrder, and its reason is kept as `label [name]: reason`.
+ */
+function mergePart<T>(m: Merge<T>, old: Old<T | undefined>, a: T, b: T, reasons: string[], label: string, name?: string): T {
+  return mergeSettled(m, resolveByOrder, old, a, b, (c) => { reasons.push(`${name === undefined ? label : `${label} ${name}`}: ${c.reason}`); });
 }
 
 /** The first merge that does not conflict (Irmin's `seq`). */

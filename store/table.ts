@@ -1,7 +1,7 @@
 // A typed table: key codec, value codec and merge function. Each entry has its own path (`name/key`).
 import type { KeyCodec, ValueCodec } from './codec.js';
 import { UnknownTableError } from './errors.js';
-import { type Merge, resolveByOrder } from './merge.js';
+import { type Conflict, type Merge, mergeSettled, type Old, resolveByOrder } from './merge.js';
 import { deepEqual } from './canonical.js';
 
 export interface TableSpec<K extends string | number, V> {
@@ -32,6 +32,11 @@ export class Table<K extends string | number = string | number, V = unknown> {
     this.merge = spec.merge;
     this.resolve = spec.resolve ?? resolveByOrder;
     this.equal = spec.equal ?? deepEqual;
+  }
+
+  /** One entry's three-way merge by this table's rules, a conflict settled by `resolve` (see mergeSettled). */
+  mergeSettled(old: Old<V | undefined>, a: V | undefined, b: V | undefined, onConflict: (c: Conflict) => void): V | undefined {
+    return mergeSettled(this.merge, this.resolve, old, a, b, onConflict);
   }
 
   /** The entry's path, as git and the API show it. */

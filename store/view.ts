@@ -12,6 +12,18 @@ export interface TableView<K extends string | number, V> {
   readonly sizeBound: number;
 }
 
+/** What set() throws for undefined, whichever view: a deletion is delete()'s. */
+export function missingValue(table: string): TypeError {
+  return new TypeError(`${table}: set() needs a value; use delete() to remove an entry`);
+}
+
+/** An exact size by walking the entries (see TableView.size). */
+export function countEntries(entries: Iterable<unknown>): number {
+  let n = 0;
+  for (const _ of entries) n++;
+  return n;
+}
+
 /** A branch as an actor sees it: its tables. */
 export interface BranchView {
   table<K extends string | number, V>(def: import('./table.js').Table<K, V>): TableView<K, V>;

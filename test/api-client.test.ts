@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { decodeBody, encodeFrame, FrameReader } from '../api/frames.js';
 import { PROTOCOL_VERSION, type HelloResult } from '../api/protocol.js';
 import { ApiError, connect, ConnectError, defaultApiSocket, formatWhere, parseWhere, type Client } from '../api/client.js';
-import { apiOutput, formatArpEntry, formatHistoryEntry, formatNatValue, parseValue } from '../cli/api-commands.js';
+import { apiOutput, parseValue } from '../cli/api-commands.js';
+import { formatArpEntry, formatHistoryEntry, formatNatValue } from '../cli/api-format.js';
 import { buildProgram, main } from '../cli/main.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

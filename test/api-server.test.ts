@@ -33,7 +33,7 @@ import { parseIpv4 } from '../wire/index.js';
 import { ApiError, connect, ConnectError, type Client, type Watch } from '../api/client.js';
 import { encodeFrame } from '../api/frames.js';
 import type { ChangeEvent, Op } from '../api/protocol.js';
-import { RawClient, waitFor, type Frame } from './support/api-raw.js';
+import { RawClient, waitFor } from './support/api-raw.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIR = mkdtempSync(join(tmpdir(), 'nb-apisrv-'));

@@ -46,6 +46,29 @@ test('sim --pcap: the capture is readable while the sim runs (our reader and tcp
   assert.ok(recordsNow(path) > 0);
 });
 
+test('sim --pcap: a second sim refused on the same git store leaves the first one\'s capture intact', async () => {
+  const [store, path] = [join(dir, 'locked-store'), join(dir, 'locked.pcap')];
+  const args = ['sim', '--nodes', '2', '--seconds', '3600', '--speed', '1', '--store', `git:${store}`, '--pcap', path];
+  const first = startCli(args);
+  try {
+    assert.ok(await waitFor(() => recordsNow(path) > 0, 20_000), `the first sim wrote no frames (${first.output()})`);
+    const before = statSync(path).size;
+    const second = runCli(args);
+    assert.equal(second.status, 2, second.stderr);
+    assert.equal(second.stderr.trim().split('\n').length, 1, second.stderr);
+    assert.match(second.stderr, /^netbranch: --store git:.* in use by pid /);
+    assert.ok(statSync(path).size >= before, `the capture shrank from ${before} to ${statSync(path).size} bytes`);
+    assert.ok(await waitFor(() => statSync(path).size > before, 5_000), 'the first sim goes on writing its capture');
+    assert.ok(readPcapFile(path).records.length > 0, 'the capture still parses from its header');
+    assert.deepEqual([first.child.exitCode, first.child.signalCode], [null, null], 'the first sim still runs');
+  } finally {
+    first.child.kill('SIGTERM');
+    await first.exitWithin(15_000);
+  }
+  assert.deepEqual(await first.exit, { code: 0, signal: null });
+  assert.ok(readPcapFile(path).records.length > 0);
+});
+
 test('router --pcap DIR: pings from a namespace are in DIR/inside.pcap while the router runs', { skip: noTap }, async () => {
   const id = process.pid % 100_000;
   const [tin, ns] = [`nbci${id}`, `nbpcap${process.pid}`];

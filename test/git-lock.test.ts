@@ -11,11 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../store/index.js';
-import { GitStore, LOCK_FILE, StoreLockedError, type GitStoreLogger } from '../store/git/index.js';
+import { GitStore, LOCK_FILE, StoreLockedError } from '../store/git/index.js';
 import { openGit } from '../cli/git.js';
 import { UsageError } from '../cli/usage.js';
 import { plain } from './support/tables.js';
 import { git } from './support/git-cli.js';
+import type { Logger } from '../store/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), `nb-git-lock-${process.pid}-`));
@@ -28,7 +29,7 @@ let dirs = 0;
 const newDir = (tag: string) => join(tmp, `${tag}-${++dirs}`);
 const primary = () => new Store([plain]).main;
 
-function warnings(): GitStoreLogger & { lines: string[] } {
+function warnings(): Logger & { lines: string[] } {
   const lines: string[] = [];
   return { lines, info() {}, warn: (_o, msg) => { lines.push(msg); }, error: (_o, msg) => { lines.push(msg); } };
 }

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store, type Branch } from '../store/index.js';
-import { GitStore, type GitStoreLogger } from '../store/git/index.js';
+import { GitStore } from '../store/git/index.js';
 import { routerTables } from '../actors/router/router-schema.js';
 import { arpTable, type ArpEntry } from '../actors/iface/arp-table.js';
 import { natFlowKey, natKey, natTable, type NatEntry } from '../actors/router/nat-table.js';
 import { assertFsck, fsckProblems, git, gitAsync, gitStatus } from './support/git-cli.js';
+import type { Logger } from '../store/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -78,7 +79,7 @@ function flow(key: string, outPort: number, t: number): NatEntry {
 }
 
 /** A logger that remembers every call. */
-function recordingLogger(): GitStoreLogger & { calls: { level: string; obj: Record<string, unknown>; msg: string }[] } {
+function recordingLogger(): Logger & { calls: { level: string; obj: Record<string, unknown>; msg: string }[] } {
   const calls: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
   const at = (level: string) => (obj: object, msg: string) => { calls.push({ level, obj: obj as Record<string, unknown>, msg }); };
   return { calls, info: at('info'), warn: at('warn'), error: at('error') };

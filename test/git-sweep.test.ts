@@ -11,9 +11,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Store } from '../store/index.js';
-import { GitStore, type GitStoreLogger, type GitStoreOptions } from '../store/git/index.js';
+import { GitStore, type GitStoreOptions } from '../store/git/index.js';
 import { plain } from './support/tables.js';
 import { assertFsck, git, GIT_ENV, gitStatus } from './support/git-cli.js';
+import type { Logger } from '../store/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), `nb-git-sweep-${process.pid}-`));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -21,7 +22,7 @@ let dirs = 0;
 const newDir = (tag: string) => join(tmp, `${tag}-${++dirs}`);
 const HOUR = 3_600_000;
 
-function recordingLogger(): GitStoreLogger & { lines: { level: string; msg: string; obj: Record<string, unknown> }[] } {
+function recordingLogger(): Logger & { lines: { level: string; msg: string; obj: Record<string, unknown> }[] } {
   const lines: { level: string; msg: string; obj: Record<string, unknown> }[] = [];
   const at = (level: string) => (obj: object, msg: string) => { lines.push({ level, msg, obj: obj as Record<string, unknown> }); };
   return { lines, info: at('info'), warn: at('warn'), error: at('error') };

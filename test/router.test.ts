@@ -152,6 +152,41 @@ describe('forwarding with masquerade', () => {
     assert.equal(r.counters.icmpErrorsTranslated, 1);
   });
 
+  test('a translated error quotes the datagram as the inside host sent it: address, port and checksums (only the TTL is one down)', () => {
+    const { r, inside, outside } = rig();
+    const sent = udpFrame({ srcMac: CLIENT2_MAC, dstMac: INSIDE.mac, src: CLIENT2, dst: SERVER, srcPort: 41001, dstPort: 9999, payload: new Uint8Array([5, 6, 7]) });
+    r.receiveInside([sent.slice()], 0); // rewritten in place
+    // 10.201.0.3 → 10.202.0.1 changes the UDP checksum (10.201.0.2 would not: its words sum alike).
+    const quote = outside[0].slice(14, 14 + 28);
+    assert.notDeepEqual(quote.subarray(20), sent.subarray(34, 42), 'the NATed UDP checksum differs from the one sent');
+    r.receiveOutside([emitFrame({
+      ethernet: new EthernetRepr({ dst: OUTSIDE.mac, src: SERVER_MAC, ethertype: EtherType.Ipv4 }),
+      network: { kind: 'ipv4', ipv4: new Ipv4Repr({ src: SERVER, dst: OUTSIDE.ip, protocol: IpProtocol.Icmp, payloadLen: 8 + quote.length, ttl: 64 }), transport: { kind: 'icmpv4', icmp: Icmpv4Repr.destUnreachable(3, quote) } },
+      padding: new Uint8Array(0), checksumErrors: [],
+    })], 1);
+    const n = v4(decode(inside[0]));
+    assert.ok(n.transport.kind === 'icmpv4');
+    const q = n.transport.icmp.data;
+    assert.deepEqual(q.subarray(20, 28), sent.subarray(34, 42), 'the quoted UDP header, checksum included, is what the client sent');
+    const original = sent.slice(14, 14 + 20);
+    original[8]--; // the TTL we took on the way out
+    original[10] = 0; original[11] = 0;
+    const header = q.slice(0, 20);
+    header[10] = 0; header[11] = 0;
+    assert.deepEqual(header, original);
+    assert.equal(n.transport.icmp.original()?.ipv4.wireChecksum, undefined, 'the quoted header\'s checksum is right');
+  });
+
+  test('host unreachable quotes the datagram exactly as the inside host sent it', () => {
+    const { r, inside } = rig();
+    const sent = udpFrame({ srcMac: CLIENT2_MAC, dstMac: INSIDE.mac, src: CLIENT2, dst: ip('10.202.0.99'), srcPort: 4445, dstPort: 5300, payload: new Uint8Array([1, 2]) });
+    r.receiveInside([sent.slice()], 0); // rewritten in place
+    for (let t = 0; t <= 4000; t += 100) r.poll(t);
+    const n = v4(decode(inside[0]));
+    assert.ok(n.transport.kind === 'icmpv4' && n.transport.icmp.code === 1);
+    assert.deepEqual(n.transport.icmp.data, sent.subarray(14, 14 + 28));
+  });
+
   test('TTL 1 is answered with time exceeded, rate-limited', () => {
     const { r, inside } = rig({ icmpErrorsPerSecond: 10 });
     const f = udpFrame({ srcMac: CLIENT_MAC, dstMac: INSIDE.mac, src: CLIENT, dst: SERVER, srcPort: 1, dstPort: 2, payload: new Uint8Array(1), ttl: 1 });

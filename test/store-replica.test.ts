@@ -1,8 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import {
-  BaseReleasedError, CodecError, DeltaCodec, Replica, ReplicaHost, Store, StoreError, UnknownReplicaError, UnknownTableError,
+  BaseReleasedError, CodecError, Replica, ReplicaHost, Store, StoreError, UnknownReplicaError, UnknownTableError,
   startThread, type DeltaMessage, type HeadDeltaMessage, type StoreOptions,
 } from '../store/index.js';
 import { allTables, counters, neighbours, plain } from './support/tables.js';

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplicaHost, Store } from '../store/index.js';
 import { stackTables } from '../actors/host/host-schema.js';
-import { ActorStartupError, MAX_STARTUP_FAILURES, Supervisor } from '../actors/runtime/supervisor.js';
+import { ActorStartupError, MAX_STARTUP_FAILURES, Supervisor, type ActorSpec } from '../actors/runtime/supervisor.js';
+import { RestartBackoff } from '../actors/runtime/restart-backoff.js';
+import type { ActorInitPart, ActorKind } from '../actors/runtime/messages.js';
 import { RouterActors } from '../actors/router/router-actors.js';
 import { ringLinkPair, RingLink } from '../wire/link/ring-link.js';
 import { parseIpv4 } from '../wire/index.js';
@@ -18,6 +20,13 @@ import { localMac } from '../actors/iface/net-interface.js';
 import { trapStop, type StopRequest } from '../cli/stop.js';
 
 const ACTOR = new URL('./support/startup-actor.ts', import.meta.url);
+
+/** The scripted test actor as an actor of `kind` (it reads only its name and incarnation, but each kind has its own init). */
+function scripted<K extends ActorKind>(name: string, kind: K, part: ActorInitPart<K>): ActorSpec<K> {
+  return { name, kind, module: ACTOR, prepare: () => part };
+}
+const NO_API = { lookup: { tokens: [], role: 'router' } };
+const TICK = { tickMs: 1_000 };
 
 function supervisor(): { sup: Supervisor; logs: string[] } {
   const logs: string[] = [];
@@ -33,7 +42,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | 'still waiting'> {
 
 test('an actor that fails at start-up the same way twice is given up with its reason; ready() rejects', async () => {
   const { sup, logs } = supervisor();
-  const h = sup.spawn({ name: 'fails-at-start', kind: 'lookup', module: ACTOR });
+  const h = sup.spawn(scripted('fails-at-start', 'lookup', NO_API));
   try {
     const err = await within(sup.ready().then(() => null, (e: unknown) => e), 15_000);
     assert.ok(err instanceof ActorStartupError, `ready() settled with ${String(err)}`);
@@ -52,7 +61,7 @@ test('an actor that fails at start-up the same way twice is given up with its re
 
 test(`start-up failures for different reasons are given up after ${MAX_STARTUP_FAILURES} in a row`, async () => {
   const { sup } = supervisor();
-  const h = sup.spawn({ name: 'fails-differently', kind: 'packet', module: ACTOR });
+  const h = sup.spawn(scripted('fails-differently', 'arp-expiry', TICK));
   try {
     const err = await within(h.ready().then(() => null, (e: unknown) => e), 15_000);
     assert.ok(err instanceof ActorStartupError, `ready() settled with ${String(err)}`);
@@ -65,7 +74,7 @@ test(`start-up failures for different reasons are given up after ${MAX_STARTUP_F
 
 test('one start-up failure is retried: the next incarnation serves', async () => {
   const { sup } = supervisor();
-  const h = sup.spawn({ name: 'fails-once', kind: 'packet', module: ACTOR });
+  const h = sup.spawn(scripted('fails-once', 'arp-expiry', TICK));
   try {
     assert.equal(await within(sup.ready().then(() => 'ready'), 15_000), 'ready');
     assert.equal(h.incarnation, 2);
@@ -77,12 +86,46 @@ test('one start-up failure is retried: the next incarnation serves', async () =>
 
 test('a crash after the actor was ready is still restarted, and counted as a crash', async () => {
   const { sup } = supervisor();
-  const h = sup.spawn({ name: 'crashes-after-ready', kind: 'packet', module: ACTOR });
+  const h = sup.spawn(scripted('crashes-after-ready', 'arp-expiry', TICK));
   try {
     await sup.ready();
     const back = new Promise<void>((resolve) => sup.on('up', (a) => { if (a === h && h.incarnation === 2) resolve(); }));
     assert.equal(await within(back.then(() => 'restarted'), 15_000), 'restarted');
     assert.deepEqual([sup.counters.crashes, sup.counters.restarts, sup.counters.startupFailures, sup.counters.givenUp], [1, 1, 0, 0]);
+  } finally {
+    await sup.stop();
+  }
+});
+
+test('the restart backoff, on a simulated clock: doubles per crash in a row up to its cap, and starts over after a stable run', () => {
+  const backoff = new RestartBackoff({ backoffMs: 100, maxBackoffMs: 500, stableMs: 10_000 });
+  let now = 5_000;
+  const delays: number[] = [];
+  for (let crash = 0; crash < 5; crash++) {
+    backoff.started(now);
+    now += 50; // up 50 ms, then it crashes
+    const delay = backoff.next(now);
+    delays.push(delay);
+    now += delay;
+  }
+  assert.deepEqual(delays, [100, 200, 400, 500, 500]);
+  backoff.started(now);
+  now += 9_999;
+  assert.equal(backoff.next(now), 500, 'up just under stableMs: still a crash in a row');
+  backoff.started(now += 500);
+  now += 10_000;
+  assert.equal(backoff.next(now), 100, 'up stableMs: back to the first delay');
+});
+
+test("a worker started with another kind's init says so at start-up and is given up", async () => {
+  const { sup } = supervisor();
+  const module = new URL('../actors/host/arp-expiry-worker.ts', import.meta.url);
+  const h = sup.spawn({ name: 'misstarted', kind: 'router-expiry', module, prepare: () => TICK });
+  try {
+    const err = await within(h.ready().then(() => null, (e: unknown) => e), 15_000);
+    assert.ok(err instanceof ActorStartupError, `ready() settled with ${String(err)}`);
+    assert.equal(err.reason, "actor misstarted: the arp-expiry worker was started with an init of kind 'router-expiry'");
+    assert.equal(h.incarnation, 2, 'tried once more, then given up');
   } finally {
     await sup.stop();
   }
@@ -124,7 +167,7 @@ function routerStop(sup: Supervisor): StopRequest {
 
 test('an actor that crashes after it was ready and then fails at start-up is given up, and the stop trap stops on it', async () => {
   const { sup, logs } = supervisor();
-  const h = sup.spawn({ name: 'crashes-then-fails', kind: 'lookup', module: ACTOR });
+  const h = sup.spawn(scripted('crashes-then-fails', 'lookup', NO_API));
   let stop: StopRequest | undefined;
   try {
     await sup.ready(); // ready: what follows is a failure at run time, not at start-up

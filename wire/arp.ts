@@ -1,7 +1,8 @@
 // ARP (RFC 826): the view reads any hardware/protocol sizes; the Repr is Ethernet + IPv4, the only pairing on this stack.
-import { WireError } from './error.js';
+import { WireError, type WireProtocol } from './error.js';
 import { EtherType, readMac, writeMac } from './ethernet.js';
-import { WireView, checkWindow } from './view.js';
+import { WireStatus } from './status.js';
+import { WireView } from './view.js';
 
 export const ArpHardware = { Ethernet: 1 } as const;
 
@@ -10,6 +11,9 @@ export const ArpOperation = { Request: 1, Reply: 2 } as const;
 
 /** An Ethernet/IPv4 ARP packet: 8 bytes of header, two 6-byte MACs and two 4-byte addresses. */
 export const ARP_ETHERNET_IPV4_LEN = 28;
+/** The address sizes of the one pairing this stack speaks: a MAC, then an IPv4 address. */
+const MAC_LEN = 6;
+const IPV4_LEN = 4;
 
 /** Byte offsets of the fields (a const enum, so they compile to literals and the getters stay small enough to inline). */
 const enum Field {
@@ -24,27 +28,22 @@ const enum Field {
 
 /** A zero-copy view of an ARP packet. Address getters assume Ethernet/IPv4 sizes; check `hardwareLen`/`protocolLen`. */
 export class ArpPacket extends WireView {
-  static newUnchecked(buf: Uint8Array, offset = 0, length = buf.length - offset): ArpPacket {
-    return new ArpPacket(buf, offset, length);
-  }
+  static readonly wireProtocol: WireProtocol = 'arp';
 
-  static newChecked(buf: Uint8Array, offset = 0, length = buf.length - offset): ArpPacket {
-    checkWindow('arp', buf, offset, length);
-    return new ArpPacket(buf, offset, length).check();
-  }
-
-  check(): this {
-    this.checkWindow('arp');
-    if (this.length < Field.SHA) {
-      throw new WireError('arp', 'header', 'truncated', `needs ${Field.SHA} bytes, has ${this.length}`);
-    }
+  checkLen(): WireStatus {
+    const fixed = this.checkFixedLen(Field.SHA);
+    if (fixed !== WireStatus.Ok) return fixed;
     // The addresses take their sizes from HLEN/PLEN; the getters read Ethernet/IPv4 sizes, so both must fit.
-    const need = Math.max(this.addressesEnd, ARP_ETHERNET_IPV4_LEN);
-    if (this.length < need) {
-      throw new WireError('arp', 'addresses', 'truncated', `needs ${need} bytes, has ${this.length}`);
-    }
-    return this;
+    if (this.length < this.addressesNeed) return WireStatus.LengthTruncated;
+    return WireStatus.Ok;
   }
+
+  protected lenError(status: WireStatus): WireError {
+    return status === WireStatus.Truncated ? this.truncatedError('header', Field.SHA) : this.truncatedError('addresses', this.addressesNeed);
+  }
+
+  /** Bytes the addresses need: as HLEN/PLEN say, and at least the Ethernet/IPv4 sizes the getters read. */
+  private get addressesNeed(): number { return Math.max(this.addressesEnd, ARP_ETHERNET_IPV4_LEN); }
 
   get hardwareType(): number { return this.data.getUint16(this.offset + Field.HTYPE); }
   get protocolType(): number { return this.data.getUint16(this.offset + Field.PTYPE); }
@@ -52,6 +51,10 @@ export class ArpPacket extends WireView {
   get protocolLen(): number { return this.data.getUint8(this.offset + Field.PLEN); }
   get operation(): number { return this.data.getUint16(this.offset + Field.OPER); }
   /** End of the target protocol address, from the HLEN and PLEN fields. */
+  /** Ethernet hardware and IPv4 protocol with their address sizes: the only pairing the address getters read. */
+  get isEthernetIpv4(): boolean {
+    return this.hardwareType === ArpHardware.Ethernet && this.protocolType === EtherType.Ipv4 && this.hardwareLen === MAC_LEN && this.protocolLen === IPV4_LEN;
+  }
   get addressesEnd(): number { return Field.SHA + 2 * this.hardwareLen + 2 * this.protocolLen; }
   get senderMac(): number { return readMac(this.data, this.offset + Field.SHA); }
   get senderIp(): number { return this.data.getUint32(this.offset + Field.SHA + 6); }
@@ -90,8 +93,8 @@ export class ArpRepr {
   static parse(packet: ArpPacket): ArpRepr {
     if (packet.hardwareType !== ArpHardware.Ethernet) throw new WireError('arp', 'hardware type', 'unsupported', `${packet.hardwareType}`);
     if (packet.protocolType !== EtherType.Ipv4) throw new WireError('arp', 'protocol type', 'unsupported', `0x${packet.protocolType.toString(16)}`);
-    if (packet.hardwareLen !== 6) throw new WireError('arp', 'hardware length', 'bad-value', `${packet.hardwareLen}`);
-    if (packet.protocolLen !== 4) throw new WireError('arp', 'protocol length', 'bad-value', `${packet.protocolLen}`);
+    if (packet.hardwareLen !== MAC_LEN) throw new WireError('arp', 'hardware length', 'bad-value', `${packet.hardwareLen}`);
+    if (packet.protocolLen !== IPV4_LEN) throw new WireError('arp', 'protocol length', 'bad-value', `${packet.protocolLen}`);
     return new ArpRepr({
       operation: packet.operation,
       senderMac: packet.senderMac,
@@ -106,8 +109,8 @@ export class ArpRepr {
   emit(packet: ArpPacket): void {
     packet.hardwareType = ArpHardware.Ethernet;
     packet.protocolType = EtherType.Ipv4;
-    packet.hardwareLen = 6;
-    packet.protocolLen = 4;
+    packet.hardwareLen = MAC_LEN;
+    packet.protocolLen = IPV4_LEN;
     packet.operation = this.operation;
     packet.senderMac = this.senderMac;
     packet.senderIp = this.senderIp;

@@ -1,8 +1,9 @@
 // DHCPv4 (RFC 2131/2132): the BOOTP fixed part, the magic cookie, then options. Options this stack uses are typed;
 // every other option, and any known one with a length it should not have, is kept as raw bytes.
-import { WireError } from './error.js';
+import { WireError, type WireProtocol } from './error.js';
 import { macFromBytes, macToBytes } from './ethernet.js';
-import { WireView, checkWindow } from './view.js';
+import { WireStatus } from './status.js';
+import { WireView } from './view.js';
 
 export const DHCP_FIXED_LEN = 236;
 export const DHCP_MAGIC_COOKIE = 0x63825363;
@@ -73,21 +74,14 @@ export const DHCP_FLAG_BROADCAST = 0x8000;
 
 /** A zero-copy view of a BOOTP/DHCP message (the UDP payload). */
 export class DhcpPacket extends WireView {
-  static newUnchecked(buf: Uint8Array, offset = 0, length = buf.length - offset): DhcpPacket {
-    return new DhcpPacket(buf, offset, length);
+  static readonly wireProtocol: WireProtocol = 'dhcpv4';
+
+  checkLen(): WireStatus {
+    return this.checkFixedLen(DHCP_FIXED_LEN);
   }
 
-  static newChecked(buf: Uint8Array, offset = 0, length = buf.length - offset): DhcpPacket {
-    checkWindow('dhcpv4', buf, offset, length);
-    return new DhcpPacket(buf, offset, length).check();
-  }
-
-  check(): this {
-    this.checkWindow('dhcpv4');
-    if (this.length < DHCP_FIXED_LEN) {
-      throw new WireError('dhcpv4', 'fixed part', 'truncated', `needs ${DHCP_FIXED_LEN} bytes, has ${this.length}`);
-    }
-    return this;
+  protected lenError(): WireError {
+    return this.truncatedError('fixed part', DHCP_FIXED_LEN);
   }
 
   get op(): number { return this.bytes[this.offset + Field.OP]; }

@@ -1,6 +1,7 @@
 // Ethernet II frames: destination, source, ethertype, payload. MAC addresses are 48-bit numbers (exact in a double, no allocation).
-import { WireError } from './error.js';
-import { WireView, checkWindow } from './view.js';
+import { WireError, type WireProtocol } from './error.js';
+import { WireStatus } from './status.js';
+import { WireView } from './view.js';
 
 /** Ethertypes this stack knows; any other value is kept as its number. */
 export const EtherType = {
@@ -75,21 +76,14 @@ export function isMulticastMac(mac: number): boolean {
 
 /** A zero-copy view of an Ethernet II frame. */
 export class EthernetPacket extends WireView {
-  static newUnchecked(buf: Uint8Array, offset = 0, length = buf.length - offset): EthernetPacket {
-    return new EthernetPacket(buf, offset, length);
+  static readonly wireProtocol: WireProtocol = 'ethernet';
+
+  checkLen(): WireStatus {
+    return this.checkFixedLen(ETHERNET_HEADER_LEN);
   }
 
-  static newChecked(buf: Uint8Array, offset = 0, length = buf.length - offset): EthernetPacket {
-    checkWindow('ethernet', buf, offset, length);
-    return new EthernetPacket(buf, offset, length).check();
-  }
-
-  check(): this {
-    this.checkWindow('ethernet');
-    if (this.length < ETHERNET_HEADER_LEN) {
-      throw new WireError('ethernet', 'header', 'truncated', `needs ${ETHERNET_HEADER_LEN} bytes, has ${this.length}`);
-    }
-    return this;
+  protected lenError(): WireError {
+    return this.truncatedError('header', ETHERNET_HEADER_LEN);
   }
 
   get dst(): number { return readMac(this.data, this.offset + Field.DST); }

@@ -1,8 +1,9 @@
 // ICMPv4 (RFC 792): every message is type, code, checksum, four "rest of header" bytes and data, so unknown types keep all of it.
-import { fold, sumData, finish } from './checksum.js';
-import { WireError } from './error.js';
+import { fold, sumData, finish, updateChecksum16 } from './checksum.js';
+import { WireError, type WireProtocol } from './error.js';
 import { Ipv4Packet, Ipv4Repr, type ChecksumPolicy } from './ipv4.js';
-import { WireView, checkWindow } from './view.js';
+import { WireStatus } from './status.js';
+import { WireView } from './view.js';
 
 /** Message types; any other value is kept as its number. */
 export const Icmpv4Type = {
@@ -29,6 +30,8 @@ export const DestUnreachableCode = {
 export const TimeExceededCode = { TtlExceeded: 0, FragmentReassembly: 1 } as const;
 
 export const ICMPV4_HEADER_LEN = 8;
+/** Payload bytes of the original datagram an error quotes after its header (RFC 792's "first 64 bits"). */
+export const ICMPV4_QUOTED_PAYLOAD_LEN = 8;
 
 /** Byte offsets of the fields (a const enum, so they compile to literals and the getters stay small enough to inline). */
 const enum Field {
@@ -42,21 +45,14 @@ const enum Field {
 
 /** A zero-copy view of an ICMPv4 message; the view's length is the whole message (the IPv4 payload). */
 export class Icmpv4Packet extends WireView {
-  static newUnchecked(buf: Uint8Array, offset = 0, length = buf.length - offset): Icmpv4Packet {
-    return new Icmpv4Packet(buf, offset, length);
+  static readonly wireProtocol: WireProtocol = 'icmpv4';
+
+  checkLen(): WireStatus {
+    return this.checkFixedLen(ICMPV4_HEADER_LEN);
   }
 
-  static newChecked(buf: Uint8Array, offset = 0, length = buf.length - offset): Icmpv4Packet {
-    checkWindow('icmpv4', buf, offset, length);
-    return new Icmpv4Packet(buf, offset, length).check();
-  }
-
-  check(): this {
-    this.checkWindow('icmpv4');
-    if (this.length < ICMPV4_HEADER_LEN) {
-      throw new WireError('icmpv4', 'header', 'truncated', `needs ${ICMPV4_HEADER_LEN} bytes, has ${this.length}`);
-    }
-    return this;
+  protected lenError(): WireError {
+    return this.truncatedError('header', ICMPV4_HEADER_LEN);
   }
 
   get type(): number { return this.bytes[this.offset + Field.TYPE]; }
@@ -73,6 +69,14 @@ export class Icmpv4Packet extends WireView {
   /** Echo payload, or the original datagram's header + 8 bytes for errors. */
   payload(): Uint8Array { return this.slice(Field.DATA); }
 
+  /**
+   * Points `inner` at the datagram an error quotes and checks that its header is there (`checkHeaderLen`): Ok, or why
+   * not. Its payload is cut (normally to 8 bytes), so only the header and `inner.length` may be trusted.
+   */
+  quote(inner: Ipv4Packet): WireStatus {
+    return inner.resetIn(this, Field.DATA, this.length - Field.DATA).checkHeaderLen();
+  }
+
   verifyChecksum(): boolean {
     return fold(sumData(this.data, this.offset, this.offset + this.length)) === 0xffff;
   }
@@ -82,6 +86,13 @@ export class Icmpv4Packet extends WireView {
   }
 
   fillChecksum(): void { this.checksum = this.computeChecksum(); }
+
+  /** Sets the type and updates the checksum incrementally (RFC 1624): an echo request turned into its reply. */
+  rewriteType(type: number): void {
+    const code = this.code;
+    this.checksum = updateChecksum16(this.checksum, (this.type << 8) | code, (type << 8) | code);
+    this.type = type;
+  }
 
   set type(v: number) { this.bytes[this.offset + Field.TYPE] = v; }
   set code(v: number) { this.bytes[this.offset + Field.CODE] = v; }
@@ -167,7 +178,7 @@ export class Icmpv4Repr {
     if (!this.isError) return undefined;
     const inner = Ipv4Packet.newUnchecked(this.data).checkHeader();
     const ipv4 = Ipv4Repr.parse(inner, { checksum: 'keep' });
-    return { ipv4, payload: this.data.subarray(inner.headerLength, inner.headerLength + 8) };
+    return { ipv4, payload: this.data.subarray(inner.headerLength, inner.headerLength + ICMPV4_QUOTED_PAYLOAD_LEN) };
   }
 
   bufferLen(): number { return ICMPV4_HEADER_LEN + this.data.length; }
@@ -192,5 +203,5 @@ function echoRest(ident: number, seq: number): number {
 /** Header + 8 bytes of the offending datagram (all of it when shorter or unreadable). */
 function originalPrefix(original: Uint8Array): Uint8Array {
   const ihl = original.length > 0 ? (original[0] & 0x0f) * 4 : 0;
-  return original.subarray(0, Math.min(original.length, ihl + 8));
+  return original.subarray(0, Math.min(original.length, ihl + ICMPV4_QUOTED_PAYLOAD_LEN));
 }

@@ -1,13 +1,16 @@
 // IPv4 (RFC 791) headers. Options are not interpreted but kept, so a parsed header re-emits byte for byte.
-import { fold, sumData, finish } from './checksum.js';
-import { WireError } from './error.js';
-import { WireView, checkWindow } from './view.js';
+import { fold, sumData, finish, updateChecksum16, updateChecksum32 } from './checksum.js';
+import { WireError, type WireProtocol } from './error.js';
+import { WireStatus } from './status.js';
+import { WireView } from './view.js';
 
 /** IP protocol numbers this stack decodes; any other value is kept as its number. */
 export const IpProtocol = { Icmp: 1, Tcp: 6, Udp: 17 } as const;
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IPV4_MAX_HEADER_LEN = 60;
+/** The TTL our own datagrams start with (Linux's default, net.ipv4.ip_default_ttl). */
+export const IPV4_DEFAULT_TTL = 64;
 
 /** Byte offsets of the fields (a const enum, so they compile to literals and the getters stay small enough to inline). */
 const enum Field {
@@ -93,40 +96,44 @@ export function isMulticastIpv4(addr: number): boolean {
 
 /** A zero-copy view of an IPv4 packet; after `check()` the header and `totalLength` bytes are inside the buffer. */
 export class Ipv4Packet extends WireView {
-  static newUnchecked(buf: Uint8Array, offset = 0, length = buf.length - offset): Ipv4Packet {
-    return new Ipv4Packet(buf, offset, length);
-  }
+  static readonly wireProtocol: WireProtocol = 'ipv4';
 
-  static newChecked(buf: Uint8Array, offset = 0, length = buf.length - offset): Ipv4Packet {
-    checkWindow('ipv4', buf, offset, length);
-    return new Ipv4Packet(buf, offset, length).check();
-  }
-
-  check(): this {
-    this.checkHeader();
+  checkLen(): WireStatus {
+    const header = this.checkHeaderLen();
+    if (header !== WireStatus.Ok) return header;
     const total = this.totalLength;
-    if (total < this.headerLength) {
-      throw new WireError('ipv4', 'total length', 'bad-length', `${total} is below the header length ${this.headerLength}`);
-    }
-    if (total > this.length) {
-      throw new WireError('ipv4', 'total length', 'truncated', `${total} is beyond the ${this.length} bytes present`);
-    }
-    return this;
+    if (total < this.headerLength) return WireStatus.BadLength;
+    if (total > this.length) return WireStatus.LengthTruncated;
+    return WireStatus.Ok;
   }
 
   /**
-   * Checks only that the header fits: for the datagram an ICMP error quotes, which is cut after 8 bytes of payload
-   * while its total length still describes the original. Payload getters are not safe after this alone.
+   * As `checkLen`, for the header only: the datagram an ICMP error quotes is cut after 8 bytes of payload while its
+   * total length still describes the original. Payload getters are not safe after this alone.
    */
-  checkHeader(): this {
-    this.checkWindow('ipv4');
-    if (this.length < IPV4_MIN_HEADER_LEN) {
-      throw new WireError('ipv4', 'header', 'truncated', `needs ${IPV4_MIN_HEADER_LEN} bytes, has ${this.length}`);
-    }
+  checkHeaderLen(): WireStatus {
+    const fixed = this.checkFixedLen(IPV4_MIN_HEADER_LEN);
+    if (fixed !== WireStatus.Ok) return fixed;
     const hl = this.headerLength;
-    if (hl < IPV4_MIN_HEADER_LEN) throw new WireError('ipv4', 'header length', 'bad-length', `IHL ${hl / 4} is below 5`);
-    if (hl > this.length) throw new WireError('ipv4', 'header length', 'truncated', `${hl} bytes, has ${this.length}`);
-    return this;
+    if (hl < IPV4_MIN_HEADER_LEN) return WireStatus.BadHeaderLength;
+    if (hl > this.length) return WireStatus.HeaderTruncated;
+    return WireStatus.Ok;
+  }
+
+  /** Throws the WireError for `checkHeaderLen()` unless it is Ok; returns the view. */
+  checkHeader(): this {
+    return this.orThrow(this.checkHeaderLen());
+  }
+
+  protected lenError(status: WireStatus): WireError {
+    const hl = this.headerLength;
+    switch (status) {
+      case WireStatus.Truncated: return this.truncatedError('header', IPV4_MIN_HEADER_LEN);
+      case WireStatus.BadHeaderLength: return new WireError('ipv4', 'header length', 'bad-length', `IHL ${hl / 4} is below 5`);
+      case WireStatus.HeaderTruncated: return new WireError('ipv4', 'header length', 'truncated', `${hl} bytes, has ${this.length}`);
+      case WireStatus.BadLength: return new WireError('ipv4', 'total length', 'bad-length', `${this.totalLength} is below the header length ${hl}`);
+      default: return new WireError('ipv4', 'total length', 'truncated', `${this.totalLength} is beyond the ${this.length} bytes present`);
+    }
   }
 
   get version(): number { return this.bytes[this.offset + Field.VER_IHL] >>> 4; }
@@ -178,6 +185,33 @@ export class Ipv4Packet extends WireView {
     const at = this.offset;
     return d.getUint16(at + Field.SRC) + d.getUint16(at + Field.SRC + 2) + d.getUint16(at + Field.DST) + d.getUint16(at + Field.DST + 2)
       + this.bytes[at + Field.PROTOCOL] + length;
+  }
+
+  /** Sets the source address and updates the header checksum incrementally (RFC 1624): NAT's rewrite. */
+  rewriteSrc(addr: number): void {
+    this.checksum = updateChecksum32(this.checksum, this.src, addr);
+    this.src = addr;
+  }
+
+  /** Sets the destination address and updates the header checksum incrementally. */
+  rewriteDst(addr: number): void {
+    this.checksum = updateChecksum32(this.checksum, this.dst, addr);
+    this.dst = addr;
+  }
+
+  /** Sets the TTL (0..255) and updates the header checksum incrementally. */
+  rewriteTtl(ttl: number): void {
+    const at = this.offset + Field.TTL;
+    // TTL and protocol share a 16-bit word of the sum.
+    const word = this.data.getUint16(at);
+    const next = ((ttl & 0xff) << 8) | (word & 0xff);
+    this.data.setUint16(at, next);
+    this.checksum = updateChecksum16(this.checksum, word, next);
+  }
+
+  /** One hop: the TTL down by one, the checksum updated (a router checks `ttl > 1` first). */
+  decrementTtl(): void {
+    this.rewriteTtl(this.ttl - 1);
   }
 
   set version(v: number) { const at = this.offset + Field.VER_IHL; this.bytes[at] = (v << 4) | (this.bytes[at] & 0x0f); }
@@ -255,7 +289,7 @@ export class Ipv4Repr {
     this.dst = init.dst;
     this.protocol = init.protocol;
     this.payloadLen = init.payloadLen;
-    this.ttl = init.ttl ?? 64;
+    this.ttl = init.ttl ?? IPV4_DEFAULT_TTL;
     this.dscp = init.dscp ?? 0;
     this.ecn = init.ecn ?? 0;
     this.ident = init.ident ?? 0;

@@ -2,15 +2,11 @@
 // with a WireError naming what is wrong, so a tool can say "record 7 is truncated" instead of crashing.
 import { readFileSync } from 'node:fs';
 import { WireError } from './error.js';
+import {
+  LINKTYPE_ETHERNET, PCAPNG_MAGIC, PCAP_GLOBAL_HEADER_LEN, PCAP_MAGIC_MICROS, PCAP_MAGIC_NANOS, PCAP_MAX_SNAPLEN, PCAP_RECORD_HEADER_LEN,
+} from './pcap-format.js';
 
-const MAGIC_MICROS = 0xa1b2c3d4;
-const MAGIC_NANOS = 0xa1b23c4d;
-const MAGIC_PCAPNG = 0x0a0d0d0a;
-const GLOBAL_HEADER_LEN = 24;
-const RECORD_HEADER_LEN = 16;
-/** tcpdump's largest snapshot length; a record longer than this is a corrupt length, not a frame. */
-export const PCAP_MAX_SNAPLEN = 262144;
-const LINKTYPE_ETHERNET = 1;
+export { PCAP_MAX_SNAPLEN };
 
 export interface PcapHeader {
   littleEndian: boolean;
@@ -40,21 +36,21 @@ export interface PcapFile {
 
 /** Reads the 24-byte global header. */
 export function parsePcapHeader(bytes: Uint8Array): PcapHeader {
-  if (bytes.length < GLOBAL_HEADER_LEN) {
-    throw new WireError('pcap', 'global header', 'truncated', `needs ${GLOBAL_HEADER_LEN} bytes, file has ${bytes.length}`);
+  if (bytes.length < PCAP_GLOBAL_HEADER_LEN) {
+    throw new WireError('pcap', 'global header', 'truncated', `needs ${PCAP_GLOBAL_HEADER_LEN} bytes, file has ${bytes.length}`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const le = view.getUint32(0, true);
   const be = view.getUint32(0, false);
   let littleEndian: boolean;
   let magic: number;
-  if (le === MAGIC_MICROS || le === MAGIC_NANOS) { littleEndian = true; magic = le; }
-  else if (be === MAGIC_MICROS || be === MAGIC_NANOS) { littleEndian = false; magic = be; }
-  else if (be === MAGIC_PCAPNG) throw new WireError('pcap', 'magic number', 'unsupported', 'pcapng; convert with `editcap -F pcap`');
+  if (le === PCAP_MAGIC_MICROS || le === PCAP_MAGIC_NANOS) { littleEndian = true; magic = le; }
+  else if (be === PCAP_MAGIC_MICROS || be === PCAP_MAGIC_NANOS) { littleEndian = false; magic = be; }
+  else if (be === PCAPNG_MAGIC) throw new WireError('pcap', 'magic number', 'unsupported', 'pcapng; convert with `editcap -F pcap`');
   else throw new WireError('pcap', 'magic number', 'bad-value', `0x${be.toString(16).padStart(8, '0')} is not a pcap file`);
   const header: PcapHeader = {
     littleEndian,
-    nanosecond: magic === MAGIC_NANOS,
+    nanosecond: magic === PCAP_MAGIC_NANOS,
     versionMajor: view.getUint16(4, littleEndian),
     versionMinor: view.getUint16(6, littleEndian),
     snaplen: view.getUint32(16, littleEndian),
@@ -71,10 +67,10 @@ export function* pcapRecords(bytes: Uint8Array, header: PcapHeader = parsePcapHe
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   // A zero or absurd snaplen in the header means "no limit" to libpcap; the hard cap still applies.
   const limit = header.snaplen > 0 && header.snaplen <= PCAP_MAX_SNAPLEN ? header.snaplen : PCAP_MAX_SNAPLEN;
-  let at = GLOBAL_HEADER_LEN;
+  let at = PCAP_GLOBAL_HEADER_LEN;
   for (let number = 1; at < bytes.length; number++) {
-    if (at + RECORD_HEADER_LEN > bytes.length) {
-      throw new WireError('pcap', `record ${number} header`, 'truncated', `${bytes.length - at} of ${RECORD_HEADER_LEN} bytes`);
+    if (at + PCAP_RECORD_HEADER_LEN > bytes.length) {
+      throw new WireError('pcap', `record ${number} header`, 'truncated', `${bytes.length - at} of ${PCAP_RECORD_HEADER_LEN} bytes`);
     }
     const le = header.littleEndian;
     const seconds = view.getUint32(at, le);
@@ -84,7 +80,7 @@ export function* pcapRecords(bytes: Uint8Array, header: PcapHeader = parsePcapHe
     if (captured > limit) {
       throw new WireError('pcap', `record ${number} captured length`, 'bad-length', `${captured} exceeds the snaplen ${limit}`);
     }
-    const start = at + RECORD_HEADER_LEN;
+    const start = at + PCAP_RECORD_HEADER_LEN;
     if (start + captured > bytes.length) {
       throw new WireError('pcap', `record ${number} data`, 'truncated', `${bytes.length - start} of ${captured} bytes`);
     }

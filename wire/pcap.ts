@@ -3,11 +3,11 @@
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FrameBatchHandler, Link, LinkCounters } from './link/link.js';
+import {
+  LINKTYPE_ETHERNET, PCAP_GLOBAL_HEADER_LEN, PCAP_MAGIC_MICROS, PCAP_RECORD_HEADER_LEN, PCAP_VERSION_MAJOR, PCAP_VERSION_MINOR,
+} from './pcap-format.js';
 
-export const PCAP_MAGIC_MICROS = 0xa1b2c3d4;
-export const LINKTYPE_ETHERNET = 1;
-const GLOBAL_HEADER_LEN = 24;
-const RECORD_HEADER_LEN = 16;
+export { LINKTYPE_ETHERNET, PCAP_MAGIC_MICROS };
 
 /** Wall-clock time in microseconds since the epoch, the unit pcap timestamps are in. */
 export function wallClockMicros(): number {
@@ -88,25 +88,25 @@ export class PcapWriter {
   ) {
     this.snaplen = options.snaplen ?? 65535;
     this.maxDelayMs = options.maxDelayMs ?? 1000;
-    const size = Math.max(options.bufferBytes ?? 1 << 16, GLOBAL_HEADER_LEN + RECORD_HEADER_LEN + this.snaplen);
+    const size = Math.max(options.bufferBytes ?? 1 << 16, PCAP_GLOBAL_HEADER_LEN + PCAP_RECORD_HEADER_LEN + this.snaplen);
     this.buf = new Uint8Array(size);
     this.view = new DataView(this.buf.buffer);
     const v = this.view; // host order (little-endian): readers tell it by the magic
     v.setUint32(0, PCAP_MAGIC_MICROS, true);
-    v.setUint16(4, 2, true);
-    v.setUint16(6, 4, true);
+    v.setUint16(4, PCAP_VERSION_MAJOR, true);
+    v.setUint16(6, PCAP_VERSION_MINOR, true);
     v.setInt32(8, 0, true); // thiszone: timestamps are UTC
     v.setUint32(12, 0, true); // sigfigs
     v.setUint32(16, this.snaplen, true);
     v.setUint32(20, LINKTYPE_ETHERNET, true);
-    this.used = GLOBAL_HEADER_LEN;
+    this.used = PCAP_GLOBAL_HEADER_LEN;
   }
 
   /** Records one frame, stamped `timeMicros` (microseconds since the epoch). */
   write(frame: Uint8Array, timeMicros: number = wallClockMicros()): void {
     if (this.isClosed) throw new Error('PcapWriter is closed');
     const incl = Math.min(frame.length, this.snaplen);
-    if (this.used + RECORD_HEADER_LEN + incl > this.buf.length) this.flush();
+    if (this.used + PCAP_RECORD_HEADER_LEN + incl > this.buf.length) this.flush();
     const sec = Math.floor(timeMicros / 1e6);
     const v = this.view;
     const at = this.used;
@@ -114,8 +114,8 @@ export class PcapWriter {
     v.setUint32(at + 4, timeMicros - sec * 1e6, true);
     v.setUint32(at + 8, incl, true);
     v.setUint32(at + 12, frame.length, true);
-    this.buf.set(incl === frame.length ? frame : frame.subarray(0, incl), at + RECORD_HEADER_LEN);
-    this.used = at + RECORD_HEADER_LEN + incl;
+    this.buf.set(incl === frame.length ? frame : frame.subarray(0, incl), at + PCAP_RECORD_HEADER_LEN);
+    this.used = at + PCAP_RECORD_HEADER_LEN + incl;
     this.frames++;
   }
 

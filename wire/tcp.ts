@@ -1,9 +1,10 @@
 // TCP (RFC 9293) headers and options. Options parse into a list that keeps NOP/EOL, unknown kinds and padding, so
 // a parsed header re-emits byte for byte.
 import { fold, sumData, finish, pseudoHeaderSum } from './checksum.js';
-import { WireError } from './error.js';
+import { WireError, type WireProtocol } from './error.js';
 import { IpProtocol, type ChecksumPolicy } from './ipv4.js';
-import { WireView, checkWindow } from './view.js';
+import { WireStatus } from './status.js';
+import { WireView } from './view.js';
 
 export const TCP_MIN_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
@@ -61,24 +62,22 @@ const enum Field {
 
 /** A zero-copy view of a TCP segment; the view's length is the whole segment (the IPv4 payload). */
 export class TcpPacket extends WireView {
-  static newUnchecked(buf: Uint8Array, offset = 0, length = buf.length - offset): TcpPacket {
-    return new TcpPacket(buf, offset, length);
-  }
+  static readonly wireProtocol: WireProtocol = 'tcp';
 
-  static newChecked(buf: Uint8Array, offset = 0, length = buf.length - offset): TcpPacket {
-    checkWindow('tcp', buf, offset, length);
-    return new TcpPacket(buf, offset, length).check();
-  }
-
-  check(): this {
-    this.checkWindow('tcp');
-    if (this.length < TCP_MIN_HEADER_LEN) {
-      throw new WireError('tcp', 'header', 'truncated', `needs ${TCP_MIN_HEADER_LEN} bytes, has ${this.length}`);
-    }
+  checkLen(): WireStatus {
+    const fixed = this.checkFixedLen(TCP_MIN_HEADER_LEN);
+    if (fixed !== WireStatus.Ok) return fixed;
     const hl = this.headerLength;
-    if (hl < TCP_MIN_HEADER_LEN) throw new WireError('tcp', 'data offset', 'bad-length', `${hl / 4} is below 5`);
-    if (hl > this.length) throw new WireError('tcp', 'data offset', 'truncated', `header of ${hl} bytes, segment of ${this.length}`);
-    return this;
+    if (hl < TCP_MIN_HEADER_LEN) return WireStatus.BadHeaderLength;
+    if (hl > this.length) return WireStatus.HeaderTruncated;
+    return WireStatus.Ok;
+  }
+
+  protected lenError(status: WireStatus): WireError {
+    const hl = this.headerLength;
+    if (status === WireStatus.Truncated) return this.truncatedError('header', TCP_MIN_HEADER_LEN);
+    if (status === WireStatus.BadHeaderLength) return new WireError('tcp', 'data offset', 'bad-length', `${hl / 4} is below 5`);
+    return new WireError('tcp', 'data offset', 'truncated', `header of ${hl} bytes, segment of ${this.length}`);
   }
 
   get srcPort(): number { return this.data.getUint16(this.offset + Field.SRC_PORT); }

@@ -1,8 +1,9 @@
 // UDP (RFC 768) with the IPv4 pseudo-header checksum; a checksum of 0 means the sender computed none.
 import { fold, sumData, finish, pseudoHeaderSum } from './checksum.js';
-import { WireError } from './error.js';
+import { WireError, type WireProtocol } from './error.js';
 import { IpProtocol, type ChecksumPolicy } from './ipv4.js';
-import { WireView, checkWindow } from './view.js';
+import { WireStatus } from './status.js';
+import { WireView } from './view.js';
 
 export const UDP_HEADER_LEN = 8;
 
@@ -17,24 +18,21 @@ const enum Field {
 
 /** A zero-copy view of a UDP datagram; after `check()` the length field fits in the view. */
 export class UdpPacket extends WireView {
-  static newUnchecked(buf: Uint8Array, offset = 0, length = buf.length - offset): UdpPacket {
-    return new UdpPacket(buf, offset, length);
-  }
+  static readonly wireProtocol: WireProtocol = 'udp';
 
-  static newChecked(buf: Uint8Array, offset = 0, length = buf.length - offset): UdpPacket {
-    checkWindow('udp', buf, offset, length);
-    return new UdpPacket(buf, offset, length).check();
-  }
-
-  check(): this {
-    this.checkWindow('udp');
-    if (this.length < UDP_HEADER_LEN) {
-      throw new WireError('udp', 'header', 'truncated', `needs ${UDP_HEADER_LEN} bytes, has ${this.length}`);
-    }
+  checkLen(): WireStatus {
+    const fixed = this.checkFixedLen(UDP_HEADER_LEN);
+    if (fixed !== WireStatus.Ok) return fixed;
     const len = this.len;
-    if (len < UDP_HEADER_LEN) throw new WireError('udp', 'length', 'bad-length', `${len} is below the 8-byte header`);
-    if (len > this.length) throw new WireError('udp', 'length', 'truncated', `${len} is beyond the ${this.length} bytes present`);
-    return this;
+    if (len < UDP_HEADER_LEN) return WireStatus.BadLength;
+    if (len > this.length) return WireStatus.LengthTruncated;
+    return WireStatus.Ok;
+  }
+
+  protected lenError(status: WireStatus): WireError {
+    if (status === WireStatus.Truncated) return this.truncatedError('header', UDP_HEADER_LEN);
+    if (status === WireStatus.BadLength) return new WireError('udp', 'length', 'bad-length', `${this.len} is below the 8-byte header`);
+    return new WireError('udp', 'length', 'truncated', `${this.len} is beyond the ${this.length} bytes present`);
   }
 
   get srcPort(): number { return this.data.getUint16(this.offset + Field.SRC_PORT); }

@@ -7,24 +7,20 @@ import type { ArpCacheOptions } from '../iface/arp-cache.js';
 import { Dispatcher } from '../runtime/dispatcher.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import { stackTables } from './host-schema.js';
-import { Supervisor, type SupervisorLogger } from '../runtime/supervisor.js';
-import type { ActorInit } from '../runtime/messages.js';
+import { Supervisor } from '../runtime/supervisor.js';
+import type { HostPacketInit } from '../runtime/messages.js';
 import { siblingModule } from '../../store/thread.js';
+import type { Logger } from '../../store/index.js';
 
 export interface StackActorsOptions {
   packetActors?: number;
   mergeIntervalMs?: number;
   arp?: ArpCacheOptions;
   expiryTickMs?: number;
-  logger?: SupervisorLogger;
+  logger?: Logger;
   store?: Store;
   /** Queues mode: each packet actor busy-polls its TAP queue this many µs after frames (TapOptions.spinUs). Default 50. */
   spinUs?: number;
-}
-
-/** What a packet actor gets besides ActorInit in queues mode: its own queue of the TAP. */
-export interface PacketActorQueue {
-  tapQueue?: { fd: number; name: string; spinUs: number };
 }
 
 export class StackActors {
@@ -45,17 +41,17 @@ export class StackActors {
     this.store = opts.store ?? new Store(stackTables);
     this.host = new ReplicaHost(this.store.main);
     this.supervisor = new Supervisor(this.host, { mergeIntervalMs: opts.mergeIntervalMs, logger: opts.logger });
-    const dispatcher = queues ? null : new Dispatcher(link as Link, n);
+    const dispatcher = link instanceof TapQueueSet ? null : new Dispatcher(link, n);
     this.dispatcher = dispatcher;
     const spinUs = opts.spinUs ?? 50;
+    // Queues mode: each actor reads its own queue of the TAP; else its ring of the dispatcher.
+    const frames = (i: number): HostPacketInit['frames'] => (queues ? { tapQueue: { ...queues.lend(i), spinUs } } : { ring: dispatcher!.connect(i) });
     for (let i = 0; i < n; i++) {
       this.supervisor.spawn({
         name: `packet-${i}`,
-        kind: 'packet',
+        kind: 'host-packet',
         module: siblingModule(import.meta.url, './packet-worker'),
-        prepare: () => (queues
-          ? { iface, arp: opts.arp, tapQueue: { ...queues.lend(i), spinUs } } as Partial<ActorInit> & PacketActorQueue
-          : { link: dispatcher!.connect(i), iface, arp: opts.arp }),
+        prepare: () => ({ iface, arp: opts.arp, frames: frames(i) }),
         onDown: () => (queues ? queues.reclaim(i) : dispatcher!.disconnect(i)),
       });
     }

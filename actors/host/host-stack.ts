@@ -1,8 +1,9 @@
 // A host's receive path on one interface: Ethernet filter, ARP, IPv4 checks, ICMP echo, UDP to an
 // application. Echo replies are written in place over the request (no allocation per packet).
 import {
+  IPV4_DEFAULT_TTL,
   BROADCAST_MAC, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, Icmpv4Packet, IpProtocol, Ipv4Packet,
-  UdpPacket, UDP_HEADER_LEN, WireError, emitFrame, EthernetRepr, Ipv4Repr, UdpRepr,
+  UdpPacket, UDP_HEADER_LEN, WireStatus, emitFrame, EthernetRepr, Ipv4Repr, UdpRepr,
 } from '../../wire/index.js';
 import { ArpCache, type ArpCacheOptions } from '../iface/arp-cache.js';
 import { answerEcho, ECHO_BAD_CHECKSUM, ECHO_UNSUPPORTED } from '../iface/icmp-echo.js';
@@ -56,8 +57,8 @@ export class HostStack {
 
   receiveOne(frame: Uint8Array, now: number): void {
     this.counters.rxFrames++;
-    if (frame.length < ETHERNET_HEADER_LEN) { this.counters.malformed++; return; }
     const eth = this.eth.reset(frame);
+    if (eth.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return; }
     const dst = eth.dst;
     if (dst !== this.iface.mac && dst !== BROADCAST_MAC) {
       this.counters.notForUs++;
@@ -74,34 +75,22 @@ export class HostStack {
   }
 
   private receiveIpv4(frame: Uint8Array, now: number, broadcast: boolean): void {
-    const ip = this.ip;
-    try {
-      ip.reset(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN).check();
-    } catch (err) {
-      if (err instanceof WireError) { this.counters.malformed++; return; }
-      throw err;
-    }
-    if (ip.version !== 4) { this.counters.malformed++; return; }
+    const ip = this.ip.resetIn(this.eth, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN);
+    if (ip.checkLen() !== WireStatus.Ok || ip.version !== 4) { this.counters.malformed++; return; }
     if (!ip.verifyChecksum()) { this.counters.badChecksum++; return; }
     const dst = ip.dst;
     if (dst !== this.iface.ip && !(broadcast && dst === 0xffff_ffff)) { this.counters.notForUs++; return; }
     if (ip.isFragment) { this.counters.unsupported++; return; } // reassembly comes with the router
     const proto = ip.protocol;
-    const at = ETHERNET_HEADER_LEN + ip.headerLength;
-    const len = ip.totalLength - ip.headerLength;
-    if (proto === IpProtocol.Icmp) this.receiveIcmp(frame, at, len);
-    else if (proto === IpProtocol.Udp) this.receiveUdp(frame, at, len, now);
+    if (proto === IpProtocol.Icmp) this.receiveIcmp(frame);
+    else if (proto === IpProtocol.Udp) this.receiveUdp(now);
     else this.counters.unsupported++;
   }
 
-  private receiveIcmp(frame: Uint8Array, at: number, len: number): void {
-    const icmp = this.icmp;
-    try {
-      icmp.reset(frame, at, len).check();
-    } catch (err) {
-      if (err instanceof WireError) { this.counters.malformed++; return; }
-      throw err;
-    }
+  private receiveIcmp(frame: Uint8Array): void {
+    const ip = this.ip;
+    const icmp = this.icmp.resetIn(ip, ip.headerLength, ip.payloadLength);
+    if (icmp.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return; }
     const n = answerEcho(this.eth, this.ip, icmp, this.iface.ip, this.iface.mac);
     if (n === ECHO_UNSUPPORTED) { this.counters.unsupported++; return; }
     if (n === ECHO_BAD_CHECKSUM) { this.counters.badChecksum++; return; }
@@ -109,17 +98,13 @@ export class HostStack {
     this.send(n === frame.length ? frame : frame.subarray(0, n));
   }
 
-  private receiveUdp(frame: Uint8Array, at: number, len: number, now: number): void {
-    const udp = this.udp;
-    try {
-      udp.reset(frame, at, len).check();
-    } catch (err) {
-      if (err instanceof WireError) { this.counters.malformed++; return; }
-      throw err;
-    }
-    if (udp.checksum !== 0 && !udp.verifyChecksum(this.ip.src, this.ip.dst)) { this.counters.badChecksum++; return; }
+  private receiveUdp(now: number): void {
+    const ip = this.ip;
+    const udp = this.udp.resetIn(ip, ip.headerLength, ip.payloadLength);
+    if (udp.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return; }
+    if (udp.checksum !== 0 && !udp.verifyChecksum(ip.src, ip.dst)) { this.counters.badChecksum++; return; }
     this.counters.udpReceived++;
-    this.onUdp?.(this.ip.src, udp.srcPort, udp.dstPort, frame.subarray(at + UDP_HEADER_LEN, at + udp.len), now);
+    this.onUdp?.(ip.src, udp.srcPort, udp.dstPort, udp.payload(), now);
   }
 
   /** Sends a UDP datagram to an on-link address, resolving its MAC first. */
@@ -130,7 +115,7 @@ export class HostStack {
       ethernet: new EthernetRepr({ dst: 0, src: this.iface.mac, ethertype: EtherType.Ipv4 }), // dst: filled once resolved
       network: {
         kind: 'ipv4',
-        ipv4: new Ipv4Repr({ src: this.iface.ip, dst, protocol: IpProtocol.Udp, payloadLen: UDP_HEADER_LEN + payload.length, ttl: 64, ident: this.ident, dontFragment: true }),
+        ipv4: new Ipv4Repr({ src: this.iface.ip, dst, protocol: IpProtocol.Udp, payloadLen: UDP_HEADER_LEN + payload.length, ttl: IPV4_DEFAULT_TTL, ident: this.ident, dontFragment: true }),
         transport: { kind: 'udp', udp: new UdpRepr({ srcPort, dstPort }), app: { kind: 'data', payload }, trailer: EMPTY },
       },
       padding: EMPTY,

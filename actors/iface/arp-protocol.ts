@@ -2,7 +2,8 @@
 // unicast (the kernel re-probes stale neighbours with unicast requests); learn from requests and
 // replies addressed to us; let gratuitous ARP update what we know; resolve next hops for senders.
 import {
-  ArpOperation, ArpPacket, ArpRepr, ARP_ETHERNET_IPV4_LEN, BROADCAST_MAC, EtherType, EthernetPacket, EthernetRepr, ETHERNET_HEADER_LEN, WireError,
+  ArpOperation, ArpPacket, ArpRepr, ARP_ETHERNET_IPV4_LEN, BROADCAST_MAC, EtherType, EthernetPacket, EthernetRepr, ETHERNET_HEADER_LEN,
+  WireStatus,
 } from '../../wire/index.js';
 import { ArpCache } from './arp-cache.js';
 import { ArpResolver, type ArpResolverOptions } from './arp-resolver.js';
@@ -28,8 +29,8 @@ export class ArpProtocol {
   readonly counters: ArpCounters = {
     received: 0, malformed: 0, unsupported: 0, requestsAnswered: 0, probesAnswered: 0, repliesLearned: 0, gratuitous: 0, notForUs: 0, requestsSent: 0, announcements: 0,
   };
-  /** Frames whose next hop did not answer; the router answers them with ICMP host unreachable. */
-  onUnreachable: ((ip: number, frames: Uint8Array[]) => void) | null = null;
+  /** Frames whose next hop did not answer, at `now` (the poll that gave up); the router answers them with ICMP host unreachable. */
+  onUnreachable: ((ip: number, frames: Uint8Array[], now: number) => void) | null = null;
   private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(ARP_FRAME_LEN));
   private readonly arp = ArpPacket.newUnchecked(new Uint8Array(ARP_ETHERNET_IPV4_LEN));
   private readonly out = new Uint8Array(ARP_FRAME_LEN);
@@ -54,7 +55,8 @@ export class ArpProtocol {
             this.send(f);
           }
         },
-        unreachable: (ip, frames) => this.onUnreachable?.(ip, frames),
+        // The resolver gives up inside `poll(now)`, which set `this.now`.
+        unreachable: (ip, frames) => this.onUnreachable?.(ip, frames, this.now),
         lookup: (ip) => this.cache.lookup(ip, this.now),
       },
       resolverOpts,
@@ -65,14 +67,9 @@ export class ArpProtocol {
   receive(frame: Uint8Array, now: number): void {
     this.now = now;
     this.counters.received++;
-    const arp = this.arp;
-    try {
-      arp.reset(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN).check();
-    } catch (err) {
-      if (err instanceof WireError) { this.counters.malformed++; return; }
-      throw err;
-    }
-    if (arp.hardwareType !== 1 || arp.protocolType !== EtherType.Ipv4 || arp.hardwareLen !== 6 || arp.protocolLen !== 4) {
+    const arp = this.arp.reset(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN);
+    if (arp.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return; }
+    if (!arp.isEthernetIpv4) {
       this.counters.unsupported++;
       return;
     }
@@ -160,10 +157,5 @@ export class ArpProtocol {
     a.targetMac = targetMac;
     a.targetIp = targetIp;
     a.emit(this.outArp);
-  }
-
-  /** The time of the last call, for hooks that need it. */
-  get lastNow(): number {
-    return this.now;
   }
 }

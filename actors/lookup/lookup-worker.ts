@@ -2,6 +2,7 @@
 // serving the API (and the HTTP view) from its own thread. Reads never touch the packet actors;
 // writes go to its replica and merge back with the tables' normal rules.
 import { ActorRuntime } from '../runtime/actor-runtime.js';
+import { actorInit } from '../runtime/actor-init.js';
 import { HttpView } from '../../api/server/http-view.js';
 import { LookupServer } from '../../api/server/lookup-server.js';
 import { ReplicaSource } from '../../api/server/source.js';
@@ -9,9 +10,9 @@ import { routerSchema } from '../router/router-schema.js';
 import { openListeners } from '../../api/server/listeners.js';
 import { routerApiRules } from '../router/router-api.js';
 
-const rt = new ActorRuntime(routerSchema());
-const init = rt.init.lookup;
-if (!init) throw new Error('the lookup actor needs its lookup settings');
+const actor = actorInit('lookup');
+const rt = new ActorRuntime(routerSchema(), actor);
+const init = actor.lookup;
 const replica = await rt.start({ announce: false }); // ready once the sockets listen
 const source = new ReplicaSource(replica, rt);
 const server = new LookupServer(source, {

@@ -85,13 +85,22 @@ export function dnatRuleProblem(key: string, r: DnatRule, inside: NetInterface):
   return undefined;
 }
 
+/** What the forwarding check reads of a flow and of a rule: numbers as stored, or the API's readable forms. */
+export interface FlowEnds { proto: unknown; outPort: unknown; insideIp: unknown; insidePort: unknown }
+export interface RuleEnds { proto: unknown; port: unknown; insideIp: unknown; insidePort: unknown }
+
 /**
- * Whether a flow was made by a port-forward rule: its outside port is a rule's and its inside end
- * is that rule's target (masquerade never hands out a rule's port, so no other flow looks like
- * this). The `nat` record has no field for it: old data and other threads' codecs stay as they are.
+ * Whether a flow was made by `rule`, the rule at its outside port: its inside end is that rule's
+ * target (masquerade never hands out a rule's port, so no other flow looks like this). The `nat`
+ * record has no field for it: old data and other threads' codecs stay as they are.
  */
+export function forwardedBy(flow: FlowEnds, rule: RuleEnds | undefined): boolean {
+  return flow.proto !== 'icmp' && rule !== undefined && rule.insideIp === flow.insideIp && rule.insidePort === flow.insidePort
+    && rule.proto === flow.proto && rule.port === flow.outPort;
+}
+
+/** Whether a stored flow was made by a port-forward rule of the `dnat` table. */
 export function isForwardedFlow(e: NatEntry, rules: TableView<string, DnatRule>): boolean {
   if (e.proto === 'icmp' || rules.sizeBound === 0) return false;
-  const r = rules.get(dnatKey(e.proto, e.outPort));
-  return r !== undefined && r.insideIp === e.insideIp && r.insidePort === e.insidePort && r.proto === e.proto && r.port === e.outPort;
+  return forwardedBy(e, rules.get(dnatKey(e.proto, e.outPort)));
 }

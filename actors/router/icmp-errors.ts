@@ -1,8 +1,15 @@
 // ICMP errors a router sends (time exceeded, destination unreachable), rate-limited by a token
 // bucket as Linux's icmp_ratelimit does, so a flood of bad packets cannot become a flood of errors.
 import {
-  EtherType, EthernetRepr, ETHERNET_HEADER_LEN, Icmpv4Repr, IpProtocol, Ipv4Repr, emitFrame,
+  IPV4_DEFAULT_TTL,
+  EtherType, EthernetPacket, EthernetRepr, ETHERNET_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Repr, Icmpv4Type, IpProtocol, Ipv4Packet,
+  Ipv4Repr, emitFrame,
 } from '../../wire/index.js';
+
+/** The errors about a flow's datagram that NAT translates back to its inside host: destination unreachable, time exceeded. */
+export function isTranslatedError(type: number): boolean {
+  return type === Icmpv4Type.DestUnreachable || type === Icmpv4Type.TimeExceeded;
+}
 
 export interface IcmpErrorCounters {
   sent: number;
@@ -13,6 +20,8 @@ export class IcmpErrors {
   readonly counters: IcmpErrorCounters = { sent: 0, rateLimited: 0 };
   private tokens: number;
   private last = 0;
+  private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(64));
+  private readonly ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
 
   /** `perSecond` errors a second on average, bursts of `burst`. */
   constructor(readonly perSecond = 100, readonly burst = 50) {
@@ -20,7 +29,7 @@ export class IcmpErrors {
   }
 
   /**
-   * Builds an ICMP error answering `frame` (Ethernet + IPv4, as received), from `srcIp`, or returns null
+   * Builds an ICMP error answering `frame` (Ethernet + IPv4 with its header checked), from `srcIp`, or returns null
    * when the rate limit says no. The caller sends it back towards the original sender.
    */
   build(frame: Uint8Array, type: number, code: number, srcIp: number, srcMac: number, now: number): Uint8Array | null {
@@ -31,18 +40,15 @@ export class IcmpErrors {
       return null;
     }
     this.tokens -= 1;
-    const ip = ETHERNET_HEADER_LEN;
-    const ihl = (frame[ip] & 0x0f) * 4;
-    const total = (frame[ip + 2] << 8) | frame[ip + 3];
+    const eth = this.eth.reset(frame);
+    const ip = this.ip.resetIn(eth, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN);
     // The offending datagram's header and its first 8 bytes of payload (RFC 792).
-    const quoted = frame.slice(ip, ip + Math.min(total, ihl + 8, frame.length - ip));
-    const dst = ((frame[ip + 12] << 24) | (frame[ip + 13] << 16) | (frame[ip + 14] << 8) | frame[ip + 15]) >>> 0;
-    const icmp = type === 11 ? Icmpv4Repr.timeExceeded(code, quoted) : Icmpv4Repr.destUnreachable(code, quoted);
-    const srcOfOriginal = ((frame[6] * 2 ** 40) + (frame[7] * 2 ** 32) + ((frame[8] << 24) >>> 0) + (frame[9] << 16) + (frame[10] << 8) + frame[11]);
+    const quoted = ip.asBytes().slice(0, Math.min(ip.totalLength, ip.headerLength + ICMPV4_QUOTED_PAYLOAD_LEN, ip.length));
+    const icmp = type === Icmpv4Type.TimeExceeded ? Icmpv4Repr.timeExceeded(code, quoted) : Icmpv4Repr.destUnreachable(code, quoted);
     this.counters.sent++;
     return emitFrame({
-      ethernet: new EthernetRepr({ dst: srcOfOriginal, src: srcMac, ethertype: EtherType.Ipv4 }),
-      network: { kind: 'ipv4', ipv4: new Ipv4Repr({ src: srcIp, dst, protocol: IpProtocol.Icmp, payloadLen: icmp.bufferLen(), ttl: 64 }), transport: { kind: 'icmpv4', icmp } },
+      ethernet: new EthernetRepr({ dst: eth.src, src: srcMac, ethertype: EtherType.Ipv4 }),
+      network: { kind: 'ipv4', ipv4: new Ipv4Repr({ src: srcIp, dst: ip.src, protocol: IpProtocol.Icmp, payloadLen: icmp.bufferLen(), ttl: IPV4_DEFAULT_TTL }), transport: { kind: 'icmpv4', icmp } },
       padding: new Uint8Array(0),
       checksumErrors: [],
     });

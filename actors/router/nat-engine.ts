@@ -5,7 +5,7 @@
 import type { TableView } from '../../store/index.js';
 import { expiresAt, initialState, nextState } from './conntrack.js';
 import { dnatKey, isForwardedFlow, type DnatRule } from './dnat-table.js';
-import { natKey, natReverseKey, type NatEntry, type NatProto } from './nat-table.js';
+import { natKey, natReverseKey, type ConnState, type NatEntry, type NatProto } from './nat-table.js';
 
 const FIRST = 1024;
 const SPAN = 65536 - FIRST;
@@ -116,14 +116,9 @@ export class NatEngine {
     }
     this.counters.outbound++;
     const next = nextState(h.state, proto, !h.forwarded, tcpFlags);
-    h.lastSeen = now;
     h.pktsOut++;
     h.bytesOut += len;
-    if (!h.dirty) { h.dirty = true; this.dirty.push([key, h]); }
-    if (next !== h.state) {
-      h.state = next;
-      this.write(key, h); // a state change is written at once; only counters and last-seen wait
-    }
+    this.touch(key, h, next, now);
     return h.entry.outPort;
   }
 
@@ -163,21 +158,13 @@ export class NatEngine {
     const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
     let h = this.live(key, now);
     if (h === undefined) {
-      if (this.table.sizeBound >= this.maxEntries && this.table.size >= this.maxEntries) {
-        this.counters.tableFull++;
-        return undefined;
-      }
+      if (this.full()) return undefined;
       // A flow made before the rule may still hold the port towards this remote end: it keeps it.
       if (this.taken(proto, outPort, remoteIp, remotePort, now)) {
         this.counters.forwardClash++;
         return undefined;
       }
-      const e: NatEntry = {
-        proto, insideIp, insidePort, remoteIp, remotePort, outPort, state: initialState(proto),
-        created: now, lastSeen: now, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0,
-      };
-      this.table.set(key, e);
-      this.counters.created++;
+      const e = this.add(key, proto, insideIp, insidePort, remoteIp, remotePort, outPort, now);
       this.counters.forwardCreated++;
       h = this.warm(key, e, true);
     }
@@ -193,15 +180,20 @@ export class NatEngine {
   private received(key: string, h: HotFlow, proto: NatProto, tcpFlags: number, len: number, now: number): NatEntry {
     this.counters.inbound++;
     const next = nextState(h.state, proto, h.forwarded, tcpFlags);
-    h.lastSeen = now;
     h.pktsIn++;
     h.bytesIn += len;
+    this.touch(key, h, next, now);
+    return h.entry;
+  }
+
+  /** A packet of the flow at `now`: last-seen, a place in the next flush, the state after it. */
+  private touch(key: string, h: HotFlow, next: ConnState, now: number): void {
+    h.lastSeen = now;
     if (!h.dirty) { h.dirty = true; this.dirty.push([key, h]); }
     if (next !== h.state) {
       h.state = next;
-      this.write(key, h);
+      this.write(key, h); // a state change is written at once; only counters and last-seen wait
     }
-    return h.entry;
   }
 
   /** The flow return traffic to `outPort` belongs to, without touching its state or counters. */
@@ -249,7 +241,6 @@ export class NatEngine {
     return this.hot.size;
   }
 
-  /** `forwarded`: whether a port-forward rule made the flow; by default read off the rules (once per flow and incarnation). */
   /** The flow's hot record if it is live at `now` (warmed from the table if need be), else undefined. */
   private live(key: string, now: number): HotFlow | undefined {
     const h = this.hot.get(key);
@@ -258,6 +249,7 @@ export class NatEngine {
     return stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now ? this.warm(key, stored) : undefined;
   }
 
+  /** `forwarded`: whether a port-forward rule made the flow; by default read off the rules (once per flow and incarnation). */
   private warm(key: string, e: NatEntry, forwarded = this.rules !== undefined && isForwardedFlow(e, this.rules)): HotFlow {
     const h: HotFlow = { entry: e, state: e.state, lastSeen: e.lastSeen, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0, dirty: false, forwarded };
     this.hot.set(key, h);
@@ -297,18 +289,27 @@ export class NatEngine {
   }
 
   private create(key: string, proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, preferred: number, now: number): NatEntry | null {
-    if (this.table.sizeBound >= this.maxEntries && this.table.size >= this.maxEntries) {
-      this.counters.tableFull++;
-      return null;
-    }
+    if (this.full()) return null;
     const port = this.allocate(proto, preferred, remoteIp, remotePort, now);
     if (port < 0) {
       this.counters.portsExhausted++;
       return null;
     }
     if (port === insidePort) this.counters.preserved++;
+    return this.add(key, proto, insideIp, insidePort, remoteIp, remotePort, port, now);
+  }
+
+  /** Past `maxEntries` flows, new ones are dropped (counted). */
+  private full(): boolean {
+    if (this.table.sizeBound < this.maxEntries || this.table.size < this.maxEntries) return false;
+    this.counters.tableFull++;
+    return true;
+  }
+
+  /** A new flow, stored with its binding. */
+  private add(key: string, proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, outPort: number, now: number): NatEntry {
     const e: NatEntry = {
-      proto, insideIp, insidePort, remoteIp, remotePort, outPort: port, state: initialState(proto),
+      proto, insideIp, insidePort, remoteIp, remotePort, outPort, state: initialState(proto),
       created: now, lastSeen: now, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0,
     };
     this.table.set(key, e);

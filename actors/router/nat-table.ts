@@ -2,6 +2,8 @@
 // outside port) is kept if both agree, two different ones are resolved to the lower port and
 // counted; connection state moves along a lattice; last-seen by max; packet and byte counters add.
 import { table, values, option, record, max, counter, custom, Conflict, CodecError, type KeyCodec, type Merge } from '../../store/index.js';
+import { WireError } from '../../wire/error.js';
+import { ipv4ToString, parseIpv4 } from '../../wire/ipv4.js';
 
 export type NatProto = 'tcp' | 'udp' | 'icmp';
 
@@ -51,45 +53,50 @@ function field(k: string, i: number): number {
   return k.charCodeAt(i) | (((k.charCodeAt(0) >>> (4 + i)) & 1) << 15);
 }
 
+/** The address in fields `i` and `i + 1` of a packed flow key. */
+function address(k: string, i: number): number {
+  return ((field(k, i) << 16) | field(k, i + 1)) >>> 0;
+}
+
+function protoOf(k: string): NatProto {
+  return CODE_PROTO.get(k.charCodeAt(0) & 31) ?? 'udp';
+}
+
 /** The reverse key (a per-actor index, never stored): how return traffic finds the flow. */
 export function natReverseKey(proto: NatProto, outPort: number, remoteIp: number, remotePort: number): string {
   return String.fromCharCode(PROTO_CODE[proto], outPort, remoteIp >>> 16, remoteIp & 0xffff, remotePort);
 }
 
-function dotted(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
-}
-
 const READABLE = /^(tcp|udp|icmp):(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}):(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/;
 
-function parseDotted(s: string): number | undefined {
-  const p = s.split('.').map(Number);
-  return p.every((x) => x >= 0 && x <= 255) ? ((p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3]) >>> 0 : undefined;
+/** A flow key from its readable form, or undefined when it is none (a bad address is wire's WireError, caught here). */
+function parseReadable(x: unknown): string | undefined {
+  const m = typeof x === 'string' ? READABLE.exec(x) : null;
+  if (!m || Number(m[3]) > 65535 || Number(m[5]) > 65535) return undefined;
+  try {
+    return natKey(m[1] as NatProto, parseIpv4(m[2]), Number(m[3]), parseIpv4(m[4]), Number(m[5]));
+  } catch (err) {
+    if (err instanceof WireError) return undefined;
+    throw err;
+  }
 }
 
 /** Flow keys: packed in memory and in deltas, readable in paths (`nat/udp:10.201.0.2:40000:10.202.0.2:53`). */
 export const natFlowKey: KeyCodec<string> = {
   name: 'nat-flow',
   encode(k: string): string {
-    const proto = CODE_PROTO.get(k.charCodeAt(0) & 31) ?? 'udp';
-    const ip = (i: number) => dotted(((field(k, i) << 16) | field(k, i + 1)) >>> 0);
-    return `${proto}:${ip(1)}:${field(k, 3)}:${ip(4)}:${field(k, 6)}`;
+    return `${protoOf(k)}:${ipv4ToString(address(k, 1))}:${field(k, 3)}:${ipv4ToString(address(k, 4))}:${field(k, 6)}`;
   },
   decode(x: unknown): string {
     if (typeof x === 'string' && x.length === 7 && (x.charCodeAt(0) & 0xf800) === PACKED && CODE_PROTO.has(x.charCodeAt(0) & 31) && !/[\u8000-\uffff]/.test(x.slice(1))) return x;
-    const m = typeof x === 'string' ? READABLE.exec(x) : null;
-    const a = m ? parseDotted(m[2]) : undefined;
-    const b = m ? parseDotted(m[4]) : undefined;
-    if (!m || a === undefined || b === undefined || Number(m[3]) > 65535 || Number(m[5]) > 65535) {
-      throw new CodecError(String(x), 'nat-flow', `not a NAT flow key like udp:10.201.0.2:40000:10.202.0.2:53: ${JSON.stringify(x)}`);
-    }
-    return natKey(m[1] as NatProto, a, Number(m[3]), b, Number(m[5]));
+    const k = parseReadable(x);
+    if (k === undefined) throw new CodecError(String(x), 'nat-flow', `not a NAT flow key like udp:10.201.0.2:40000:10.202.0.2:53: ${JSON.stringify(x)}`);
+    return k;
   },
   // nat/udp/10.201.0.2/40000-40999/udp:10.201.0.2:40000:10.202.0.2:53: by protocol, inside host, port thousand.
   dirs(k: string): string[] {
-    const proto = CODE_PROTO.get(k.charCodeAt(0) & 31) ?? 'udp';
     const lo = Math.floor(field(k, 3) / 1000) * 1000;
-    return [proto, dotted(((field(k, 1) << 16) | field(k, 2)) >>> 0), `${lo}-${lo + 999}`];
+    return [protoOf(k), ipv4ToString(address(k, 1)), `${lo}-${lo + 999}`];
   },
 };
 

@@ -1,6 +1,6 @@
 // The router's tables as the external-lookup API sees them: ARP takes static entries, port forwards
 // are written by operators, and NAT flows are the data path's own (read, or removed, never written).
-import type { TableRule } from '../../api/server/lookup-server.js';
+import type { TableRule } from '../../api/server/requests.js';
 import { arpApiRule } from '../iface/arp-api.js';
 
 export const routerApiRules: Readonly<Record<string, TableRule>> = {

@@ -1,15 +1,17 @@
 // The router's expiry actor: every tick it removes expired ARP entries and NAT flows whose
 // conntrack timeout is up, on its own branch; a concurrent use of a flow still wins the merge.
 import { ActorRuntime } from '../runtime/actor-runtime.js';
+import { actorInit } from '../runtime/actor-init.js';
 import { ArpCache } from '../iface/arp-cache.js';
 import { arpTable } from '../iface/arp-table.js';
 import { NatEngine } from './nat-engine.js';
 import { natTable } from './nat-table.js';
 import { routerSchema } from './router-schema.js';
 
-const rt = new ActorRuntime(routerSchema());
+const init = actorInit('router-expiry');
+const rt = new ActorRuntime(routerSchema(), init);
 const replica = await rt.start();
-const arp = new ArpCache(replica.table(arpTable), rt.init.arp);
+const arp = new ArpCache(replica.table(arpTable));
 const nat = new NatEngine(replica.table(natTable));
 let ticks = 0;
 rt.counters = () => ({ ticks, arpExpired: arp.counters.expired, natExpired: nat.counters.expired });
@@ -17,4 +19,4 @@ setInterval(() => {
   ticks++;
   const now = Date.now();
   if (arp.expire(now) + nat.expire(now) > 0) rt.push();
-}, rt.init.tickMs ?? 1_000);
+}, init.tickMs);

@@ -6,6 +6,8 @@
 // are those of the snapshot the actor started from).
 import { RingLink } from '../../wire/link/ring-link.js';
 import { ActorRuntime } from '../runtime/actor-runtime.js';
+import { actorInit } from '../runtime/actor-init.js';
+import { prefixed } from '../runtime/counters.js';
 import { ArpRetryTimer } from '../iface/arp-retry-timer.js';
 import { arpTable, type ArpEntry } from '../iface/arp-table.js';
 import { dnatTable } from './dnat-table.js';
@@ -15,9 +17,9 @@ import { Router } from './router.js';
 import { routerSchema } from './router-schema.js';
 import type { TableView } from '../../store/index.js';
 
-const rt = new ActorRuntime(routerSchema());
-const cfg = rt.init.router;
-if (!cfg) throw new Error('a router actor needs its router init');
+const init = actorInit('router-packet');
+const cfg = init.router;
+const rt = new ActorRuntime(routerSchema(), init);
 const replica = await rt.start();
 const hashtable = cfg.store === 'hashtable';
 const arp: TableView<number, ArpEntry> = hashtable ? new MapTable() : replica.table(arpTable);
@@ -60,10 +62,4 @@ if (hashtable) {
     router.flush(now); // nothing merges: the baseline expires its own flows
     router.nat.expire(now);
   }, 100);
-}
-
-function prefixed(p: string, o: object): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(o)) out[`${p}.${k}`] = v as number;
-  return out;
 }

@@ -1,18 +1,18 @@
 // A NAT router's packet path for one packet actor: IPv4 checks, routing (connected networks + a
 // default route), TTL, ICMP for its own addresses and errors, masquerade on the outside interface,
 // and port forwarding (DNAT) of new connections to our outside address by the `dnat` rules.
-// Headers are rewritten in place with incremental checksums (RFC 1624); nothing is allocated per
-// forwarded packet but the flow key. Time is always an argument.
+// Headers are rewritten in place by wire/'s operations, with incremental checksums (RFC 1624);
+// nothing is allocated per forwarded packet but the flow key. Time is always an argument.
 import {
-  BROADCAST_MAC, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, Icmpv4Packet, Icmpv4Type, IpProtocol, Ipv4Packet,
-  TcpPacket, UdpPacket, WireError, updateChecksum16, updateChecksum32, updateUdpChecksum16, updateUdpChecksum32, DestUnreachableCode,
+  BROADCAST_MAC, DestUnreachableCode, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Packet, Icmpv4Type,
+  IpProtocol, Ipv4Packet, NatPorts, TcpPacket, TimeExceededCode, WireStatus,
 } from '../../wire/index.js';
 import type { TableView } from '../../store/index.js';
 import { ArpCache, type ArpCacheOptions } from '../iface/arp-cache.js';
 import { ArpProtocol } from '../iface/arp-protocol.js';
 import type { ArpEntry } from '../iface/arp-table.js';
 import { dnatKey, dnatRuleProblem, type DnatRule } from './dnat-table.js';
-import { IcmpErrors } from './icmp-errors.js';
+import { IcmpErrors, isTranslatedError } from './icmp-errors.js';
 import { answerEcho, ECHO_BAD_CHECKSUM, ECHO_UNSUPPORTED } from '../iface/icmp-echo.js';
 import { NatEngine, type NatOptions } from './nat-engine.js';
 import type { NatEntry, NatProto } from './nat-table.js';
@@ -60,10 +60,15 @@ export interface RouterCounters {
   dnatBadRule: number;
 }
 
-const TTL = 8;
-const CSUM = 10;
-const SRC = 12;
-const DST = 16;
+/** The NAT table's name for TCP or UDP. */
+function portProto(proto: number): 'tcp' | 'udp' {
+  return proto === IpProtocol.Tcp ? 'tcp' : 'udp';
+}
+
+/** The NAT table's name for an IP protocol the router translates (TCP, UDP, or ICMP echo). */
+function natProto(proto: number): NatProto {
+  return proto === IpProtocol.Icmp ? 'icmp' : portProto(proto);
+}
 
 export class Router {
   readonly nat: NatEngine;
@@ -79,10 +84,13 @@ export class Router {
   };
   private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(64));
   private readonly ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
-  private readonly inner = Ipv4Packet.newUnchecked(new Uint8Array(64));
   private readonly icmp = Icmpv4Packet.newUnchecked(new Uint8Array(64));
-  private readonly udp = UdpPacket.newUnchecked(new Uint8Array(64));
   private readonly tcp = TcpPacket.newUnchecked(new Uint8Array(64));
+  /** The ports (or echo identifier) NAT maps, in `ip` or in `inner`. */
+  private readonly ports = NatPorts.newUnchecked(new Uint8Array(64));
+  /** The datagram an ICMP error quotes, and its ICMP header when it is ICMP. */
+  private readonly inner = Ipv4Packet.newUnchecked(new Uint8Array(64));
+  private readonly innerIcmp = Icmpv4Packet.newUnchecked(new Uint8Array(64));
 
   constructor(
     readonly cfg: RouterConfig,
@@ -99,9 +107,9 @@ export class Router {
     // Return traffic to an inside host that does not answer ARP: dropped and counted. An error about
     // it would go to the remote end and quote the inside address; Linux's masquerade is silent too.
     this.insideArp.onUnreachable = (_ip, frames) => { this.counters.insideUnreachable += frames.length; };
-    this.outsideArp.onUnreachable = (_ip, frames) => {
+    this.outsideArp.onUnreachable = (_ip, frames, now) => {
       // These were NATed already: turn each back into what its inside host sent, then answer it.
-      for (const f of frames) if (this.unNat(f)) this.hostUnreachable([f], this.cfg.inside, this.sendInside);
+      for (const f of frames) if (this.unNat(f, now)) this.hostUnreachable(f, this.cfg.inside, this.sendInside, now);
     };
   }
 
@@ -131,7 +139,7 @@ export class Router {
     const me = this.cfg.inside;
     const type = this.l2(frame, me);
     if (type === EtherType.Arp) { this.insideArp.receive(frame, now); return; }
-    if (type !== EtherType.Ipv4 || !this.l3(frame)) return;
+    if (type !== EtherType.Ipv4 || !this.l3()) return;
     const ip = this.ip;
     const dst = ip.dst;
     if (dst === me.ip || dst === this.cfg.outside.ip) { this.local(frame, me, this.sendInside); return; }
@@ -144,56 +152,37 @@ export class Router {
     }
     if (ip.ttl <= 1) {
       this.counters.ttlExceeded++;
-      this.error(frame, Icmpv4Type.TimeExceeded, 0, me, this.sendInside, now);
+      this.error(frame, Icmpv4Type.TimeExceeded, TimeExceededCode.TtlExceeded, me, this.sendInside, now);
       return;
     }
     if (ip.isFragment) { this.counters.fragments++; return; } // no reassembly yet: a fragment has no ports to NAT
-    if (!this.masquerade(frame, now)) return;
+    if (!this.masquerade(now)) return;
+    ip.decrementTtl();
+    ip.rewriteSrc(this.cfg.outside.ip);
     this.eth.reset(frame).src = this.cfg.outside.mac;
     this.counters.forwardedOut++;
     this.outsideArp.sendTo(nextHop, frame, now);
   }
 
-  /** Rewrites source address and port to the outside binding; false when the packet is dropped. */
-  private masquerade(frame: Uint8Array, now: number): boolean {
+  /** Rewrites the source port (ICMP: echo identifier) to the outside binding; false when the packet is dropped (counted). */
+  private masquerade(now: number): boolean {
     const ip = this.ip;
-    const at = ETHERNET_HEADER_LEN + ip.headerLength;
-    const len = ip.totalLength;
-    const l4len = len - ip.headerLength;
     const proto = ip.protocol;
-    const src = ip.src;
-    const dst = ip.dst;
-    const newSrc = this.cfg.outside.ip;
-    if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) {
-      if (l4len < (proto === IpProtocol.Tcp ? 20 : 8)) { this.counters.malformed++; return false; }
-      const l4 = proto === IpProtocol.Tcp ? this.tcp.reset(frame, at, l4len) : this.udp.reset(frame, at, l4len);
-      const sport = l4.srcPort;
-      const flags = proto === IpProtocol.Tcp ? this.tcp.flags : 0;
-      const out = this.nat.outbound(proto === IpProtocol.Tcp ? 'tcp' : 'udp', src, sport, dst, l4.dstPort, flags, len, now);
-      if (out < 0) return false;
-      if (proto === IpProtocol.Tcp) {
-        const t = this.tcp;
-        t.checksum = updateChecksum16(updateChecksum32(t.checksum, src, newSrc), sport, out);
-        t.srcPort = out;
-      } else {
-        const u = this.udp;
-        u.checksum = updateUdpChecksum16(updateUdpChecksum32(u.checksum, src, newSrc), sport, out);
-        u.srcPort = out;
-      }
-    } else if (proto === IpProtocol.Icmp) {
-      if (l4len < 8) { this.counters.malformed++; return false; }
-      const icmp = this.icmp.reset(frame, at, l4len);
-      if (icmp.type !== Icmpv4Type.EchoRequest) { this.counters.unsupported++; return false; }
-      const id = icmp.ident;
-      const out = this.nat.outbound('icmp', src, id, dst, 0, 0, len, now);
-      if (out < 0) return false;
-      icmp.checksum = updateChecksum16(icmp.checksum, id, out);
-      icmp.ident = out;
-    } else {
+    const icmp = proto === IpProtocol.Icmp;
+    if (!icmp && proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp) { this.counters.unsupported++; return false; }
+    const ports = this.ports.of(ip);
+    if (ports.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return false; }
+    if (icmp && this.icmp.resetIn(ip, ip.headerLength, ip.payloadLength).type !== Icmpv4Type.EchoRequest) {
       this.counters.unsupported++;
       return false;
     }
-    this.rewriteIp(frame, SRC, newSrc);
+    const src = ip.src;
+    const out = icmp
+      ? this.nat.outbound('icmp', src, ports.srcPort, ip.dst, 0, 0, ip.totalLength, now)
+      : this.nat.outbound(natProto(proto), src, ports.srcPort, ip.dst, ports.dstPort, this.tcpFlags(), ip.totalLength, now);
+    if (out < 0) return false;
+    ports.rewriteAddress(src, this.cfg.outside.ip);
+    ports.rewriteSrcPort(out);
     return true;
   }
 
@@ -204,64 +193,75 @@ export class Router {
     const me = this.cfg.outside;
     const type = this.l2(frame, me);
     if (type === EtherType.Arp) { this.outsideArp.receive(frame, now); return; }
-    if (type !== EtherType.Ipv4 || !this.l3(frame)) return;
+    if (type !== EtherType.Ipv4 || !this.l3()) return;
     const ip = this.ip;
     if (ip.dst !== me.ip) { this.counters.unsolicited++; return; } // masquerade: only replies come back
     if (ip.isFragment) { this.counters.fragments++; return; }
-    const at = ETHERNET_HEADER_LEN + ip.headerLength;
-    const len = ip.totalLength;
-    const l4len = len - ip.headerLength;
-    const proto = ip.protocol;
-    const src = ip.src;
-    let entry: NatEntry | undefined;
-    if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) {
-      if (l4len < (proto === IpProtocol.Tcp ? 20 : 8)) { this.counters.malformed++; return; }
-      const tcp = proto === IpProtocol.Tcp;
-      const l4 = tcp ? this.tcp.reset(frame, at, l4len) : this.udp.reset(frame, at, l4len);
-      const dport = l4.dstPort;
-      const sport = l4.srcPort;
-      const flags = tcp ? this.tcp.flags : 0;
-      entry = this.nat.inbound(tcp ? 'tcp' : 'udp', dport, src, sport, flags, len, now);
-      // No flow: a new connection, which a port-forward rule for this port may take inside.
-      if (entry === undefined) entry = this.forward(tcp ? 'tcp' : 'udp', dport, src, sport, flags, len, now);
-      if (entry === undefined) { this.counters.unsolicited++; return; }
-      if (tcp) {
-        this.tcp.checksum = updateChecksum16(updateChecksum32(this.tcp.checksum, me.ip, entry.insideIp), dport, entry.insidePort);
-        this.tcp.dstPort = entry.insidePort;
-      } else {
-        this.udp.checksum = updateUdpChecksum16(updateUdpChecksum32(this.udp.checksum, me.ip, entry.insideIp), dport, entry.insidePort);
-        this.udp.dstPort = entry.insidePort;
-      }
-    } else if (proto === IpProtocol.Icmp) {
-      if (l4len < 8) { this.counters.malformed++; return; }
-      const icmp = this.icmp.reset(frame, at, l4len);
-      const t = icmp.type;
-      if (t === Icmpv4Type.EchoRequest) { this.local(frame, me, this.sendOutside); return; }
-      if (t === Icmpv4Type.EchoReply) {
-        const id = icmp.ident;
-        entry = this.nat.inbound('icmp', id, src, 0, 0, len, now);
-        if (entry === undefined) { this.counters.unsolicited++; return; }
-        icmp.checksum = updateChecksum16(icmp.checksum, id, entry.insidePort);
-        icmp.ident = entry.insidePort;
-      } else if (t === Icmpv4Type.DestUnreachable || t === Icmpv4Type.TimeExceeded) {
-        entry = this.translateError(frame, at, l4len);
-        if (entry === undefined) { this.counters.unsolicited++; return; }
-      } else {
-        this.counters.unsupported++;
-        return;
-      }
-    } else {
-      this.counters.unsupported++;
-      return;
-    }
+    const entry = this.unmasquerade(frame, now);
+    if (entry === undefined) return;
     if (ip.ttl <= 1) {
       this.counters.ttlExceeded++;
       return;
     }
-    this.rewriteIp(frame, DST, entry.insideIp);
+    ip.decrementTtl();
+    ip.rewriteDst(entry.insideIp);
     this.eth.reset(frame).src = this.cfg.inside.mac;
     this.counters.forwardedIn++;
     this.insideArp.sendTo(entry.insideIp, frame, now);
+  }
+
+  /**
+   * Return traffic: puts the inside host's port back in the transport header (ICMP: the echo identifier, or the
+   * quote of an error). Returns the flow, or undefined when the frame goes no further (counted, or answered here).
+   */
+  private unmasquerade(frame: Uint8Array, now: number): NatEntry | undefined {
+    const proto = this.ip.protocol;
+    if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) return this.returnPorts(proto, now);
+    if (proto === IpProtocol.Icmp) return this.returnIcmp(frame, now);
+    this.counters.unsupported++;
+    return undefined;
+  }
+
+  /** TCP/UDP return traffic: the flow it belongs to, or a new one a port-forward rule makes. */
+  private returnPorts(proto: number, now: number): NatEntry | undefined {
+    const ip = this.ip;
+    const ports = this.ports.of(ip);
+    if (ports.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return undefined; }
+    const p = portProto(proto);
+    const dport = ports.dstPort;
+    const src = ip.src;
+    const sport = ports.srcPort;
+    const flags = this.tcpFlags();
+    const len = ip.totalLength;
+    // No flow: a new connection, which a port-forward rule for this port may take inside.
+    const entry = this.nat.inbound(p, dport, src, sport, flags, len, now) ?? this.forward(p, dport, src, sport, flags, len, now);
+    if (entry === undefined) { this.counters.unsolicited++; return undefined; }
+    ports.rewriteAddress(ip.dst, entry.insideIp);
+    ports.rewriteDstPort(entry.insidePort);
+    return entry;
+  }
+
+  /** ICMP from outside: echo requests are ours to answer; echo replies and errors about a flow go back inside. */
+  private returnIcmp(frame: Uint8Array, now: number): NatEntry | undefined {
+    const ip = this.ip;
+    const icmp = this.icmp.resetIn(ip, ip.headerLength, ip.payloadLength);
+    if (icmp.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return undefined; }
+    const t = icmp.type;
+    if (t === Icmpv4Type.EchoRequest) { this.local(frame, this.cfg.outside, this.sendOutside); return undefined; }
+    let entry: NatEntry | undefined;
+    if (t === Icmpv4Type.EchoReply) entry = this.echoReply(now);
+    else if (isTranslatedError(t)) entry = this.translateError();
+    else { this.counters.unsupported++; return undefined; }
+    if (entry === undefined) this.counters.unsolicited++;
+    return entry;
+  }
+
+  private echoReply(now: number): NatEntry | undefined {
+    const ip = this.ip;
+    const ports = this.ports.of(ip);
+    const entry = this.nat.inbound('icmp', ports.dstPort, ip.src, 0, 0, ip.totalLength, now);
+    if (entry !== undefined) ports.rewriteDstPort(entry.insidePort);
+    return entry;
   }
 
   /**
@@ -282,51 +282,28 @@ export class Router {
   }
 
   /**
-   * An ICMP error about a datagram we NATed quotes it as the remote end saw it (from our outside
-   * address and port): put the inside host's address and port back in the quote, then the caller
-   * forwards the error to that host.
+   * An ICMP error (in `icmp`) about a datagram we NATed quotes it as the remote end saw it (from our
+   * outside address and port): put the inside host's address and port back in the quote, then the
+   * caller forwards the error to that host.
    */
-  private translateError(frame: Uint8Array, at: number, l4len: number): NatEntry | undefined {
+  private translateError(): NatEntry | undefined {
+    const icmp = this.icmp;
     const inner = this.inner;
-    try {
-      inner.reset(frame, at + 8, l4len - 8).checkHeader();
-    } catch (err) {
-      if (err instanceof WireError) { this.counters.malformed++; return undefined; }
-      throw err;
-    }
-    const ihl = inner.headerLength;
-    if (l4len - 8 < ihl + 8 || inner.src !== this.cfg.outside.ip) return undefined;
+    if (icmp.quote(inner) !== WireStatus.Ok) { this.counters.malformed++; return undefined; }
+    const ports = this.ports.of(inner, inner.length - inner.headerLength);
+    if (ports.length < ICMPV4_QUOTED_PAYLOAD_LEN || inner.src !== this.cfg.outside.ip) return undefined;
     const proto = inner.protocol;
-    const l4 = at + 8 + ihl;
-    let p: NatProto;
-    let port: number;
-    let remotePort: number;
-    if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) {
-      p = proto === IpProtocol.Tcp ? 'tcp' : 'udp';
-      port = (frame[l4] << 8) | frame[l4 + 1];
-      remotePort = (frame[l4 + 2] << 8) | frame[l4 + 3];
-    } else if (proto === IpProtocol.Icmp && frame[l4] === Icmpv4Type.EchoRequest) {
-      p = 'icmp';
-      port = (frame[l4 + 4] << 8) | frame[l4 + 5];
-      remotePort = 0;
-    } else {
-      return undefined;
-    }
+    const quotesEcho = proto === IpProtocol.Icmp
+      && this.innerIcmp.resetIn(inner, inner.headerLength, ports.length).type === Icmpv4Type.EchoRequest;
+    if (proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp && !quotesEcho) return undefined;
     // An error is related to the flow, not part of it (as conntrack's RELATED): the flow's state is left alone.
-    const entry = this.nat.peek(p, port, inner.dst, remotePort);
+    const entry = this.nat.peek(natProto(proto), ports.srcPort, inner.dst, quotesEcho ? 0 : ports.dstPort);
     if (entry === undefined) return undefined;
-    // The quoted header: source address back to the inside host's (its checksum updated), source port too.
-    inner.checksum = updateChecksum32(inner.checksum, inner.src, entry.insideIp);
-    inner.src = entry.insideIp;
-    if (p === 'icmp') {
-      frame[l4 + 4] = entry.insidePort >>> 8;
-      frame[l4 + 5] = entry.insidePort & 0xff;
-    } else {
-      frame[l4] = entry.insidePort >>> 8;
-      frame[l4 + 1] = entry.insidePort & 0xff;
-    }
-    // The quote is cut, so its own L4 checksum cannot be verified by anyone: the ICMP checksum covers it all.
-    const icmp = this.icmp.reset(frame, at, l4len);
+    // The quote as its inside host sent it: source address and port back, with the checksums the quote holds.
+    ports.rewriteAddress(inner.src, entry.insideIp);
+    ports.rewriteSrcPort(entry.insidePort);
+    inner.rewriteSrc(entry.insideIp);
+    // The ICMP checksum covers the whole quote.
     icmp.fillChecksum();
     this.counters.icmpErrorsTranslated++;
     return entry;
@@ -336,8 +313,8 @@ export class Router {
 
   /** Ethernet: for this interface or broadcast; returns the ethertype, or -1 (counted). */
   private l2(frame: Uint8Array, me: NetInterface): number {
-    if (frame.length < ETHERNET_HEADER_LEN) { this.counters.malformed++; return -1; }
     const eth = this.eth.reset(frame);
+    if (eth.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return -1; }
     const dst = eth.dst;
     if (dst !== me.mac && dst !== BROADCAST_MAC) { this.counters.notForUs++; return -1; }
     const type = eth.ethertype;
@@ -345,42 +322,27 @@ export class Router {
     return type;
   }
 
-  /** IPv4 header checks: lengths, version, checksum. */
-  private l3(frame: Uint8Array): boolean {
-    const ip = this.ip;
-    try {
-      ip.reset(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN).check();
-    } catch (err) {
-      if (err instanceof WireError) { this.counters.malformed++; return false; }
-      throw err;
-    }
-    if (ip.version !== 4) { this.counters.malformed++; return false; }
+  /** IPv4 header checks of the frame `l2` passed: lengths, version, checksum. */
+  private l3(): boolean {
+    const eth = this.eth;
+    const ip = this.ip.resetIn(eth, ETHERNET_HEADER_LEN, eth.length - ETHERNET_HEADER_LEN);
+    if (ip.checkLen() !== WireStatus.Ok || ip.version !== 4) { this.counters.malformed++; return false; }
     if (!ip.verifyChecksum()) { this.counters.badChecksum++; return false; }
     return true;
   }
 
-  /** Sets the source or destination address, decrements the TTL, and fixes the header checksum. */
-  private rewriteIp(frame: Uint8Array, field: number, addr: number): void {
+  /** The TCP flags of the segment in `ip` (0 for other protocols): the NAT engine follows TCP's state. */
+  private tcpFlags(): number {
     const ip = this.ip;
-    const at = ETHERNET_HEADER_LEN;
-    const old = field === SRC ? ip.src : ip.dst;
-    const ttlWord = (frame[at + TTL] << 8) | frame[at + TTL + 1];
-    frame[at + TTL]--;
-    let c = updateChecksum16(ip.checksum, ttlWord, ttlWord - 0x100);
-    c = updateChecksum32(c, old, addr);
-    if (field === SRC) ip.src = addr;
-    else ip.dst = addr;
-    frame[at + CSUM] = c >>> 8;
-    frame[at + CSUM + 1] = c & 0xff;
+    return ip.protocol === IpProtocol.Tcp ? this.tcp.resetIn(ip, ip.headerLength, ip.payloadLength).flags : 0;
   }
 
   /** A packet for one of our own addresses: answer echo requests, drop the rest (counted). */
   private local(frame: Uint8Array, me: NetInterface, send: (f: Uint8Array) => void): void {
     const ip = this.ip;
-    const at = ETHERNET_HEADER_LEN + ip.headerLength;
-    const len = ip.totalLength - ip.headerLength;
-    if (ip.protocol !== IpProtocol.Icmp || len < 8 || ip.isFragment) { this.counters.unsupported++; return; }
-    const icmp = this.icmp.reset(frame, at, len);
+    if (ip.protocol !== IpProtocol.Icmp || ip.isFragment) { this.counters.unsupported++; return; }
+    const icmp = this.icmp.resetIn(ip, ip.headerLength, ip.payloadLength);
+    if (icmp.checkLen() !== WireStatus.Ok) { this.counters.unsupported++; return; }
     const n = answerEcho(this.eth.reset(frame), ip, icmp, ip.dst, me.mac); // answer from the address that was pinged
     if (n === ECHO_UNSUPPORTED) { this.counters.unsupported++; return; }
     if (n === ECHO_BAD_CHECKSUM) { this.counters.badChecksum++; return; }
@@ -388,59 +350,47 @@ export class Router {
     send(frame.subarray(0, n));
   }
 
+  /** Sends an ICMP error about `frame` (its IPv4 header checked) back to its sender, unless it is an error itself. */
   private error(frame: Uint8Array, type: number, code: number, me: NetInterface, send: (f: Uint8Array) => void, now: number): void {
-    // Never an error about an error (RFC 1812 4.3.2.7): only echo may be answered among ICMP messages.
-    const ip = ETHERNET_HEADER_LEN;
-    if (frame[ip + 9] === IpProtocol.Icmp) {
-      const t = frame[ip + (frame[ip] & 0x0f) * 4];
-      if (t !== Icmpv4Type.EchoRequest && t !== Icmpv4Type.EchoReply) return;
-    }
+    if (!this.mayAnswerWithError(frame)) return;
     const e = this.icmpErrors.build(frame, type, code, me.ip, me.mac, now);
     if (e) send(e);
   }
 
-  private hostUnreachable(frames: Uint8Array[], me: NetInterface, send: (f: Uint8Array) => void): void {
-    const now = this.insideArp.lastNow;
-    for (const f of frames) {
-      this.counters.hostUnreachable++;
-      this.error(f, Icmpv4Type.DestUnreachable, DestUnreachableCode.HostUnreachable, me, send, now);
-    }
+  /** Never an error about an error (RFC 1812 4.3.2.7): among ICMP messages only echo may be answered with one. */
+  private mayAnswerWithError(frame: Uint8Array): boolean {
+    const ip = this.ip.reset(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN);
+    if (ip.protocol !== IpProtocol.Icmp) return true;
+    // The type byte is read as far as the frame goes: a frame that ends with the header has none.
+    const icmp = this.icmp.resetIn(ip, ip.headerLength, ip.length - ip.headerLength);
+    if (icmp.length <= 0) return false;
+    const t = icmp.type;
+    return t === Icmpv4Type.EchoRequest || t === Icmpv4Type.EchoReply;
+  }
+
+  private hostUnreachable(frame: Uint8Array, me: NetInterface, send: (f: Uint8Array) => void, now: number): void {
+    this.counters.hostUnreachable++;
+    this.error(frame, Icmpv4Type.DestUnreachable, DestUnreachableCode.HostUnreachable, me, send, now);
   }
 
   /** Turns a NATed outbound frame back into what its inside host sent (for an error about it). */
-  private unNat(frame: Uint8Array): boolean {
-    const ip = this.ip;
-    try {
-      ip.reset(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN).check();
-    } catch {
-      return false;
-    }
-    const at = ETHERNET_HEADER_LEN + ip.headerLength;
+  private unNat(frame: Uint8Array, now: number): boolean {
+    const ip = this.ip.reset(frame, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN);
+    if (ip.checkLen() !== WireStatus.Ok) return false;
     const proto = ip.protocol;
-    let p: NatProto;
-    let port: number;
-    let rport = 0;
-    if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) {
-      p = proto === IpProtocol.Tcp ? 'tcp' : 'udp';
-      port = (frame[at] << 8) | frame[at + 1];
-      rport = (frame[at + 2] << 8) | frame[at + 3];
-    } else if (proto === IpProtocol.Icmp) {
-      p = 'icmp';
-      port = (frame[at + 4] << 8) | frame[at + 5];
-    } else {
-      return false;
-    }
-    const e = this.nat.peek(p, port, ip.dst, rport);
+    if (proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp && proto !== IpProtocol.Icmp) return false;
+    const ports = this.ports.of(ip);
+    const e = this.nat.peek(natProto(proto), ports.srcPort, ip.dst, proto === IpProtocol.Icmp ? 0 : ports.dstPort);
     if (e === undefined) return false;
     // The error goes to the frame's source MAC: put the inside host's back (forwarding set ours).
-    const mac = this.insideArp.cache.lookup(e.insideIp, this.insideArp.lastNow);
+    const mac = this.insideArp.cache.lookup(e.insideIp, now);
     if (mac === undefined) return false;
     this.eth.reset(frame).src = mac;
+    ports.rewriteAddress(ip.src, e.insideIp);
+    ports.rewriteSrcPort(e.insidePort);
     ip.src = e.insideIp;
     ip.ttl = ip.ttl + 1;
     ip.fillChecksum();
-    if (p === 'icmp') { frame[at + 4] = e.insidePort >>> 8; frame[at + 5] = e.insidePort & 0xff; }
-    else { frame[at] = e.insidePort >>> 8; frame[at + 1] = e.insidePort & 0xff; }
     return true;
   }
 }

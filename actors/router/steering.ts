@@ -1,31 +1,57 @@
 // Steering: which packet actor owns a frame. Inside frames go to the owner of the flow's source port
 // (or echo identifier), return traffic to the owner of the port it is addressed to, and port
 // forwards bend both rules so a forwarded flow's two directions meet on one actor.
-import { EtherType, ETHERNET_HEADER_LEN, IpProtocol } from '../../wire/index.js';
+import {
+  EtherType, EthernetPacket, ETHERNET_HEADER_LEN, ICMPV4_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Packet, Icmpv4Type, IpProtocol,
+  Ipv4Packet, IPV4_MIN_HEADER_LEN, NatPorts, NAT_PORTS_LEN,
+} from '../../wire/index.js';
 import { dnatRuleProblem, type DnatRule } from './dnat-table.js';
+import { isTranslatedError } from './icmp-errors.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import { flowHash } from '../runtime/dispatcher.js';
 import { portOwner } from './nat-engine.js';
 
+// Views reused frame after frame: steering runs on the dispatcher's thread for every frame, allocating nothing.
+const eth = EthernetPacket.newUnchecked(new Uint8Array(64));
+const ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
+const icmp = Icmpv4Packet.newUnchecked(new Uint8Array(64));
+const inner = Ipv4Packet.newUnchecked(new Uint8Array(64));
+const ports = NatPorts.newUnchecked(new Uint8Array(64));
+
+/** Points `ip` at the frame's IPv4 header (as far as the frame goes); false when it is not IPv4 or too short. */
+function ipOf(f: Uint8Array): boolean {
+  if (f.length < ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN || eth.reset(f).ethertype !== EtherType.Ipv4) return false;
+  ip.resetIn(eth, ETHERNET_HEADER_LEN, f.length - ETHERNET_HEADER_LEN);
+  return true;
+}
+
+/** Points `icmp` at the ICMP message in `ip`, as far as the frame goes. */
+function icmpOf(): Icmpv4Packet {
+  return icmp.resetIn(ip, ip.headerLength, ip.length - ip.headerLength);
+}
+
+/** Points `inner` at the datagram the error in `icmp` quotes, as far as the frame goes. */
+function quoteOf(): Ipv4Packet {
+  return inner.resetIn(icmp, ICMPV4_HEADER_LEN, icmp.length - ICMPV4_HEADER_LEN);
+}
+
 /** The port that decides a frame's actor: source port inside, destination port outside (ICMP: the echo identifier). */
 export function natPort(f: Uint8Array, outbound: boolean): number {
-  if (f.length < ETHERNET_HEADER_LEN + 20 || ((f[12] << 8) | f[13]) !== EtherType.Ipv4) return -1;
-  const ip = ETHERNET_HEADER_LEN;
-  const l4 = ip + (f[ip] & 0x0f) * 4;
-  const proto = f[ip + 9];
-  if (f.length < l4 + 8) return -1;
-  if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) return outbound ? (f[l4] << 8) | f[l4 + 1] : (f[l4 + 2] << 8) | f[l4 + 3];
+  if (!ipOf(f)) return -1;
+  const p = ports.of(ip, ip.length - ip.headerLength);
+  if (p.length < NAT_PORTS_LEN) return -1;
+  const proto = ip.protocol;
+  if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) return outbound ? p.srcPort : p.dstPort;
   if (proto !== IpProtocol.Icmp) return -1;
-  const type = f[l4];
-  if (type === 8 || type === 0) return (f[l4 + 4] << 8) | f[l4 + 5];
-  if ((type === 3 || type === 11) && f.length >= l4 + 8 + 28) {
+  const type = icmpOf().type;
+  if (type === Icmpv4Type.EchoRequest || type === Icmpv4Type.EchoReply) return p.srcPort;
+  if (isTranslatedError(type) && icmp.length >= ICMPV4_HEADER_LEN + IPV4_MIN_HEADER_LEN + ICMPV4_QUOTED_PAYLOAD_LEN) {
     // An error: the quoted datagram left through us, so its source port (or echo id) is ours.
-    const q = l4 + 8;
-    const ql4 = q + (f[q] & 0x0f) * 4;
-    if (f.length < ql4 + 8) return -1;
-    const qp = f[q + 9];
-    if (qp === IpProtocol.Tcp || qp === IpProtocol.Udp) return (f[ql4] << 8) | f[ql4 + 1];
-    if (qp === IpProtocol.Icmp) return (f[ql4 + 4] << 8) | f[ql4 + 5];
+    const q = quoteOf();
+    const qp = ports.of(q, q.length - q.headerLength);
+    if (qp.length < NAT_PORTS_LEN) return -1;
+    const qproto = q.protocol;
+    if (qproto === IpProtocol.Tcp || qproto === IpProtocol.Udp || qproto === IpProtocol.Icmp) return qp.srcPort;
   }
   return -1;
 }
@@ -77,18 +103,14 @@ export function forwardMaps(rules: Iterable<[string, DnatRule]>, inside: NetInte
 
 /** The port that decides a TCP/UDP frame's actor once port forwards are taken into account (`port`: natPort's answer). */
 export function forwardedPort(f: Uint8Array, outbound: boolean, port: number, maps: ForwardMaps): number {
-  let proto = f[ETHERNET_HEADER_LEN + 9];
-  if (proto === IpProtocol.Icmp && !outbound) {
-    // An error quoting a datagram we sent: natPort gave its source port; the quote says which protocol.
-    const l4 = ETHERNET_HEADER_LEN + (f[ETHERNET_HEADER_LEN] & 0x0f) * 4;
-    if (f[l4] === 3 || f[l4] === 11) proto = f[l4 + 8 + 9];
-  }
+  if (!ipOf(f)) return port;
+  let proto = ip.protocol;
+  // An error quoting a datagram we sent: natPort gave its source port; the quote says which protocol.
+  if (proto === IpProtocol.Icmp && !outbound && isTranslatedError(icmpOf().type)) proto = quoteOf().protocol;
   if (proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp) return port;
   if (outbound) {
     if (maps.inside.size === 0) return port;
-    const a = ETHERNET_HEADER_LEN + 12;
-    const src = ((f[a] << 24) | (f[a + 1] << 16) | (f[a + 2] << 8) | f[a + 3]) >>> 0;
-    return maps.inside.get(forwardInsideKey(proto, src, port)) ?? port;
+    return maps.inside.get(forwardInsideKey(proto, ip.src, port)) ?? port;
   }
   return maps.outside.size === 0 ? port : (maps.outside.get(forwardOutsideKey(proto, port)) ?? port);
 }

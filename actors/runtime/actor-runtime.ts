@@ -2,11 +2,12 @@
 // pushed every merge interval (or sooner when edits pile up), head deltas applied as they arrive.
 // Nothing here ever waits: packets are handled while a push is in flight. An idle actor's loop
 // sleeps until the primary or the actor changes something (actors/runtime/merge-timer.ts).
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { DeltaCodec, Replica, type HeadDeltaMessage, type Schema, type SnapshotMessage } from '../../store/index.js';
 import { exposeControl } from './control.js';
 import { MergeTimer } from './merge-timer.js';
-import type { ActorControl, ActorInit, ActorStats, FromActor, HistoryAnswer, ToActor } from './messages.js';
+import { actorInit } from './actor-init.js';
+import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, HistoryAnswer, StatsKind, ToActor } from './messages.js';
 
 export class ActorRuntime {
   readonly init: ActorInit;
@@ -35,7 +36,7 @@ export class ActorRuntime {
   /** The primary's head commit (low 32 bits), written by the main thread: see turn(). */
   private readonly head: Int32Array | null;
 
-  constructor(readonly schema: Schema, init: ActorInit = workerData as ActorInit) {
+  constructor(readonly schema: Schema, init: ActorInit = actorInit()) {
     this.init = init;
     this.codec = new DeltaCodec(schema);
     this.intervalMs = init.mergeIntervalMs;
@@ -101,7 +102,7 @@ export class ActorRuntime {
     const r = this.replicaRef;
     return {
       name: this.init.name,
-      kind: this.init.kind,
+      kind: statsKind(this.init.kind),
       incarnation: this.init.incarnation,
       base: r?.base ?? -1,
       pendingEdits: r?.pending ?? 0,
@@ -197,4 +198,8 @@ export class ActorRuntime {
   private post(m: FromActor): void {
     parentPort!.postMessage(m);
   }
+}
+
+function statsKind(kind: ActorKind): StatsKind {
+  return kind === 'host-packet' || kind === 'router-packet' ? 'packet' : kind;
 }

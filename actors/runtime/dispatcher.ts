@@ -1,7 +1,10 @@
 // Receive-side scaling on the main thread: frames from a link go to one packet actor by a hash of
 // their flow, through a shared-memory ring; what the actors send goes back out on the link. A flow
 // sticks to one actor; while an actor is down its flows go to the next live one.
-import { EtherType, ETHERNET_HEADER_LEN, IpProtocol } from '../../wire/index.js';
+import {
+  ArpOperation, ArpPacket, ARP_ETHERNET_IPV4_LEN, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, IpProtocol, Ipv4Packet, IPV4_MIN_HEADER_LEN,
+  NatPorts, PORTS_LEN,
+} from '../../wire/index.js';
 import type { Link } from '../../wire/link/link.js';
 import { RingLink, ringLinkPair, type RingLinkEnd } from '../../wire/link/ring-link.js';
 
@@ -76,39 +79,49 @@ export class Dispatcher {
   }
 }
 
+// Views reused frame after frame: these run on the main thread for every frame, allocating nothing.
+const eth = EthernetPacket.newUnchecked(new Uint8Array(64));
+const arp = ArpPacket.newUnchecked(new Uint8Array(64));
+const ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
+const ports = NatPorts.newUnchecked(new Uint8Array(64));
+
+/** FNV-1a's offset basis and prime (32-bit). */
+const FNV_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** One FNV-1a step over a 32-bit word. */
+function fnv(h: number, x: number): number {
+  return Math.imul(h ^ x, FNV_PRIME);
+}
+
+/** Points `arp` at the frame's ARP packet; false when it is not a whole Ethernet/IPv4 ARP frame. */
+function arpOf(f: Uint8Array): boolean {
+  if (f.length < ETHERNET_HEADER_LEN + ARP_ETHERNET_IPV4_LEN || eth.reset(f).ethertype !== EtherType.Arp) return false;
+  arp.resetIn(eth, ETHERNET_HEADER_LEN, f.length - ETHERNET_HEADER_LEN);
+  return true;
+}
+
 /** An ARP reply, or a gratuitous announcement (sender = target address). */
 export function isArpReply(f: Uint8Array): boolean {
-  if (f.length < ETHERNET_HEADER_LEN + 28 || f[12] !== 0x08 || f[13] !== 0x06) return false;
-  if (f[ETHERNET_HEADER_LEN + 7] === 2) return true;
-  const s = ETHERNET_HEADER_LEN + 14;
-  const t = ETHERNET_HEADER_LEN + 24;
-  return f[s] === f[t] && f[s + 1] === f[t + 1] && f[s + 2] === f[t + 2] && f[s + 3] === f[t + 3];
+  return arpOf(f) && (arp.operation === ArpOperation.Reply || arp.senderIp === arp.targetIp);
 }
 
 /** A hash of the frame's flow: IPv4 addresses, protocol and ports; ARP by sender address. */
 export function flowHash(f: Uint8Array): number {
-  if (f.length < ETHERNET_HEADER_LEN + 20) return 0;
-  const type = (f[12] << 8) | f[13];
-  let h = 0x811c9dc5;
-  const mix = (x: number) => { h = Math.imul(h ^ x, 0x01000193); };
-  if (type === EtherType.Ipv4) {
-    const ip = ETHERNET_HEADER_LEN;
-    const ihl = (f[ip] & 0x0f) * 4;
+  if (f.length < ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN) return 0;
+  let h = FNV_BASIS;
+  if (eth.reset(f).ethertype === EtherType.Ipv4) {
+    ip.resetIn(eth, ETHERNET_HEADER_LEN, f.length - ETHERNET_HEADER_LEN);
     // Order-independent in the two addresses, so both directions of a flow hash alike.
-    const a = ((f[ip + 12] << 24) | (f[ip + 13] << 16) | (f[ip + 14] << 8) | f[ip + 15]) >>> 0;
-    const b = ((f[ip + 16] << 24) | (f[ip + 17] << 16) | (f[ip + 18] << 8) | f[ip + 19]) >>> 0;
-    mix((a ^ b) >>> 0);
-    const proto = f[ip + 9];
-    mix(proto);
-    const l4 = ip + ihl;
-    if ((proto === IpProtocol.Tcp || proto === IpProtocol.Udp) && f.length >= l4 + 4) {
-      const sp = (f[l4] << 8) | f[l4 + 1];
-      const dp = (f[l4 + 2] << 8) | f[l4 + 3];
-      mix(sp ^ dp);
+    h = fnv(h, ip.src ^ ip.dst);
+    const proto = ip.protocol;
+    h = fnv(h, proto);
+    if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) {
+      const p = ports.of(ip, ip.length - ip.headerLength);
+      if (p.length >= PORTS_LEN) h = fnv(h, p.srcPort ^ p.dstPort);
     }
-  } else if (type === EtherType.Arp && f.length >= ETHERNET_HEADER_LEN + 28) {
-    const s = ETHERNET_HEADER_LEN + 14;
-    mix(((f[s] << 24) | (f[s + 1] << 16) | (f[s + 2] << 8) | f[s + 3]) >>> 0);
+  } else if (arpOf(f)) {
+    h = fnv(h, arp.senderIp);
   }
   return (h >>> 0) & 0x7fffffff;
 }

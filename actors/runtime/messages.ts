@@ -5,12 +5,11 @@ import type { NetInterface } from '../iface/net-interface.js';
 import type { ArpCacheOptions } from '../iface/arp-cache.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { LookupInit } from '../../api/server/listeners.js';
+import type { HistoryEntry } from '../../api/protocol.js';
+import type { TapQueueEnd } from '../../wire/link/tap.js';
 
-export type ActorKind = 'packet' | 'arp-expiry' | 'lookup';
-
-/** workerData of every actor thread. */
-export interface ActorInit {
-  kind: ActorKind;
+/** What every actor thread gets in its workerData, whatever its kind. */
+export interface ActorInitBase {
   /** Replica id on the primary: `${name}#${incarnation}`, new on every restart. */
   replicaId: string;
   name: string;
@@ -21,20 +20,33 @@ export interface ActorInit {
   maxPendingEdits: number;
   /** The port comlink control calls arrive on. */
   control: MessagePort;
-  /** Packet actors: their end of the frame ring link, and the interface they serve. */
-  link?: RingLinkEnd;
-  iface?: NetInterface;
-  arp?: ArpCacheOptions;
-  /** ARP-expiry actor: tick period (ms). */
-  tickMs?: number;
   /** False: no merge loop at all (the router's `--store hashtable` baseline). */
   merging?: boolean;
   /** The primary's head commit, shared (ReplicaHost.headCell): an idle merge tick checks it instead of pulling. */
   headCell?: SharedArrayBuffer;
-  /** Router packet actors. */
-  router?: RouterActorInit;
-  /** The external-lookup actor: where it serves and whom. */
-  lookup?: LookupInit;
+}
+
+/** A host packet actor (actors/host/packet-worker.ts): the interface it serves and where its frames come from. */
+export interface HostPacketInit extends ActorInitBase {
+  kind: 'host-packet';
+  iface: NetInterface;
+  arp?: ArpCacheOptions;
+  /** Its end of the dispatcher's ring, or (queues mode) its own queue of the TAP, read on its own thread. */
+  frames: { ring: RingLinkEnd } | { tapQueue: TapQueueEnd & { spinUs: number } };
+}
+
+/** The host's ARP-expiry actor (actors/host/arp-expiry-worker.ts). */
+export interface ArpExpiryInit extends ActorInitBase {
+  kind: 'arp-expiry';
+  arp?: ArpCacheOptions;
+  /** Tick period (ms). */
+  tickMs: number;
+}
+
+/** A router packet actor (actors/router/router-worker.ts). */
+export interface RouterPacketInit extends ActorInitBase {
+  kind: 'router-packet';
+  router: RouterActorInit;
 }
 
 /** What a router packet actor needs: its rings on both networks and the routing/NAT set-up. */
@@ -50,6 +62,39 @@ export interface RouterActorInit {
   store: 'memory' | 'hashtable';
   maxFlows?: number;
 }
+
+/** The router's expiry actor (actors/router/router-expiry-worker.ts): ARP entries and NAT flows. */
+export interface RouterExpiryInit extends ActorInitBase {
+  kind: 'router-expiry';
+  /** Tick period (ms). */
+  tickMs: number;
+}
+
+/** The external-lookup actor (actors/lookup/lookup-worker.ts): where it serves and whom. */
+export interface LookupActorInit extends ActorInitBase {
+  kind: 'lookup';
+  lookup: LookupInit;
+}
+
+/** workerData of every actor thread, one named interface per kind. */
+export type ActorInit = HostPacketInit | ArpExpiryInit | RouterPacketInit | RouterExpiryInit | LookupActorInit;
+
+export type ActorKind = ActorInit['kind'];
+
+/** The init of one kind of actor. */
+export type ActorInitOf<K extends ActorKind> = Extract<ActorInit, { kind: K }>;
+
+/** What the supervisor fills in for every actor (actors/runtime/supervisor.ts). */
+type SupervisorFields = 'replicaId' | 'name' | 'incarnation' | 'mergeIntervalMs' | 'maxPendingEdits' | 'control' | 'headCell';
+
+/** The rest of one kind's init: what the supervisor's caller gives for each (re)start (ActorSpec.prepare). */
+export type ActorInitPart<K extends ActorKind> = Omit<ActorInitOf<K>, SupervisorFields | 'kind'>;
+
+/**
+ * What stats call an actor: a packet actor is 'packet' whether it serves a host or the router
+ * (the router's SIGUSR1 summary and the tests pick packet actors by it).
+ */
+export type StatsKind = 'packet' | Exclude<ActorKind, 'host-packet' | 'router-packet'>;
 
 /** actor → main: a delta (DeltaMessage bytes) to merge. */
 export interface DeltaPost {
@@ -96,7 +141,7 @@ export interface HistoryAnswer {
   type: 'history';
   id: number;
   complete: boolean;
-  entries: { seq: number; time: number; author: string; message: string; value: unknown }[];
+  entries: HistoryEntry[];
   error?: string;
 }
 
@@ -114,7 +159,7 @@ export interface ActorControl {
 
 export interface ActorStats {
   name: string;
-  kind: ActorKind;
+  kind: StatsKind;
   incarnation: number;
   base: number;
   pendingEdits: number;

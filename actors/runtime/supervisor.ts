@@ -9,41 +9,31 @@
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type Worker } from 'node:worker_threads';
 import type { Remote } from 'comlink';
-import { startThread, type ReplicaHost } from '../../store/index.js';
+import { startThread, type Logger, type ReplicaHost } from '../../store/index.js';
 import { releaseControl, wrapControl } from './control.js';
-import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, HistoryAnswer, ToActor } from './messages.js';
+import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
+import type { ActorControl, ActorInitBase, ActorInitPart, ActorKind, ActorStats, FromActor, HistoryAnswer, ToActor } from './messages.js';
 
-export interface ActorSpec {
+export interface ActorSpec<K extends ActorKind = ActorKind> {
   name: string;
-  kind: ActorKind;
+  kind: K;
   /** The actor's worker module (e.g. new URL('../host/packet-worker.ts', import.meta.url)). */
   module: URL;
-  /** Extra init for each (re)start: a packet actor gets a fresh ring link here. */
-  prepare?: (handle: ActorHandle) => Partial<ActorInit>;
+  /** This kind's own init, for each (re)start: a packet actor gets a fresh ring link here. */
+  prepare: (handle: ActorHandle) => ActorInitPart<K>;
   /** The actor's thread is gone (crash or stop): stop sending it work. */
   onDown?: (handle: ActorHandle) => void;
   mergeIntervalMs?: number;
   maxPendingEdits?: number;
 }
 
-export interface SupervisorLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface SupervisorOptions {
+export interface SupervisorOptions extends Partial<BackoffOptions> {
   mergeIntervalMs?: number;
   maxPendingEdits?: number;
-  /** First restart delay; doubles per crash in a row, up to `maxBackoffMs`. */
-  backoffMs?: number;
-  maxBackoffMs?: number;
-  /** An actor up this long has its backoff reset. */
-  stableMs?: number;
-  logger?: SupervisorLogger;
+  logger?: Logger;
 }
 
-const silent: SupervisorLogger = { info() {}, warn() {}, error() {} };
+const silent: Logger = { info() {}, warn() {}, error() {} };
 
 /** Start-up failures in a row, whatever their reasons, after which an actor is given up. */
 export const MAX_STARTUP_FAILURES = 3;
@@ -66,7 +56,6 @@ export class ActorHandle {
   replicaId = '';
   restarts = 0;
   up = false;
-  startedAt = 0;
   /** Set when the actor was given up at start-up: it is not restarted again. */
   failure: ActorStartupError | null = null;
   /** What the current incarnation's thread threw, if it did. */
@@ -77,10 +66,9 @@ export class ActorHandle {
   everReady = false;
   private startupFailures = 0;
   private lastStartupReason: string | null = null;
-  private backoff = 0;
   private readyWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
-  constructor(readonly spec: ActorSpec) {}
+  constructor(readonly spec: ActorSpec, readonly backoff: RestartBackoff) {}
 
   get name(): string {
     return this.spec.name;
@@ -111,18 +99,13 @@ export class ActorHandle {
     for (const w of this.readyWaiters.splice(0)) w.reject(this.failure);
     return true;
   }
-
-  /** @internal */ nextBackoff(initial: number, max: number, stableMs: number, now: number): number {
-    this.backoff = now - this.startedAt >= stableMs || this.backoff === 0 ? initial : Math.min(max, this.backoff * 2);
-    return this.backoff;
-  }
 }
 
 export class Supervisor extends EventEmitter {
   readonly actors: ActorHandle[] = [];
   private stopping = false;
   private readonly opts: Required<Omit<SupervisorOptions, 'logger'>>;
-  private readonly log: SupervisorLogger;
+  private readonly log: Logger;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** Crashes seen and restarts made, over all actors. */
   readonly counters = { crashes: 0, restarts: 0, deltas: 0, rejected: 0, startupFailures: 0, givenUp: 0 };
@@ -139,10 +122,10 @@ export class Supervisor extends EventEmitter {
     };
   }
 
-  spawn(spec: ActorSpec): ActorHandle {
-    const h = new ActorHandle(spec);
+  spawn<K extends ActorKind>(spec: ActorSpec<K>): ActorHandle {
+    const h = new ActorHandle(spec, new RestartBackoff(this.opts));
     this.actors.push(h);
-    this.start(h);
+    this.start(h, Date.now());
     return h;
   }
 
@@ -151,15 +134,14 @@ export class Supervisor extends EventEmitter {
     await Promise.all(this.actors.map((a) => a.ready()));
   }
 
-  private start(h: ActorHandle): void {
+  private start(h: ActorHandle, now: number): void {
     h.incarnation++;
     h.replicaId = `${h.name}#${h.incarnation}`;
-    h.startedAt = Date.now();
+    h.backoff.started(now);
     h.wasReady = false;
     h.lastError = null;
     const { port1, port2 } = new MessageChannel();
-    const init: ActorInit = {
-      kind: h.spec.kind,
+    const base: ActorInitBase = {
       name: h.name,
       replicaId: h.replicaId,
       incarnation: h.incarnation,
@@ -167,8 +149,9 @@ export class Supervisor extends EventEmitter {
       maxPendingEdits: h.spec.maxPendingEdits ?? this.opts.maxPendingEdits,
       control: port2,
       headCell: this.host.headCell,
-      ...(h.spec.prepare?.(h) ?? {}),
     };
+    // The kind's own part was type-checked against its kind at spawn (ActorSpec<K>); the worker narrows it back (actorInit).
+    const init = { kind: h.spec.kind, ...base, ...h.spec.prepare(h) };
     const w = startThread(h.spec.module, { workerData: init, transferList: [port2] });
     h.worker = w;
     h.control = wrapControl<ActorControl>(port1);
@@ -178,7 +161,7 @@ export class Supervisor extends EventEmitter {
       if (h.worker === w) h.lastError = err.message;
       this.log.error({ actor: h.name, err: err.message }, 'actor thread failed');
     });
-    w.on('exit', (code) => this.onExit(h, worker, code));
+    w.on('exit', (code) => this.onExit(h, worker, code, Date.now()));
     this.send(w, this.host.codec.encode(this.host.attach(h.replicaId)));
   }
 
@@ -227,7 +210,7 @@ export class Supervisor extends EventEmitter {
     w.postMessage(m);
   }
 
-  private onExit(h: ActorHandle, w: Worker, code: number): void {
+  private onExit(h: ActorHandle, w: Worker, code: number, now: number): void {
     if (h.worker !== w) return;
     h.up = false;
     h.worker = null;
@@ -239,7 +222,7 @@ export class Supervisor extends EventEmitter {
     if (this.stopping) return;
     if (!h.wasReady && this.givenUp(h, code)) return;
     if (h.wasReady) this.counters.crashes++;
-    const delay = h.nextBackoff(this.opts.backoffMs, this.opts.maxBackoffMs, this.opts.stableMs, Date.now());
+    const delay = h.backoff.next(now);
     this.log.warn({ actor: h.name, incarnation: h.incarnation, code, restartInMs: delay, ...(h.wasReady ? {} : { reason: h.lastError }) },
       h.wasReady ? 'actor crashed; restarting from a fresh replica' : 'actor failed at start-up; restarting it');
     const t = setTimeout(() => {
@@ -247,7 +230,7 @@ export class Supervisor extends EventEmitter {
       if (this.stopping) return;
       h.restarts++;
       this.counters.restarts++;
-      this.start(h);
+      this.start(h, Date.now());
     }, delay);
     this.timers.add(t);
   }

@@ -2,13 +2,12 @@
 // edits to shared ARP and counter keys and push them into one primary at random moments; afterwards
 // an oracle that shares no code with the store's merge machinery replays the accepted deltas in
 // order over plain Maps and checks the primary, every counter sum and every branch's final view.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { Conflict, DeltaCodec, ReplicaHost, Store, type DeltaMessage, type Table } from '../../store/index.js';
-import {
-  OP_KINDS, stressTables,
-  type OpKind, type StressControl, type StressJob, type StressTaskReport, type StressView,
-} from './stress-task.js';
+import { OP_KINDS, type OpKind } from './stress-edits.js';
+import type { StressJob, StressTaskReport } from './stress-messages.js';
+import { checkStress, type StressCheck, type StressEvidence } from './stress-oracle.js';
+import { StressPrimary } from './stress-primary.js';
+import { stressTables } from './stress-schema.js';
 
 export interface StressOptions {
   /** Branches, one worker thread each (default 8). */
@@ -85,36 +84,12 @@ export interface StressResult {
   evidence?: StressEvidence;
 }
 
-/** One delta the primary accepted, in acceptance order, with the head it produced. */
-export interface LoggedDelta {
-  delta: DeltaMessage;
-  /** The primary's head commit right after accepting it. */
-  head: number;
-}
-
-/** Everything the oracle needs; plain data, so a test can corrupt any part of it. */
-export interface StressEvidence {
-  log: LoggedDelta[];
-  /** The primary's final committed entries, per table name. */
-  primary: Record<string, [string | number, unknown][]>;
-  /** The primary's final head commit. */
-  head: number;
-  /** store.stats.conflicts. */
-  conflicts: number;
-  branches: { replica: string; increments: Record<string, number>; view: StressView }[];
-}
-
-export interface StressCheck {
-  ok: boolean;
-  divergences: string[];
-  modelConflicts: number;
-  abaMerges: number;
-  /** The first such merge, described. */
-  abaExample: string | null;
-}
+type StressSettings = typeof DEFAULTS & StressOptions;
 
 const DEFAULTS = { branches: 8, ops: 100_000, seed: 1, mergeProbability: 0.01, keys: 64, timeoutMs: 300_000 };
-const MAX_SHOWN = 10;
+
+/** How the branches ended: all reported, or the timeout or a failed branch stopped the run. */
+type Ending = { verdict: 'agree'; reports: StressTaskReport[] } | { verdict: 'timeout' | 'error'; error: string };
 
 /** The worker entry piscina loads: the compiled task as is, or the tsx bootstrap under tsx. */
 function taskFile(): string {
@@ -123,330 +98,127 @@ function taskFile(): string {
 }
 
 export async function runStress(options: StressOptions = {}): Promise<StressResult> {
-  const o = { ...DEFAULTS, ...stripUndefined(options) };
-  const branches = o.branches;
-  const counters = Math.max(1, Math.floor(o.keys / 4));
-  const store = new Store(stressTables, { clock: () => 0, ...(o.retention === undefined ? {} : { retention: o.retention }) });
-  const host = new ReplicaHost(store.main, o.maxLag === undefined ? {} : { maxLag: o.maxLag });
-  const codec = new DeltaCodec(store.schema);
-  const rawLog: { bytes: Uint8Array; head: number }[] = [];
-  const pool = new Piscina({ filename: taskFile(), minThreads: branches, maxThreads: branches, concurrentTasksPerWorker: 1, idleTimeout: 1000 });
+  const o: StressSettings = { ...DEFAULTS, ...stripUndefined(options) };
+  const clock = () => performance.now();
+  const tStart = clock();
+  const primary = new StressPrimary(o, clock);
+  const pool = new Piscina({ filename: taskFile(), minThreads: o.branches, maxThreads: o.branches, concurrentTasksPerWorker: 1, idleTimeout: 1000 });
   const abort = new AbortController();
-  const ports: MessagePort[] = [];
-  const progress = new Array<number>(branches).fill(0);
-  let ready = 0;
-  let drained = 0;
-  const tStart = performance.now();
-  let tGo = NaN;
-  let resyncs = 0;
-
   const jobs: Promise<StressTaskReport>[] = [];
-  for (let b = 0; b < branches; b++) {
-    const { port1, port2 } = new MessageChannel();
-    ports.push(port1);
-    const replica = `branch-${b}`;
-    const ops = Math.floor(o.ops / branches) + (b < o.ops % branches ? 1 : 0);
-    port1.on('message', (m: Uint8Array | StressControl) => {
-      if (m instanceof Uint8Array) {
-        const rejectedBefore = store.stats.rejectedDeltas;
-        const answer = host.acceptBytes(m);
-        if (store.stats.rejectedDeltas === rejectedBefore) rawLog.push({ bytes: m, head: store.main.headSeq });
-        port1.postMessage(answer);
-        return;
-      }
-      switch (m.type) {
-        case 'ready':
-          if (++ready === branches) {
-            tGo = performance.now();
-            for (const p of ports) p.postMessage({ type: 'go' } satisfies StressControl);
-          }
-          break;
-        case 'progress':
-          progress[b] = m.ops;
-          break;
-        case 'resync':
-          resyncs++;
-          port1.postMessage(codec.encode(host.attach(replica)));
-          break;
-        case 'drained':
-          if (++drained === branches) for (const p of ports) p.postMessage({ type: 'final-pull' } satisfies StressControl);
-          break;
-        default:
-          break;
-      }
-    });
-    const job: StressJob = {
-      branch: b,
-      replica,
-      seed: o.seed,
-      ops,
-      keys: o.keys,
-      counters,
-      mergeProbability: o.mergeProbability,
-      snapshot: codec.encode(host.attach(replica)),
-      port: port2,
-      progressEvery: 1000,
-    };
-    jobs.push(pool.run(job, { transferList: [port2], signal: abort.signal }) as Promise<StressTaskReport>);
+  for (let b = 0; b < o.branches; b++) {
+    const job = branchJob(o, b, primary);
+    jobs.push(pool.run(job, { transferList: [job.port], signal: abort.signal }) as Promise<StressTaskReport>);
   }
-
-  const ticker = o.onProgress
-    ? setInterval(() => {
-      o.onProgress!({ started: !Number.isNaN(tGo), ops: progress.reduce((a, x) => a + x, 0), totalOps: o.ops, merges: store.stats.merges, elapsedMs: performance.now() - tStart });
-    }, 1000)
-    : null;
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), o.timeoutMs); });
-  // One failed branch would leave the others waiting at the final barrier: stop them all.
-  const all = Promise.all(jobs.map((j) => j.catch((err: unknown) => { abort.abort(); throw err; })));
-
-  let reports: StressTaskReport[] | null = null;
-  let verdict: StressVerdict = 'agree';
-  let error: string | undefined;
+  const ticker = o.onProgress ? startProgress(o.onProgress, o.ops, primary, () => clock() - tStart) : null;
+  let ending: Ending;
   try {
-    const r = await Promise.race([all, timedOut]);
-    if (r === 'timeout') {
-      verdict = 'timeout';
-      error = `stopped after the ${+(o.timeoutMs / 1000).toFixed(3)} s timeout (${progress.reduce((a, x) => a + x, 0)} of ${o.ops} edits made)`;
-    } else {
-      reports = r;
-    }
-  } catch (err) {
-    verdict = 'error';
-    error = err instanceof Error ? err.message : String(err);
+    ending = await awaitBranches(jobs, o, primary, abort);
   } finally {
-    clearTimeout(timer);
     if (ticker) clearInterval(ticker);
-    if (verdict !== 'agree') abort.abort();
-    all.catch(() => {}); // aborted tasks reject; nobody waits for them any more
-    for (const p of ports) p.close();
-    await pool.destroy();
   }
-  const tEnd = performance.now();
-  const runMs = Number.isNaN(tGo) ? tEnd - tStart : tEnd - tGo;
-
-  const evidence: StressEvidence = {
-    log: rawLog.map(({ bytes, head }) => ({ delta: codec.decode(bytes) as DeltaMessage, head })),
-    primary: Object.fromEntries(store.main.tables.map((t) => [t.name, [...t.committedEntries()]])),
-    head: store.main.headSeq,
-    conflicts: store.stats.conflicts,
-    branches: (reports ?? []).map((r) => ({ replica: r.replica, increments: r.increments, view: r.view })),
-  };
-  const tCheck = performance.now();
+  if (ending.verdict !== 'agree') abort.abort();
+  primary.close();
+  await pool.destroy();
+  const tEnd = clock();
+  const reports = ending.verdict === 'agree' ? ending.reports : null;
+  const evidence = primary.evidence(reports);
+  const tCheck = clock();
   const check: StressCheck = reports
     ? checkStress(stressTables, evidence)
     : { ok: false, divergences: [], modelConflicts: 0, abaMerges: 0, abaExample: null };
-  const checkMs = performance.now() - tCheck;
-  if (verdict === 'agree' && !check.ok) verdict = 'diverged';
-
-  const sum = (f: (r: StressTaskReport) => number) => (reports ?? []).reduce((a, r) => a + f(r), 0);
-  const opCounts = Object.fromEntries(OP_KINDS.map((k) => [k, sum((r) => r.opCounts[k])])) as Record<OpKind, number>;
-  const opsDone = reports ? sum((r) => r.ops) : progress.reduce((a, x) => a + x, 0);
-  const result: StressResult = {
-    verdict,
-    ok: verdict === 'agree',
-    branches,
-    ops: opsDone,
-    seed: o.seed,
-    mergeProbability: o.mergeProbability,
-    keys: o.keys,
-    counters,
-    runMs,
-    startupMs: Number.isNaN(tGo) ? NaN : tGo - tStart,
-    checkMs,
-    opsPerSec: opsDone / (runMs / 1000),
-    mergesPerSec: store.stats.merges / (runMs / 1000),
-    merges: store.stats.merges,
-    fastForwards: store.stats.fastForwards,
-    pushes: sum((r) => r.pushes),
-    pulls: sum((r) => r.pulls),
-    rejected: store.stats.rejectedDeltas,
-    resyncs,
-    evictions: host.evictions,
-    conflicts: store.stats.conflicts,
-    modelConflicts: check.modelConflicts,
-    abaMerges: check.abaMerges,
-    commits: store.main.headSeq,
-    opCounts,
-    divergences: check.divergences,
-  };
-  if (error !== undefined) result.error = error;
+  const times = { tStart, tGo: primary.goAt, tEnd, checkMs: clock() - tCheck };
+  const result = stressResult(o, primary, reports, check, ending.verdict === 'agree' && !check.ok ? 'diverged' : ending.verdict, times);
+  if (ending.verdict !== 'agree') result.error = ending.error;
   if (o.keepEvidence) result.evidence = evidence;
   return result;
 }
 
+/** Branch `b`'s task: its share of the edits, the primary's snapshot and its port. */
+function branchJob(o: StressSettings, b: number, primary: StressPrimary): StressJob {
+  const replica = `branch-${b}`;
+  const port = primary.connect(b, replica);
+  return {
+    branch: b,
+    replica,
+    seed: o.seed,
+    ops: Math.floor(o.ops / o.branches) + (b < o.ops % o.branches ? 1 : 0),
+    keys: o.keys,
+    counters: counterKeys(o.keys),
+    mergeProbability: o.mergeProbability,
+    snapshot: primary.snapshot(replica),
+    port,
+    progressEvery: 1000,
+  };
+}
+
+function counterKeys(keys: number): number {
+  return Math.max(1, Math.floor(keys / 4));
+}
+
+/** Calls `onProgress` about once a second until the interval is cleared. */
+function startProgress(onProgress: (p: StressProgress) => void, totalOps: number, primary: StressPrimary, elapsedMs: () => number): NodeJS.Timeout {
+  return setInterval(() => {
+    onProgress({ started: !Number.isNaN(primary.goAt), ops: primary.edits, totalOps, merges: primary.store.stats.merges, elapsedMs: elapsedMs() });
+  }, 1000);
+}
+
+/** Every branch's report, or why the run stopped first. */
+async function awaitBranches(jobs: Promise<StressTaskReport>[], o: StressSettings, primary: StressPrimary, abort: AbortController): Promise<Ending> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), o.timeoutMs); });
+  // One failed branch would leave the others waiting at the final barrier: stop them all.
+  const all = Promise.all(jobs.map((j) => j.catch((err: unknown) => { abort.abort(); throw err; })));
+  try {
+    const r = await Promise.race([all, timedOut]);
+    if (r !== 'timeout') return { verdict: 'agree', reports: r };
+    return { verdict: 'timeout', error: `stopped after the ${+(o.timeoutMs / 1000).toFixed(3)} s timeout (${primary.edits} of ${o.ops} edits made)` };
+  } catch (err) {
+    return { verdict: 'error', error: err instanceof Error ? err.message : String(err) };
+  } finally {
+    clearTimeout(timer);
+    all.catch(() => {}); // aborted tasks reject; nobody waits for them any more
+  }
+}
+
+/** The figures of a run, from the primary's stats, the branches' reports and the oracle's check. */
+function stressResult(
+  o: StressSettings, primary: StressPrimary, reports: StressTaskReport[] | null, check: StressCheck, verdict: StressVerdict,
+  t: { tStart: number; tGo: number; tEnd: number; checkMs: number },
+): StressResult {
+  const { stats } = primary.store;
+  const runMs = Number.isNaN(t.tGo) ? t.tEnd - t.tStart : t.tEnd - t.tGo;
+  const sum = (f: (r: StressTaskReport) => number) => (reports ?? []).reduce((a, r) => a + f(r), 0);
+  const opsDone = reports ? sum((r) => r.ops) : primary.edits;
+  return {
+    verdict,
+    ok: verdict === 'agree',
+    branches: o.branches,
+    ops: opsDone,
+    seed: o.seed,
+    mergeProbability: o.mergeProbability,
+    keys: o.keys,
+    counters: counterKeys(o.keys),
+    runMs,
+    startupMs: Number.isNaN(t.tGo) ? NaN : t.tGo - t.tStart,
+    checkMs: t.checkMs,
+    opsPerSec: opsDone / (runMs / 1000),
+    mergesPerSec: stats.merges / (runMs / 1000),
+    merges: stats.merges,
+    fastForwards: stats.fastForwards,
+    pushes: sum((r) => r.pushes),
+    pulls: sum((r) => r.pulls),
+    rejected: stats.rejectedDeltas,
+    resyncs: primary.resyncs,
+    evictions: primary.host.evictions,
+    conflicts: stats.conflicts,
+    modelConflicts: check.modelConflicts,
+    abaMerges: check.abaMerges,
+    commits: primary.store.main.headSeq,
+    opCounts: Object.fromEntries(OP_KINDS.map((k) => [k, sum((r) => r.opCounts[k])])) as Record<OpKind, number>,
+    divergences: check.divergences,
+  };
+}
+
 function stripUndefined<T extends object>(x: T): Partial<T> {
   return Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The oracle. A sequential reference model in plain Maps: it replays the accepted deltas in
-// acceptance order and keeps its own copy of the state after every commit a later delta is based
-// on. Per key of a delta: if the model's key has not changed since the delta's base commit, the
-// delta's value is taken; otherwise the table's own merge function decides (old = the model's
-// copy at the base), a Conflict settled by its resolution or the table's resolver. It calls no
-// Branch, BranchTable, ReplicaHost or store equality: only the table definitions.
-
-type State = Map<string, Map<string | number, unknown>>;
-
-/** Structural equality of plain data (what arrives from msgpack): the oracle's own. */
-export function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((x, i) => sameValue(x, b[i]));
-  }
-  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  return ka.length === kb.length && ka.every((k) => sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
-}
-
-function show(x: unknown): string {
-  return x === undefined ? '(absent)' : JSON.stringify(x);
-}
-
-function copyState(s: State): State {
-  return new Map([...s].map(([t, m]) => [t, new Map(m)]));
-}
-
-/** Replays the log through the reference model and compares it with the primary and the branches. */
-export function checkStress(tables: readonly Table<any, any>[], ev: StressEvidence): StressCheck {
-  const out: string[] = [];
-  const diverge = (line: string) => { if (out.length < MAX_SHOWN) out.push(line); else if (out.length === MAX_SHOWN) out.push('…'); };
-  const defs = new Map(tables.map((t) => [t.name, t]));
-  const state: State = new Map(tables.map((t) => [t.name, new Map()]));
-  const lastChange = new Map<string, Map<string | number, number>>(tables.map((t) => [t.name, new Map()]));
-  // Copies are kept only for commits a later delta is based on, and dropped after their last use.
-  const lastUse = new Map<number, number>();
-  ev.log.forEach((e, i) => lastUse.set(e.delta.base, i));
-  const copies = new Map<number, State>();
-  let seq = 0;
-  if (lastUse.has(0)) copies.set(0, copyState(state));
-  let conflicts = 0;
-  let aba = 0;
-  let abaExample: string | null = null;
-
-  for (let i = 0; i < ev.log.length; i++) {
-    const { delta, head } = ev.log[i];
-    const entries: [string, string | number, unknown][] = [];
-    for (const tc of delta.tables) {
-      for (const [k, v] of tc.set) entries.push([tc.table, k, v]);
-      for (const k of tc.del) entries.push([tc.table, k, undefined]);
-    }
-    const base = copies.get(delta.base);
-    if (entries.length === 0) {
-      if (head !== seq) diverge(`delta #${i} (${delta.replica}, a pull): primary head is ${head}, the model's ${seq}`);
-      if (lastUse.get(delta.base) === i) copies.delete(delta.base);
-      continue;
-    }
-    if (base === undefined) {
-      diverge(`delta #${i} (${delta.replica}) is based on commit ${delta.base}, which the model never reached (its head: ${seq})`);
-      break;
-    }
-    seq++;
-    for (const [name, key, theirs] of entries) {
-      const def = defs.get(name);
-      const cur = state.get(name);
-      if (!def || !cur) { diverge(`delta #${i}: unknown table '${name}'`); continue; }
-      const old = base.get(name)!.get(key);
-      const ours = cur.get(key);
-      const changedSinceBase = (lastChange.get(name)!.get(key) ?? 0) > delta.base;
-      let result: unknown;
-      if (!changedSinceBase) {
-        if (!sameValue(ours, old)) diverge(`model: ${name}/${String(key)} unchanged since #${delta.base} yet differs from its value there`);
-        result = theirs;
-      } else {
-        const r = def.merge(() => old, ours, theirs);
-        if (r instanceof Conflict) {
-          conflicts++;
-          result = r.resolution ? r.resolution[0] : def.resolve(old, ours, theirs);
-        } else {
-          result = r;
-        }
-        if (sameValue(ours, old) && !sameValue(result, theirs)) {
-          aba++;
-          abaExample ??= `commit #${seq}: ${delta.replica} sets ${name}/${String(key)} to ${show(theirs)} on base #${delta.base}, where it was ${show(old)}; `
-            + `the primary changed it since (last at #${lastChange.get(name)!.get(key)}) and back to ${show(ours)}; the merge gives ${show(result)}`;
-        }
-      }
-      if (sameValue(ours, result)) continue;
-      if (result === undefined) cur.delete(key);
-      else cur.set(key, result);
-      lastChange.get(name)!.set(key, seq);
-    }
-    if (head !== seq) diverge(`delta #${i} (${delta.replica}): primary head is ${head} after it, the model's ${seq}`);
-    if (lastUse.get(delta.base) === i) copies.delete(delta.base);
-    if (lastUse.has(seq)) copies.set(seq, copyState(state));
-  }
-  if (ev.head !== seq) diverge(`final head: primary #${ev.head}, model #${seq}`);
-  if (ev.conflicts !== conflicts) diverge(`conflicts: the store settled ${ev.conflicts}, the model ${conflicts}`);
-
-  // (1) The primary equals the model.
-  for (const t of tables) {
-    const model = state.get(t.name)!;
-    const primary = new Map(ev.primary[t.name] ?? []);
-    for (const k of sortedKeys(new Set([...model.keys(), ...primary.keys()]))) {
-      const a = primary.get(k);
-      const b = model.get(k);
-      if (!sameValue(a, b)) diverge(`primary vs model: ${t.name}/${String(k)}: primary ${show(a)}, model ${show(b)}`);
-    }
-  }
-  // (2) Every counter is the sum of every branch's increments.
-  const expected = new Map<string, number>();
-  for (const b of ev.branches) for (const [k, n] of Object.entries(b.increments)) expected.set(k, (expected.get(k) ?? 0) + n);
-  const counters = new Map(ev.primary.counters ?? []);
-  for (const k of sortedKeys(new Set([...expected.keys(), ...(counters.keys() as Iterable<string>)]))) {
-    const got = counters.get(k);
-    const want = expected.get(k as string);
-    if (got !== want) diverge(`counter ${String(k)}: primary ${show(got)}, sum of increments ${show(want)}`);
-  }
-  // (3) Every branch's final view is the primary.
-  for (const b of ev.branches) {
-    for (const [name, entries] of Object.entries(b.view) as [string, [string | number, unknown][]][]) {
-      const view = new Map(entries);
-      const primary = new Map(ev.primary[name] ?? []);
-      for (const k of sortedKeys(new Set([...view.keys(), ...primary.keys()]))) {
-        const a = primary.get(k);
-        const v = view.get(k);
-        if (!sameValue(a, v)) diverge(`${b.replica}'s final view: ${name}/${String(k)}: branch ${show(v)}, primary ${show(a)}`);
-      }
-    }
-  }
-  return { ok: out.length === 0, divergences: out, modelConflicts: conflicts, abaMerges: aba, abaExample };
-}
-
-function sortedKeys(ks: Set<string | number>): (string | number)[] {
-  return [...ks].sort((a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1));
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** The human summary: a few lines ending with the verdict. */
-export function formatStress(r: StressResult): string {
-  const n = (x: number) => Math.round(x).toLocaleString('en-US');
-  const started = Number.isNaN(r.startupMs) ? 'the threads had not all started' : `+${(r.startupMs / 1000).toFixed(2)} s thread start`;
-  const lines = [
-    `stress: ${r.branches} branches, ${n(r.ops)} edits (seed ${r.seed}, merge probability ${r.mergeProbability}, ${r.keys} addresses + ${r.counters} counters)`,
-    `  ${n(r.opsPerSec)} edits/s, ${n(r.merges)} merges (${n(r.fastForwards)} fast-forward), ${n(r.mergesPerSec)} merges/s, in ${(r.runMs / 1000).toFixed(2)} s (${started})`,
-  ];
-  if (r.verdict === 'agree' || r.verdict === 'diverged') {
-    lines.push(`  ${n(r.pushes)} pushes, ${n(r.pulls)} pulls, ${r.conflicts} conflicts, ${r.rejected} rejected deltas, ${r.resyncs} resyncs, ${r.abaMerges} A→B→A merges`);
-  }
-  for (const d of r.divergences) lines.push(`  ${d}`);
-  if (r.error) lines.push(`  ${r.error}`);
-  const verdict = {
-    agree: 'agree: the primary matches the oracle, every counter sums every increment, every branch sees the primary',
-    diverged: 'DIVERGED from the oracle',
-    timeout: 'TIMEOUT: stopped before the end, nothing checked',
-    error: 'ERROR: a branch failed',
-  }[r.verdict];
-  lines.push(`verdict: ${verdict}`);
-  return lines.join('\n');
-}
-
-/** The --json line: the result without the evidence. */
-export function stressJson(r: StressResult): string {
-  const { evidence: _evidence, ...rest } = r;
-  return JSON.stringify(rest);
 }

@@ -7,7 +7,8 @@
 // The same checks and answers as the socket API (LookupServer.answerReadOnly).
 import * as http from 'node:http';
 import type { ErrorCode, Request } from '../protocol.js';
-import { isLoopback, RequestError, type LookupServer } from './lookup-server.js';
+import { isLoopback, type LookupServer } from './lookup-server.js';
+import { RequestError } from './requests.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   'bad-request': 400, 'bad-key': 400, 'bad-value': 400, 'unknown-op': 400, unauthenticated: 401, forbidden: 403,
@@ -23,7 +24,7 @@ export class HttpView {
 
   async listen(host: string, port: number): Promise<number> {
     if (!isLoopback(host)) throw new Error(`--http listens on loopback only; ${host} is not a loopback address`);
-    const server = http.createServer((req, res) => void this.serve(req, res));
+    const server = http.createServer((req, res) => void this.serve(req, res, Date.now()));
     server.headersTimeout = 10_000;
     server.requestTimeout = 10_000;
     server.maxHeadersCount = 50;
@@ -35,7 +36,7 @@ export class HttpView {
     return (server.address() as import('node:net').AddressInfo).port;
   }
 
-  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse, now: number): Promise<void> {
     this.requests++;
     const reply = (status: number, body: unknown) => {
       if (status >= 400) this.errors++;
@@ -69,7 +70,7 @@ export class HttpView {
       else if (parts.length === 2) r = { id: 0, op: 'list', table: parts[1], prefix: str('prefix'), limit: num('limit'), after: str('after') };
       else if (parts.length === 3) r = { id: 0, op: 'get', table: parts[1], key: parts[2] };
       else r = { id: 0, op: 'history', table: parts[1], key: parts[2], limit: num('limit') };
-      reply(200, await this.api.answerReadOnly(r, token));
+      reply(200, await this.api.answerReadOnly(r, token, now));
     } catch (err) {
       // A malformed %-escape in the path (decodeURIComponent) is the client's error, not ours.
       const code: ErrorCode = err instanceof RequestError ? err.code : err instanceof URIError ? 'bad-request' : 'internal';

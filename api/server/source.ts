@@ -2,10 +2,11 @@
 // lookup actor's replica (fresh at every merge, changes from head deltas); in the sim, a fork of a
 // node's primary on the main thread. Either way the server never touches the packet actors.
 import type { Branch, HeadDeltaMessage, Replica, Schema, TableView } from '../../store/index.js';
+import type { HistoryEntry } from '../protocol.js';
 
 export interface SourceHistory {
   complete: boolean;
-  entries: { seq: number; time: number; author: string; message: string; value: unknown }[];
+  entries: HistoryEntry[];
 }
 
 /** One changed entry: table index, key (internal form), new value (undefined: removed). */

@@ -2,9 +2,10 @@
 // isomorphic-git's defaults), and loose objects stored atomically: a kill -9 mid-write leaves a
 // temporary file the next start removes, never a truncated object that `git fsck` would call corrupt.
 import { createHash } from 'node:crypto';
-import { deflateSync } from 'node:zlib';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { deflateSync, inflateSync } from 'node:zlib';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TypedObject } from './git-reach.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit';
 
@@ -67,6 +68,41 @@ export function encodeCommit(c: CommitObject): Buffer {
   return Buffer.from(lines.join('\n') + '\n' + msg);
 }
 
+/** Where git keeps an object loose: `objects/` + the id's first two hex digits + the other 38. */
+export function loosePath(gitdir: string, oid: string): string {
+  return join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+}
+
+const FANOUT_DIR = /^[0-9a-f]{2}$/;
+const LOOSE_NAME = /^[0-9a-f]{38}$/;
+
+/**
+ * Every file in git's loose-object directories (`objects/xx/`), with its object's id (null where the
+ * name is no object's, as git's own temporaries): the one walk for the sweep, the prune and the stats.
+ */
+export function looseFiles(gitdir: string): { oid: string | null; path: string }[] {
+  const objdir = join(gitdir, 'objects');
+  const out: { oid: string | null; path: string }[] = [];
+  let dirs: string[];
+  try {
+    dirs = readdirSync(objdir);
+  } catch {
+    return out; // no objects directory: no loose objects
+  }
+  for (const d of dirs) {
+    if (!FANOUT_DIR.test(d)) continue;
+    for (const f of readdirSync(join(objdir, d))) out.push({ oid: LOOSE_NAME.test(f) ? d + f : null, path: join(objdir, d, f) });
+  }
+  return out;
+}
+
+/** A loose object file's type and body; throws if it cannot be read or inflated. */
+export function readLoose(path: string): TypedObject {
+  const raw = inflateSync(readFileSync(path)); // sync: 7× faster than awaiting each file (bench)
+  const sp = raw.indexOf(0x20);
+  return { type: raw.toString('latin1', 0, sp), body: raw.subarray(raw.indexOf(0, sp) + 1) };
+}
+
 /** Writes loose objects under `gitdir/objects`, each to a temporary file renamed into place (blocking: see writeRaw). */
 export class LooseObjects {
   private readonly dirs = new Set<string>();
@@ -77,7 +113,7 @@ export class LooseObjects {
   constructor(readonly gitdir: string) {}
 
   path(oid: string): string {
-    return join(this.gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
+    return loosePath(this.gitdir, oid);
   }
 
   /** Hashes and writes one object; returns its id. */

@@ -5,8 +5,8 @@
 // way, refs that moved, objects written meanwhile); what that finds needed goes back, the rest goes.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { inflateSync } from 'node:zlib';
-import { reachable, refTips, shallowCommits, type ObjectReader, type RefTip, type TypedObject } from './git-reach.js';
+import { looseFiles, loosePath, readLoose } from './git-object.js';
+import { reachable, refTips, shallowCommits, type ObjectReader, type RefTip } from './git-reach.js';
 
 /**
  * Loose objects younger than this are never deleted. A push's objects leave git's quarantine
@@ -40,7 +40,6 @@ export interface PruneResult {
   skipped: string | null;
 }
 
-const loosePath = (gitdir: string, oid: string) => join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
 const asidePath = (gitdir: string, oid: string) => join(gitdir, ASIDE, oid);
 
 /** A push is under way while git's quarantine directory exists (its objects are not in place yet). */
@@ -119,12 +118,7 @@ async function neededAfterAll(cx: PruneContext, aside: Set<string>, young: numbe
 
 function youngLoose(gitdir: string, young: number): string[] {
   const out: string[] = [];
-  const objdir = join(gitdir, 'objects');
-  for (const d of fs.readdirSync(objdir).filter((x) => /^[0-9a-f]{2}$/.test(x))) {
-    for (const f of fs.readdirSync(join(objdir, d))) {
-      if (/^[0-9a-f]{38}$/.test(f) && (mtime(join(objdir, d, f)) ?? -Infinity) >= young) out.push(d + f);
-    }
-  }
+  for (const { oid, path } of looseFiles(gitdir)) if (oid !== null && (mtime(path) ?? -Infinity) >= young) out.push(oid);
   return out;
 }
 
@@ -155,12 +149,6 @@ export function packIndexOids(idx: Buffer): string[] {
     out.push(idx.toString('hex', at, at + 20));
   }
   return out;
-}
-
-function readLoose(path: string): TypedObject {
-  const raw = inflateSync(fs.readFileSync(path));
-  const sp = raw.indexOf(0x20);
-  return { type: raw.toString('latin1', 0, sp), body: raw.subarray(raw.indexOf(0, sp) + 1) };
 }
 
 function moveAside(gitdir: string, oid: string): boolean {

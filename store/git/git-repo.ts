@@ -9,13 +9,12 @@
 import * as fs from 'node:fs';
 import { readdir, rename, rm, writeFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { inflateSync } from 'node:zlib';
 import git from 'isomorphic-git';
-import { encodeCommit, encodeTree, LooseObjects, type Ident, type TreeEntry } from './git-object.js';
+import { encodeCommit, encodeTree, LooseObjects, looseFiles, readLoose, type Ident, type TreeEntry } from './git-object.js';
 import { releaseLock, takeLock } from './git-lock.js';
 import { prune, PRUNE_GRACE_MS, restoreAside } from './git-prune.js';
 import { gitDirOf, parseCommit, parseTree, reachable, refTips, shallowCommits, type ObjectReader, type RefTip, type TypedObject } from './git-reach.js';
-import { keptFiles, REJECTED_BRANCH, REJECTED_NOTE, rejectedMessage, rejectedNote, type RejectedEdit } from './git-rejected.js';
+import { keptFiles, REJECTED_BRANCH, REJECTED_NOTE, rejectedMessage, rejectedNote, type RejectedEdit, type RejectedFile } from './git-rejected.js';
 
 export interface GitRepoOptions {
   /** Commits of full history kept; older ones are cut off (squashed into the oldest kept). */
@@ -77,12 +76,8 @@ export interface EditFile {
   mode: string | null;
 }
 
-export interface RefusedFile {
-  path: string;
-  reason: string;
-  oid: string | null;
-  mode: string | null;
-}
+/** A file an edit may not carry (not a regular file, too large): kept on `rejected` like a rejected one. */
+export type RefusedFile = RejectedFile;
 
 export interface EditsResult {
   head: string;
@@ -111,6 +106,12 @@ interface Dir {
   entries: Map<string, Leaf | Dir>;
   /** null until written: the tree's content changed since its last write. */
   oid: string | null;
+}
+
+/** What an interrupted flush's marker says: from when its objects date, and whether it was cutting history. */
+interface Interruption {
+  since: number;
+  trimming: boolean;
 }
 
 /** One history cut: where it falls, and what stays live across it. */
@@ -203,7 +204,10 @@ export class GitRepo {
     const { path, tookOverFrom } = takeLock(this.gitdir);
     this.lock = path;
     try {
-      return { ...(await this.load()), lock: path, tookOverFrom };
+      const interrupted = this.interrupted();
+      const files = await this.load(interrupted);
+      const swept = await this.cleanUp(interrupted);
+      return { head: this.head, files, ...swept, lock: path, tookOverFrom };
     } catch (err) {
       this.lock = null;
       releaseLock(path);
@@ -228,10 +232,10 @@ export class GitRepo {
     await git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.opts.branch });
   }
 
-  private async load(): Promise<Omit<LoadResult, 'lock' | 'tookOverFrom'>> {
-    const interrupted = this.interrupted();
+  /** Reads the branch's files and history after putting back what a killed run left half done. */
+  private async load(interrupted: Interruption | null): Promise<[path: string, text: string][]> {
     if (interrupted) this.clearRefLocks(interrupted.since);
-    restoreAside(this.gitdir); // a kill mid-prune: judged again by the sweep below
+    restoreAside(this.gitdir); // a kill mid-prune: judged again by the sweep that follows the load
     this.takeLater();
     this.head = await this.resolve(this.ref);
     const files: [string, string][] = [];
@@ -244,21 +248,20 @@ export class GitRepo {
       await this.loadChain();
     }
     await this.dateDeaths();
-    let swept = this.removeTemporaries();
-    let sweepSkipped: string | null = null;
-    let sweepKept = 0;
-    if (interrupted) {
-      const r = await this.sweep(interrupted);
-      swept += r.removed;
-      sweepSkipped = r.skipped;
-      sweepKept = r.kept;
-      fs.rmSync(this.marker, { force: true });
-    }
-    return { head: this.head, files, swept, sweepSkipped, sweepKept };
+    return files;
+  }
+
+  /** Removes our temporary files, and after an interrupted flush sweeps and drops its marker. */
+  private async cleanUp(interrupted: Interruption | null): Promise<Pick<LoadResult, 'swept' | 'sweepSkipped' | 'sweepKept'>> {
+    const swept = this.removeTemporaries();
+    if (!interrupted) return { swept, sweepSkipped: null, sweepKept: 0 };
+    const r = await this.sweep(interrupted);
+    fs.rmSync(this.marker, { force: true });
+    return { swept: swept + r.removed, sweepSkipped: r.skipped, sweepKept: r.kept };
   }
 
   /** The marker an interrupted flush left: from when its objects date, and whether it was cutting history. */
-  private interrupted(): { since: number; trimming: boolean } | null {
+  private interrupted(): Interruption | null {
     try {
       const since = fs.statSync(this.marker).mtimeMs - MTIME_SLACK_MS;
       return { since, trimming: fs.readFileSync(this.marker, 'utf8') === TRIMMING };
@@ -307,27 +310,28 @@ export class GitRepo {
    * them), go to the prune, which keeps young ones and what a push landing meanwhile needs. Deletes
    * nothing in doubt: an object the walk cannot read, a push under way (then a cut offers them again).
    */
-  private async sweep(from: { since: number; trimming: boolean }): Promise<{ removed: number; kept: number; skipped: string | null }> {
+  private async sweep(from: Interruption, followHidden = true): Promise<{ removed: number; kept: number; skipped: string | null }> {
     const tips = await refTips(this.gitdir);
     const reach = await reachable(this.reader, tips.map((t) => t.oid), { shallow: await shallowCommits(this.gitdir) });
     if (reach.unreadable.length) return { removed: 0, kept: 0, skipped: `${reach.unreadable.length} reachable objects cannot be read (${reach.unreadable[0]} first)` };
     const candidates = await this.unreachableLoose(reach.objects, from);
+    // The wall clock, read after the walk and just before the prune: it compares file times, and every object is older.
     const r = await prune(candidates, { gitdir: this.gitdir, read: this.reader, tips, live: (oid) => reach.objects.has(oid), now: Date.now(), graceMs: this.opts.pruneGraceMs });
     for (const oid of r.kept) this.deferred.add(oid);
-    if (r.shallow.length) await this.writeShallow(new Set([...(await shallowCommits(this.gitdir)), ...r.shallow]));
-    return { removed: r.removed, kept: r.kept.length, skipped: r.skipped };
+    if (r.shallow.length === 0) return { removed: r.removed, kept: r.kept.length, skipped: r.skipped };
+    const was = await shallowCommits(this.gitdir);
+    await this.writeShallow(new Set([...was, ...r.shallow]));
+    const hidden = followHidden ? await this.sweepHidden(r.shallow.filter((c) => !was.has(c))) : 0;
+    return { removed: r.removed + hidden, kept: r.kept.length, skipped: r.skipped };
   }
 
   /** Loose objects not in `reached`, written since `from.since` (any age when the flush was cutting history). */
-  private async unreachableLoose(reached: Set<string>, from: { since: number; trimming: boolean }): Promise<string[]> {
-    const objdir = join(this.gitdir, 'objects');
+  private async unreachableLoose(reached: Set<string>, from: Interruption): Promise<string[]> {
     const out: string[] = [];
-    for (const d of (await readdir(objdir).catch(() => [] as string[])).filter((x) => /^[0-9a-f]{2}$/.test(x))) {
-      for (const f of await readdir(join(objdir, d))) {
-        if (!/^[0-9a-f]{38}$/.test(f) || reached.has(d + f)) continue;
-        const mtime = await stat(join(objdir, d, f)).then((st) => st.mtimeMs, () => -Infinity);
-        if (from.trimming || mtime >= from.since) out.push(d + f);
-      }
+    for (const { oid, path } of looseFiles(this.gitdir)) {
+      if (oid === null || reached.has(oid)) continue;
+      const mtime = await stat(path).then((st) => st.mtimeMs, () => -Infinity);
+      if (from.trimming || mtime >= from.since) out.push(oid);
     }
     return out;
   }
@@ -359,13 +363,13 @@ export class GitRepo {
    * start-up reads every kept tree), else through isomorphic-git, which also reads packs after a `git gc`.
    */
   private async readTyped(oid: string): Promise<TypedObject> {
-    let raw: Buffer | null = null;
+    let loose: TypedObject | null;
     try {
-      raw = inflateSync(fs.readFileSync(this.objects.path(oid))); // sync: 7× faster than awaiting each file (bench)
+      loose = readLoose(this.objects.path(oid));
     } catch {
-      raw = null;
+      loose = null;
     }
-    if (raw) return { type: raw.toString('latin1', 0, raw.indexOf(0x20)), body: raw.subarray(raw.indexOf(0) + 1) };
+    if (loose) return loose;
     const { type, object } = await git.readObject({ fs, gitdir: this.gitdir, oid, format: 'content', cache: this.cache });
     return { type, body: Buffer.from(object as Uint8Array) };
   }
@@ -457,7 +461,12 @@ export class GitRepo {
     if (this.opts.readOnly) throw new Error(`${this.gitdir} was opened read-only`);
     if (!this.flushFailed) fs.writeFileSync(this.marker, `${process.pid}\n`);
     try {
-      const r = await this.write(batch);
+      const t0 = performance.now();
+      const w0 = this.objects.written;
+      const b0 = this.objects.bytes;
+      const oid = await this.write(batch);
+      const { squashed, pruned } = oid === null ? { squashed: 0, pruned: 0 } : await this.trimHistory();
+      const r = { oid, objects: this.objects.written - w0, bytes: this.objects.bytes - b0, ms: performance.now() - t0, squashed, pruned };
       if (!this.flushFailed) fs.rmSync(this.marker, { force: true });
       return r;
     } catch (err) {
@@ -466,23 +475,17 @@ export class GitRepo {
     }
   }
 
-  private async write(batch: FlushBatch): Promise<FlushResult> {
-    const t0 = performance.now();
-    const w0 = this.objects.written;
-    const b0 = this.objects.bytes;
+  /** Writes the batch and its commit, moving the branch; returns the commit (null: it changed nothing). */
+  private async write(batch: FlushBatch): Promise<string | null> {
     for (const [path, text] of batch.files) {
       if (text === null) this.remove(path.split('/'));
       else this.put(path.split('/'), await this.objects.write('blob', Buffer.from(text)));
     }
     const tree = await this.writeTree(this.root);
-    if (this.root.entries.size === 0 && this.head === null && !batch.mergedEdits) {
-      return { oid: null, objects: this.objects.written - w0, bytes: this.objects.bytes - b0, ms: performance.now() - t0, squashed: 0, pruned: 0 };
-    }
+    if (this.root.entries.size === 0 && this.head === null && !batch.mergedEdits) return null;
     const parents = this.head ? [this.head] : [];
     if (batch.mergedEdits) parents.push(batch.mergedEdits);
-    if (this.head && !batch.mergedEdits && tree === (await this.headTree())) {
-      return { oid: null, objects: this.objects.written - w0, bytes: this.objects.bytes - b0, ms: performance.now() - t0, squashed: 0, pruned: 0 };
-    }
+    if (this.head && !batch.mergedEdits && tree === (await this.headTree())) return null;
     const when = { ...NETBRANCH, time: batch.time / 1000 };
     const oid = await this.objects.write('commit', encodeCommit({ tree, parents, author: when, committer: when, message: batch.message }));
     await this.writeRefFile(this.ref, oid);
@@ -492,8 +495,7 @@ export class GitRepo {
     this.chain.push({ oid, n: this.flushNo, edit: batch.mergedEdits });
     if (batch.mergedEdits) await this.fastForwardEdits(batch.mergedEdits, oid);
     if (batch.rejected?.files.length) await this.recordRejected(batch.rejected, oid, when);
-    const { squashed, pruned } = await this.trimHistory();
-    return { oid, objects: this.objects.written - w0, bytes: this.objects.bytes - b0, ms: performance.now() - t0, squashed, pruned };
+    return oid;
   }
 
   private async headTree(): Promise<string | null> {
@@ -689,13 +691,30 @@ export class GitRepo {
     await this.writeShallow(found.shallow);
     const spared = (oid: string) => plan.live(oid) || found.protect.has(oid);
     const doomed = await this.doomed(cut, plan, spared);
+    // The wall clock, read just before the prune: it compares file times, so every object the cut wrote is older.
     const r = await prune(doomed, { gitdir: this.gitdir, read: this.reader, tips: found.tips, live: spared, now: Date.now(), graceMs: this.opts.pruneGraceMs });
     for (const oid of r.kept) this.deferred.add(oid);
     if (r.shallow.length) await this.writeShallow(new Set([...found.shallow, ...r.shallow]));
+    const hidden = await this.sweepHidden([...found.shallow, ...r.shallow].filter((c) => !wasShallow.has(c)));
     this.chain.splice(0, cut);
     this.squashed += cut;
-    this.pruned += r.removed;
-    return { squashed: cut, pruned: r.removed };
+    this.pruned += r.removed + hidden;
+    return { squashed: cut, pruned: r.removed + hidden };
+  }
+
+  /**
+   * A commit made shallow hides all its parents from git, also one that is still here (an unmerged
+   * edit's own parent, when its other parent was cut off): no ref reaches that one any more, so the
+   * sweep of everything unreachable runs once, under the prune's usual checks. Returns what it deleted.
+   */
+  private async sweepHidden(newShallow: string[]): Promise<number> {
+    for (const c of newShallow) {
+      const parents = await this.reader(c).then((o) => parseCommit(o.body).parents, () => [] as string[]);
+      for (const p of parents) {
+        if (await this.reader(p).then(() => true, () => false)) return (await this.sweep({ since: -Infinity, trimming: true }, false)).removed;
+      }
+    }
+    return 0;
   }
 
   /** git's `shallow` list, written whole: a lock file renamed into place. */
@@ -899,13 +918,9 @@ export class GitRepo {
   async stats(): Promise<RepoStats> {
     let looseObjects = 0;
     let looseBytes = 0;
-    const objdir = join(this.gitdir, 'objects');
-    for (const d of await readdir(objdir).catch(() => [] as string[])) {
-      if (!/^[0-9a-f]{2}$/.test(d)) continue;
-      for (const f of await readdir(join(objdir, d))) {
-        looseObjects++;
-        looseBytes += (await stat(join(objdir, d, f))).size;
-      }
+    for (const { path } of looseFiles(this.gitdir)) {
+      looseObjects++;
+      looseBytes += (await stat(path)).size;
     }
     return { head: this.head, commitsKept: this.chain.length, looseObjects, looseBytes, squashedCommits: this.squashed, prunedObjects: this.pruned };
   }

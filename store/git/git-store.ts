@@ -3,25 +3,17 @@
 // default, so nothing on the data path ever waits for git. Commits pushed to the `edits` branch with
 // plain git are parsed file by file and merged with the tables' own merge rules; files an edit had
 // rejected are kept on the `rejected` branch. One process per repository: GitRepo.open takes its lock.
-import type { MessagePort } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
-import { comlinkEndpoint } from '../thread.js';
+import { comlinkEndpoint, siblingModule, startThread } from '../thread.js';
 import type { Branch } from '../branch.js';
+import type { Logger } from '../logger.js';
 import { changeCount } from '../commit.js';
 import { CodecError } from '../errors.js';
 import { entryPath, parseEntry, parseEntryPath, renderEntry } from './git-layout.js';
 import { releaseAtExit, releaseLock } from './git-lock.js';
 import { GitRepo, type EditsResult, type FlushResult, type GitRepoOptions, type LoadResult, type RepoStats } from './git-repo.js';
 import type { RejectedEdit } from './git-rejected.js';
-import { siblingModule, startThread } from '../thread.js';
-import type { Worker } from 'node:worker_threads';
-
-
-export interface GitStoreLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface GitStoreOptions extends GitRepoOptions {
   /** How often dirty entries are written out (ms). */
@@ -30,7 +22,7 @@ export interface GitStoreOptions extends GitRepoOptions {
   editsPollMs?: number;
   /** Run the repository on its own worker thread (default) or on the caller's. */
   thread?: boolean;
-  logger?: GitStoreLogger;
+  logger?: Logger;
 }
 
 export interface GitStoreStats {
@@ -63,7 +55,7 @@ function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ');
 }
 
-const silent: GitStoreLogger = { info() {}, warn() {}, error() {} };
+const silent: Logger = { info() {}, warn() {}, error() {} };
 
 export class GitStore {
   readonly stats: GitStoreStats = {
@@ -89,7 +81,7 @@ export class GitStore {
   private unwatch: () => void;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readonly log: GitStoreLogger;
+  private readonly log: Logger;
   /** Opened to read only (opts.readOnly): it never flushes nor merges edits. */
   readonly readOnly: boolean;
   head: string | null = null;

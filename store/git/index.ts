@@ -1,5 +1,5 @@
 // The git backend: its own entry point, so actor threads that never persist do not load isomorphic-git.
-export { GitStore, type GitStoreOptions, type GitStoreStats, type GitStoreLogger, type EditOutcome } from './git-store.js';
+export { GitStore, type GitStoreOptions, type GitStoreStats, type EditOutcome } from './git-store.js';
 export { GitRepo, type GitRepoOptions, type FlushResult, type RepoStats } from './git-repo.js';
 export { entryPath, renderEntry, parseEntry, parseEntryPath } from './git-layout.js';
 export { listRejected, REJECTED_BRANCH, type RejectedEntry } from './git-rejected.js';

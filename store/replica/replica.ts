@@ -2,10 +2,8 @@
 // sends the edits as a delta; the answer (a head delta) moves the base, and edits made meanwhile stay.
 import type { DeltaMessage, HeadDeltaMessage, SnapshotMessage, TableChanges } from './delta.js';
 import type { Schema, Table } from '../table.js';
-import { Conflict, settle } from '../merge.js';
-
-const TOMB: unique symbol = Symbol('deleted');
-type Cell<V> = V | typeof TOMB;
+import { cellValue, TOMB, type Cell } from '../branch-table.js';
+import { countEntries, missingValue } from '../view.js';
 
 export class ReplicaTable<K extends string | number = string | number, V = unknown> {
   /** The primary's entries at the replica's base commit. */
@@ -34,7 +32,7 @@ export class ReplicaTable<K extends string | number = string | number, V = unkno
   }
 
   set(key: K, value: V): void {
-    if (value === undefined) throw new TypeError(`${this.def.name}: set() needs a value; use delete() to remove an entry`);
+    if (value === undefined) throw missingValue(this.def.name);
     this.overlay.set(key, value);
   }
 
@@ -60,14 +58,18 @@ export class ReplicaTable<K extends string | number = string | number, V = unkno
 
   get size(): number {
     if (this.overlay.size === 0 && this.inflight.size === 0) return this.base.size;
-    let n = 0;
-    for (const _ of this.entries()) n++;
-    return n;
+    return countEntries(this.entries());
   }
 
   /** Entries plus overlay edits: an upper bound on size in O(1). */
   get sizeBound(): number {
     return this.base.size + this.inflight.size + this.overlay.size;
+  }
+
+  /** The value below the unpushed edits: the pushed edit's, else the base's. */
+  pushedValue(key: K): V | undefined {
+    const f = this.inflight.get(key);
+    return f !== undefined ? cellValue(f) : this.base.get(key);
   }
 
   /**
@@ -76,16 +78,14 @@ export class ReplicaTable<K extends string | number = string | number, V = unkno
    */
   applyToBase(tc: TableChanges): number {
     let conflicts = 0;
+    const count = () => { conflicts++; };
     const rebase = (k: K, next: V | undefined) => {
       const mine = this.overlay.get(k);
       if (mine === undefined) return;
-      const f = this.inflight.get(k);
-      const was: V | undefined = f !== undefined ? (f === TOMB ? undefined : f) : this.base.get(k);
+      const was = this.pushedValue(k);
       if (this.def.equal(was, next)) return;
-      const b = mine === TOMB ? undefined : mine;
-      let r = this.def.merge(() => was, next, b);
-      if (r instanceof Conflict) { r = settle(r, was, next, b, this.def.resolve); conflicts++; }
-      this.overlay.set(k, r === undefined ? TOMB : (r as V));
+      const r = this.def.mergeSettled(() => was, next, cellValue(mine), count);
+      this.overlay.set(k, r === undefined ? TOMB : r);
     };
     for (const [k, v] of tc.set) { rebase(k as K, v as V); this.base.set(k as K, v as V); }
     for (const k of tc.del) { rebase(k as K, undefined); this.base.delete(k as K); }
@@ -140,9 +140,7 @@ export class Replica {
       const tc: TableChanges = { table: t.def.name, set: [], del: [] };
       for (const [k, c] of t.overlay) {
         // An edit that left the value as it was is no change (as Branch.commit drops it too).
-        const f = t.inflight.get(k);
-        const below = f !== undefined ? (f === TOMB ? undefined : f) : t.base.get(k);
-        if (t.def.equal(c === TOMB ? undefined : c, below)) continue;
+        if (t.def.equal(cellValue(c), t.pushedValue(k))) continue;
         if (c === TOMB) tc.del.push(k);
         else tc.set.push([k, c]);
       }

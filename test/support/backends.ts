@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'node:test';
 import { Store, compareCanonical, type StoreOptions, type Table } from '../../store/index.js';
-import { GitStore, type GitStoreLogger, type GitStoreOptions } from '../../store/git/index.js';
+import { GitStore, type GitStoreOptions } from '../../store/git/index.js';
+import type { Logger } from '../../store/index.js';
 
 export const BACKENDS = ['memory', 'git'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -28,7 +29,7 @@ export interface Backed {
 }
 
 /** Logs kept so a test can insist nothing went wrong: a flush error or an entry that cannot be read fails `verify`. */
-function recordingLogger(): { logger: GitStoreLogger; problems: string[] } {
+function recordingLogger(): { logger: Logger; problems: string[] } {
   const problems: string[] = [];
   return {
     problems,
