@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   stress: async () => (await import('./stress.js')).run,
   arp: async () => (await import('./arp.js')).run,
   nat: async () => (await import('./nat.js')).run,
+  forward: async () => (await import('./forward.js')).run,
   'router-e2e': async () => (await import('./router-e2e.js')).run,
   'router-idle': async () => (await import('./router-idle.js')).run,
   git: async () => (await import('./git.js')).run,

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { macToString, parseIpv4, ipv4ToString } from '../wire/index.js';
-import { TapLink } from '../wire/link/tap.js';
+import { TapLink, TapQueueSet, TunOffload } from '../wire/link/tap.js';
 import { tee, type PcapWriter } from '../wire/pcap.js';
 import type { Link } from '../wire/link/link.js';
-import { RouterActors } from '../actors/router/router-actors.js';
+import { RouterActors, type Steering } from '../actors/router/router-actors.js';
 import { natTable } from '../actors/router/nat-table.js';
 import { arpTable } from '../actors/iface/arp-table.js';
 import { formatNatEntry } from '../actors/router/nat-format.js';
@@ -36,6 +36,18 @@ interface RouterConfig {
   mergeIntervalMs: number;
   maxFlows: number;
   pcap?: string;
+  /** 'queues': each packet actor owns a queue of each TAP; 'dispatcher': the main thread reads the TAPs (--dispatcher, or --pcap). */
+  io: 'queues' | 'dispatcher';
+  steering: Steering;
+  /** Queues mode: virtio-net headers and segment offload on both TAPs. */
+  offload: boolean;
+  spinUs: number;
+}
+
+/** A flag that takes one of a few words. */
+function wordFlag<T extends string>(flag: string, value: string | undefined, words: readonly T[]): T {
+  if (words.includes(value as T)) return value as T;
+  throw new UsageError(`${flag} must be ${words.join(' or ')}, got '${value}'`);
 }
 
 /** Every flag checked before anything is opened or printed. */
@@ -67,12 +79,18 @@ function routerConfig(opts: Record<string, string | undefined>, cmd: Command): R
     workers: numberFlag('--workers', opts.workers, 1, 64, true),
     mergeIntervalMs: numberFlag('--merge-interval', opts.mergeInterval, 1, 60_000),
     maxFlows: numberFlag('--max-flows', opts.maxFlows, 1, 10_000_000, true),
+    // A capture needs every frame on one thread: --pcap runs the dispatcher.
+    io: opts.dispatcher || opts.pcap ? 'dispatcher' : 'queues',
+    steering: wordFlag('--steering', opts.steering, ['kernel', 'handoff'] as const),
+    offload: wordFlag('--offload', opts.offload, ['on', 'off'] as const) === 'on' && !opts.dispatcher && !opts.pcap,
+    spinUs: numberFlag('--spin-us', opts.spinUs, 0, 2_000, true),
   };
 }
 
 interface RunningRouter {
-  tapIn: TapLink;
-  tapOut: TapLink;
+  /** The TAPs: links read on this thread (dispatcher), or queue sets the packet actors read. */
+  tapIn: TapLink | TapQueueSet;
+  tapOut: TapLink | TapQueueSet;
   pcaps: PcapWriter[];
   git: GitStore | null;
   actors: RouterActors;
@@ -90,12 +108,13 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
     const git = c.storeSpec.git ? await openGit(c.storeSpec.git, primary, { flushIntervalMs: c.flushIntervalMs, historyCommits: c.gitHistory, logger: log }) : null;
     if (git) undo.push(() => git.close());
     const pcaps = openCaptures(c.pcap, undo);
-    const tapIn = openTap('--inside', c.inside, undo);
-    const tapOut = openTap('--outside', c.outside, undo);
-    const links: [Link, Link] = pcaps.length ? [tee(tapIn, pcaps[0]), tee(tapOut, pcaps[1])] : [tapIn, tapOut];
+    const tapIn = openTap('--inside', c, c.inside, undo);
+    const tapOut = openTap('--outside', c, c.outside, undo);
+    const links: [Link | TapQueueSet, Link | TapQueueSet] = pcaps.length
+      ? [tee(tapIn as TapLink, pcaps[0]), tee(tapOut as TapLink, pcaps[1])] : [tapIn, tapOut];
     const actors = new RouterActors(links[0], links[1], {
       inside: c.inside, outside: c.outside, gateway: c.gateway, packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs,
-      store: c.storeSpec.kind, maxFlows: c.maxFlows, logger: log, primary, api: c.api,
+      store: c.storeSpec.kind, maxFlows: c.maxFlows, logger: log, primary, api: c.api, steering: c.steering, spinUs: c.spinUs, vnetHdr: c.offload,
     });
     git?.start();
     return { tapIn, tapOut, pcaps, git, actors };
@@ -116,11 +135,16 @@ function openCaptures(dir: string | undefined, undo: (() => unknown)[]): PcapWri
   return pcaps;
 }
 
-function openTap(flag: string, iface: NetInterface, undo: (() => unknown)[]): TapLink {
-  const tap = openTapFlag(flag, () => TapLink.open(iface.name, {}));
+/** One network's TAP: a queue per packet actor (with offload if asked), or one link for the dispatcher. */
+function openTap(flag: string, c: RouterConfig, iface: NetInterface, undo: (() => unknown)[]): TapLink | TapQueueSet {
+  const tap = openTapFlag(flag, () => (c.io === 'queues' ? TapQueueSet.open(iface.name, c.workers, { vnetHdr: c.offload }) : TapLink.open(iface.name, {})));
   undo.push(() => tap.close());
+  if (c.offload) openTapFlag(flag, () => (tap as TapQueueSet).setOffload(ROUTER_OFFLOADS));
   return tap;
 }
+
+/** What the kernel may leave to us: checksums and TCP segmentation (the router NATs a 64 KiB segment whole). */
+const ROUTER_OFFLOADS = TunOffload.Csum | TunOffload.Tso4 | TunOffload.TsoEcn;
 
 /** Final merge, final git flush, captures written out, TAPs closed. */
 async function stopRouter(r: RunningRouter, log: Logger): Promise<void> {
@@ -132,11 +156,12 @@ async function stopRouter(r: RunningRouter, log: Logger): Promise<void> {
   log.info({ natEntries: r.actors.store.main.table(natTable).size, stats: r.actors.store.stats }, 'stopped');
 }
 
-function readyLine(c: RouterConfig): string {
+function readyLine(c: RouterConfig, steering: Steering | null): string {
   const { inside, outside, api, storeSpec } = c;
   return JSON.stringify({
     event: 'ready', inside: { dev: inside.name, ip: ipv4ToString(inside.ip), mac: macToString(inside.mac) },
     outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers: c.workers,
+    io: c.io, ...(c.io === 'queues' ? { steering: steering ?? c.steering, offload: c.offload } : {}),
     store: storeSpec.git ? `git:${storeSpec.git}` : storeSpec.kind, pid: process.pid,
     ...(api ? { api: { unix: api.unix, tcp: api.tcp ? `${api.tcp.host}:${api.tcp.port}` : undefined, http: api.http ? `http://${api.http.host}:${api.http.port}/api` : undefined } } : {}),
   }) + '\n';
@@ -150,7 +175,12 @@ function logTableSummary(r: RunningRouter, c: RouterConfig, log: Logger, stats: 
     ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
     : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, c.outside.ip, now));
   const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
-  log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, inside: tapIn.counters, outside: tapOut.counters }, 'table summary');
+  log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, ...tapCounters(tapIn, tapOut) }, 'table summary');
+}
+
+/** The TAPs' counters when this thread reads them (with queues, each actor counts its own, in its stats). */
+function tapCounters(tapIn: TapLink | TapQueueSet, tapOut: TapLink | TapQueueSet): object {
+  return tapIn instanceof TapLink && tapOut instanceof TapLink ? { inside: tapIn.counters, outside: tapOut.counters } : {};
 }
 
 export function registerRouter(program: Command): void {
@@ -166,7 +196,11 @@ export function registerRouter(program: Command): void {
     .option('--flush-interval <ms>', 'with --store git:DIR: how often the primary is committed to git', '1000')
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept; older ones are cut off', '60')
     .option('--merge-interval <ms>', 'how often each actor merges its branch into the primary', '100')
-    .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536');
+    .option('--max-flows <n>', 'NAT entries per packet actor before new flows are dropped', '65536')
+    .option('--dispatcher', 'read both TAPs on the main thread and pass frames to the actors over rings (default: each actor owns a queue of each TAP; --pcap implies this)')
+    .option('--steering <how>', "with queues: 'kernel' (an eBPF program puts each frame on its owner's queue; hand-off rings for the rest) or 'handoff' (actors hand misplaced frames to their owner)", 'kernel')
+    .option('--offload <on|off>', 'with queues: virtio-net headers and TCP segment offload on the TAPs (64 KiB segments NATed whole)', 'on')
+    .option('--spin-us <us>', 'with queues: busy-poll a queue this many µs after frames arrive (0: never spin)', '50');
   addApiOptions(cmd).action(runRouter);
 }
 
@@ -185,7 +219,7 @@ async function runRouter(opts: Record<string, string | undefined>, command: Comm
   stop.stopOnGivenUp(r.actors.supervisor); // an actor lost for good from here on stops the router (exit 1)
   if (!stop.reason) {
     log.info({ inside: describeInterface(c.inside), outside: describeInterface(c.outside), workers: c.workers, store: c.storeSpec.kind }, 'router up');
-    process.stdout.write(readyLine(c));
+    process.stdout.write(readyLine(c, r.actors.steering));
     // The time is read when the actors' stats are in, as the summary describes that moment.
     process.on('SIGUSR1', () => void r.actors.supervisor.stats().then((stats) => logTableSummary(r, c, log, stats, Date.now())));
   }

@@ -5,15 +5,19 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -43,26 +47,59 @@ bool CopyName(Napi::Env env, const Napi::Value& v, char out[IFNAMSIZ]) {
   return true;
 }
 
-// open(name, multiQueue) -> { fd, name }: creates the TAP, or attaches to an existing one of that name.
+// The virtio_net_hdr_v1 size every vnet TAP here uses (flags, gso_type, hdr_len, gso_size, csum_start,
+// csum_offset, num_buffers), little-endian as virtio 1.0 says (TUNSETVNETLE, so the host's order does not matter).
+constexpr int kVnetHdrLen = 12;
+
+// Turns on the virtio-net header on a TAP fd: header size 12, virtio 1.0 (little-endian) byte order.
+int EnableVnetHdr(int fd, const char** call) {
+  int size = kVnetHdrLen;
+  *call = "ioctl(TUNSETVNETHDRSZ)";
+  if (ioctl(fd, TUNSETVNETHDRSZ, &size) < 0) return errno;
+  int le = 1;
+  *call = "ioctl(TUNSETVNETLE)";
+  if (ioctl(fd, TUNSETVNETLE, &le) < 0) return errno;
+  return 0;
+}
+
+// open(name, multiQueue, vnetHdr) -> { fd, name }: creates the TAP, or attaches to an existing one of that name.
+// With vnetHdr every frame read or written is preceded by a 12-byte virtio_net_hdr_v1 (IFF_VNET_HDR).
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   if (!CopyName(env, info[0], ifr.ifr_name)) return env.Undefined();
   bool multiQueue = info.Length() > 1 && info[1].ToBoolean().Value();
+  bool vnetHdr = info.Length() > 2 && info[2].ToBoolean().Value();
 
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return ThrowErrno(env, errno, "open", "/dev/net/tun");
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0) | (vnetHdr ? IFF_VNET_HDR : 0);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return ThrowErrno(env, err, "ioctl(TUNSETIFF)", ifr.ifr_name);
   }
+  const char* call = nullptr;
+  int err = vnetHdr ? EnableVnetHdr(fd, &call) : 0;
+  if (err != 0) {
+    close(fd);
+    return ThrowErrno(env, err, call, ifr.ifr_name);
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", Napi::Number::New(env, fd));
   out.Set("name", Napi::String::New(env, ifr.ifr_name));
   return out;
+}
+
+// setOffload(fd, flags): TUNSETOFFLOAD with TUN_F_* bits (what this reader can take: partial checksums, TSO/USO).
+Napi::Value SetOffload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  unsigned long flags = info[1].ToNumber().Uint32Value();
+  if (ioctl(info[0].ToNumber().Int32Value(), TUNSETOFFLOAD, flags) < 0) {
+    return ThrowErrno(env, errno, "ioctl(TUNSETOFFLOAD)", "tap fd");
+  }
+  return env.Undefined();
 }
 
 // Interface ioctls go through any socket of the current network namespace.
@@ -118,6 +155,132 @@ Napi::Value SetQueue(const Napi::CallbackInfo& info) {
   ifr.ifr_flags = attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
   if (ioctl(info[0].ToNumber().Int32Value(), TUNSETQUEUE, &ifr) < 0) {
     return ThrowErrno(env, errno, "ioctl(TUNSETQUEUE)", attach ? "attach" : "detach");
+  }
+  return env.Undefined();
+}
+
+// ---- queue steering: an eBPF socket filter whose return value is the queue (the kernel takes it % queues) ----
+
+// A hand assembler for the one program below: instructions plus forward jumps patched once their label is placed.
+class BpfProgram {
+ public:
+  void Emit(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+    struct bpf_insn i;
+    memset(&i, 0, sizeof i);
+    i.code = code;
+    i.dst_reg = dst;
+    i.src_reg = src;
+    i.off = off;
+    i.imm = imm;
+    insns_.push_back(i);
+  }
+  // A conditional jump on r<reg> against imm to `label` (placed later with Place).
+  void JumpTo(uint8_t op, uint8_t reg, int32_t imm, int label) {
+    fixups_.push_back({insns_.size(), label});
+    Emit(BPF_JMP | op | BPF_K, reg, 0, 0, imm);
+  }
+  void Place(int label) {
+    if (labels_.size() <= size_t(label)) labels_.resize(label + 1, 0);
+    labels_[label] = insns_.size();
+  }
+  std::vector<struct bpf_insn>& Finish() {
+    for (auto& f : fixups_) insns_[f.first].off = int16_t(labels_[f.second] - f.first - 1);
+    return insns_;
+  }
+
+ private:
+  std::vector<struct bpf_insn> insns_;
+  std::vector<std::pair<size_t, int>> fixups_;
+  std::vector<size_t> labels_;
+};
+
+enum SteerLabel { kReturnZero, kTransport, kEcho, kOwner, kLowPort, kLabels };
+
+// The port a frame is steered by, into r0: TCP/UDP source (portField 0) or destination (1) port, ICMP echo identifier.
+// Anything else (not IPv4, a non-first fragment, other protocols) jumps to kReturnZero. r6 = skb for LD_ABS/LD_IND.
+void EmitPortLoad(BpfProgram& p, int portField) {
+  p.Emit(BPF_ALU64 | BPF_MOV | BPF_X, 6, 1, 0, 0);             // r6 = ctx
+  p.Emit(BPF_LD | BPF_ABS | BPF_H, 0, 0, 0, 12);                // r0 = ethertype
+  p.JumpTo(BPF_JNE, 0, 0x0800, kReturnZero);
+  p.Emit(BPF_LD | BPF_ABS | BPF_H, 0, 0, 0, 14 + 6);            // r0 = flags + fragment offset
+  p.Emit(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 0x1fff);
+  p.JumpTo(BPF_JNE, 0, 0, kReturnZero);                          // a later fragment has no ports
+  p.Emit(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 14 + 9);            // r0 = protocol
+  p.Emit(BPF_ALU64 | BPF_MOV | BPF_X, 7, 0, 0, 0);              // r7 = protocol
+  p.Emit(BPF_LD | BPF_ABS | BPF_B, 0, 0, 0, 14);                // r0 = version/ihl
+  p.Emit(BPF_ALU64 | BPF_AND | BPF_K, 0, 0, 0, 0x0f);
+  p.Emit(BPF_ALU64 | BPF_LSH | BPF_K, 0, 0, 0, 2);
+  p.Emit(BPF_ALU64 | BPF_MOV | BPF_X, 8, 0, 0, 0);              // r8 = IPv4 header length
+  p.JumpTo(BPF_JEQ, 7, 6, kTransport);
+  p.JumpTo(BPF_JEQ, 7, 17, kTransport);
+  p.JumpTo(BPF_JNE, 7, 1, kReturnZero);
+  p.Emit(BPF_LD | BPF_IND | BPF_B, 0, 8, 0, 14);                // r0 = ICMP type
+  p.JumpTo(BPF_JEQ, 0, 8, kEcho);
+  p.JumpTo(BPF_JNE, 0, 0, kReturnZero);
+  p.Place(kEcho);
+  p.Emit(BPF_LD | BPF_IND | BPF_H, 0, 8, 0, 14 + 4);            // r0 = echo identifier
+  p.JumpTo(BPF_JA, 0, 0, kOwner);
+  p.Place(kTransport);
+  p.Emit(BPF_LD | BPF_IND | BPF_H, 0, 8, 0, 14 + (portField ? 2 : 0));
+}
+
+// r0 = portOwner(r0, actors) as actors/router/nat-engine.ts defines it: well-known ports round robin, the rest in
+// `actors` equal slices of 1024..65535.
+void EmitPortOwner(BpfProgram& p, int actors) {
+  p.Place(kOwner);
+  p.JumpTo(BPF_JLT, 0, 1024, kLowPort);
+  p.Emit(BPF_ALU64 | BPF_SUB | BPF_K, 0, 0, 0, 1024);
+  p.Emit(BPF_ALU64 | BPF_MUL | BPF_K, 0, 0, 0, actors);
+  p.Emit(BPF_ALU64 | BPF_DIV | BPF_K, 0, 0, 0, 64512);
+  p.Emit(BPF_JMP | BPF_JLE | BPF_K, 0, 0, 1, actors - 1);       // at most actors-1 (skip the clamp)
+  p.Emit(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, actors - 1);
+  p.Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  p.Place(kLowPort);
+  p.Emit(BPF_ALU64 | BPF_MOD | BPF_K, 0, 0, 0, actors);
+  p.Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+// setSteering(fd, portField, actors): loads the program and attaches it with TUNSETSTEERINGEBPF (the tun keeps a
+// reference, so the program fd is closed here). actors <= 1 steers everything to queue 0.
+Napi::Value SetSteering(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].ToNumber().Int32Value();
+  int portField = info[1].ToNumber().Int32Value();
+  int actors = info[2].ToNumber().Int32Value();
+  BpfProgram p;
+  if (actors > 1) {
+    EmitPortLoad(p, portField);
+    EmitPortOwner(p, actors);
+  }
+  p.Place(kReturnZero);
+  p.Emit(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0);
+  p.Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  std::vector<struct bpf_insn>& insns = p.Finish();
+  char log[4096] = {0};
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  attr.insns = reinterpret_cast<uint64_t>(insns.data());
+  attr.insn_cnt = uint32_t(insns.size());
+  attr.license = reinterpret_cast<uint64_t>("GPL");
+  attr.log_buf = reinterpret_cast<uint64_t>(log);
+  attr.log_size = sizeof log;
+  attr.log_level = 1;
+  int prog = int(syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+  if (prog < 0) return ThrowErrno(env, errno, "bpf(BPF_PROG_LOAD)", std::string("steering program ") + log);
+  int rc = ioctl(fd, TUNSETSTEERINGEBPF, &prog);
+  int err = errno;
+  close(prog);
+  if (rc < 0) return ThrowErrno(env, err, "ioctl(TUNSETSTEERINGEBPF)", "tap fd");
+  return env.Undefined();
+}
+
+// clearSteering(fd): back to the kernel's own flow hashing.
+Napi::Value ClearSteering(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int none = -1;
+  if (ioctl(info[0].ToNumber().Int32Value(), TUNSETSTEERINGEBPF, &none) < 0) {
+    return ThrowErrno(env, errno, "ioctl(TUNSETSTEERINGEBPF)", "tap fd");
   }
   return env.Undefined();
 }
@@ -246,7 +409,8 @@ class TapPoller : public Napi::ObjectWrap<TapPoller> {
     napi_reference_unref(env_, static_cast<napi_ref>(*this), &count); // raw: may run while the env shuts down
   }
 
-  // write(frame) -> bytes written, or -errno (EAGAIN/ENOBUFS when the device queue is full).
+  // write(frame, header = 0) -> bytes written, or -errno (EAGAIN/ENOBUFS when the device queue is full).
+  // header: 0 the frame as is; 12 the 12 bytes before it in its buffer too; -1 a zero virtio-net header first.
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (state_ == nullptr) return Napi::Number::New(env, -EBADF);
@@ -261,11 +425,42 @@ class TapPoller : public Napi::ObjectWrap<TapPoller> {
     napi_value ab;
     size_t offset = 0;
     if (napi_get_typedarray_info(env, a, &type, &len, &data, &ab, &offset) != napi_ok) return env.Undefined();
+    int header = info.Length() > 1 ? info[1].ToNumber().Int32Value() : kWriteAsIs;
+    ssize_t n = WriteFrame(static_cast<uint8_t*>(data), len, offset, header);
+    return Napi::Number::New(env, n >= 0 ? double(n) : -double(errno));
+  }
+
+  // How write() treats the bytes before a frame on a vnet TAP: none, its own header just before it, or a zero header.
+  static constexpr int kWriteAsIs = 0;
+  static constexpr int kWriteZeroHeader = -1;
+
+  // One write (no copy): the frame as is, the frame with the `header` bytes before it in its buffer, or a zero
+  // virtio-net header and the frame by writev. Returns what write/writev returned (errno set on -1).
+  ssize_t WriteFrame(uint8_t* data, size_t len, size_t offset, int header) {
+    static const uint8_t kZeroHeader[kVnetHdrLen] = {0};
+    struct iovec iov[2];
+    int count = 1;
+    iov[0].iov_base = data;
+    iov[0].iov_len = len;
+    if (header > 0) {
+      if (offset < size_t(header)) {
+        errno = EINVAL;
+        return -1;
+      }
+      iov[0].iov_base = data - header;
+      iov[0].iov_len = len + header;
+    } else if (header == kWriteZeroHeader) {
+      iov[0].iov_base = const_cast<uint8_t*>(kZeroHeader);
+      iov[0].iov_len = kVnetHdrLen;
+      iov[1].iov_base = data;
+      iov[1].iov_len = len;
+      count = 2;
+    }
     ssize_t n;
     do {
-      n = write(state_->fd, data, len);
+      n = writev(state_->fd, iov, count);
     } while (n < 0 && errno == EINTR);
-    return Napi::Number::New(env, n >= 0 ? double(n) : -double(errno));
+    return n;
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -419,6 +614,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("dupFd", Napi::Function::New(env, DupFd, "dupFd"));
   exports.Set("setQueue", Napi::Function::New(env, SetQueue, "setQueue"));
+  exports.Set("setOffload", Napi::Function::New(env, SetOffload, "setOffload"));
+  exports.Set("setSteering", Napi::Function::New(env, SetSteering, "setSteering"));
+  exports.Set("clearSteering", Napi::Function::New(env, ClearSteering, "clearSteering"));
   exports.Set("TapPoller", TapPoller::Init(env));
   return exports;
 }

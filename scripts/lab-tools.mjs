@@ -31,8 +31,8 @@ export const TOOLS = [
   ['/usr/lib/python3/dist-packages/msgpack', 'python3-msgpack', 'test'], // docs/api.md's Python client example
   ['g++', 'g++', 'test'], // with make and python3: builds the TAP addon
   ['make', 'make', 'test'],
-  ['cc', 'gcc', 'bench'], // bench/tap.ts compiles its UDP flooder
-  ['taskset', 'util-linux', 'bench'],
+  ['cc', 'gcc', 'bench'], // bench/tap.ts and router-e2e compile their UDP flood and sink
+  ['taskset', 'util-linux', 'bench'], // tap and router-e2e pin the flood to one CPU
   ['nft', 'nftables', 'bench'], // router-e2e's kernel reference: masquerade
   ['ethtool', 'ethtool', 'bench'], // router-e2e's kernel reference: offloads off
 ];

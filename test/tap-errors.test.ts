@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +12,8 @@ test('without a built addon, opening a TAP throws an addon-missing TapError that
   // A copy of wire/link/tap.ts in a tree with no build/ directory beside it.
   const dir = mkdtempSync(join(tmpdir(), 'nb-noaddon-'));
   try {
-    mkdirSync(join(dir, 'wire', 'link'), { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
-    for (const f of ['tap.ts', 'link.ts']) copyFileSync(fileURLToPath(new URL(`../wire/link/${f}`, import.meta.url)), join(dir, 'wire', 'link', f));
+    cpSync(fileURLToPath(new URL('../wire', import.meta.url)), join(dir, 'wire'), { recursive: true });
     const probe = `import { TapLink, TapError } from ${JSON.stringify(join(dir, 'wire', 'link', 'tap.ts'))};
       try { TapLink.open('nbnoaddon0'); console.log('opened'); } catch (e) { console.log(JSON.stringify({ tap: e instanceof TapError, reason: e.reason, message: e.message })); }`;
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });

@@ -18,6 +18,7 @@ export type WireProtocol =
   | 'tcp'
   | 'dhcpv4'
   | 'dns'
+  | 'virtio-net'
   | 'pcap';
 
 const REASON_TEXT: Record<WireErrorReason, string> = {

@@ -14,3 +14,4 @@ export * from './dhcpv4.js';
 export * from './dns.js';
 export * from './frame.js';
 export * from './pcap-file.js';
+export * from './virtio-net.js';

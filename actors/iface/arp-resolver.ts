@@ -1,6 +1,7 @@
 // Next-hop resolution: frames waiting for a MAC are queued per address (bounded), requests are
 // retried every second (bounded), and a failed resolution hands the frames back to the caller
 // (the router turns them into ICMP host unreachable). Time is always an argument.
+import { keepFrame } from '../../wire/link/vnet-frames.js';
 
 export interface ArpResolverOptions {
   /** Addresses being resolved at once; past it new resolutions are refused (counted). */
@@ -69,7 +70,7 @@ export class ArpResolver {
       p.frames.shift();
       this.counters.queueDropped++;
     }
-    p.frames.push(frame.slice());
+    p.frames.push(keepFrame(frame)); // with its virtio-net header, if it has one
     return true;
   }
 

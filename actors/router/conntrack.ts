@@ -1,7 +1,7 @@
 // Connection tracking in the spirit of Linux conntrack: TCP states from the flags seen in each
 // direction, and how long each state lives without traffic. Time is always an argument.
 import { TcpFlags } from '../../wire/index.js';
-import type { ConnState, NatProto } from './nat-table.js';
+import { CONN_STATES, type ConnState, type NatProto } from './nat-table.js';
 
 const S = 1000;
 
@@ -60,4 +60,18 @@ export function nextState(state: ConnState, proto: NatProto, outbound: boolean, 
 
 export function expiresAt(state: ConnState, lastSeen: number): number {
   return lastSeen + TIMEOUTS[state];
+}
+
+/** A state as a small integer (its index in CONN_STATES), as the packet path keeps it in typed storage. */
+export function stateCode(state: ConnState): number {
+  return CODES.get(state) ?? 0;
+}
+
+const CODES = new Map<ConnState, number>(CONN_STATES.map((s, i) => [s, i]));
+
+/** Idle timeouts by state code: an array read, as a packet costs. */
+const TIMEOUT_BY_CODE = Float64Array.from(CONN_STATES, (s) => TIMEOUTS[s]);
+
+export function expiresAtCode(code: number, lastSeen: number): number {
+  return lastSeen + TIMEOUT_BY_CODE[code];
 }

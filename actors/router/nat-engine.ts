@@ -2,10 +2,16 @@
 // coalesces what every packet touches (last-seen, counters) into one store write per flow per merge
 // interval. Ports come from this actor's own slice, so return traffic is dispatched back to it.
 // Port forwarding (DNAT) makes flows the other way round: opened from outside, on a rule's port.
+// The actor's memory of its flows is typed (FlowColumns, indexed by FlowSlots on integer keys): a
+// packet of a known flow allocates nothing; the store's string keys and entries are built only when
+// a flow is made or read off the table, and when its changes are written.
 import type { TableView } from '../../store/index.js';
-import { expiresAt, initialState, nextState } from './conntrack.js';
+import { IpProtocol } from '../../wire/index.js';
+import { expiresAt, expiresAtCode, initialState, nextState, stateCode } from './conntrack.js';
 import { dnatKey, isForwardedFlow, type DnatRule } from './dnat-table.js';
-import { natKey, natReverseKey, type ConnState, type NatEntry, type NatProto } from './nat-table.js';
+import { COLD, DIRTY, FlowColumns, FORWARDED, USED } from './flow-columns.js';
+import { FlowSlots } from './flow-slots.js';
+import { CONN_STATES, natKey, type NatEntry, type NatProto } from './nat-table.js';
 
 const FIRST = 1024;
 const SPAN = 65536 - FIRST;
@@ -52,18 +58,17 @@ export interface NatCounters {
   forwardPortsSkipped: number;
 }
 
-/** What a packet changed since the flow's last store write. */
-interface HotFlow {
-  entry: NatEntry;
-  state: NatEntry['state'];
-  lastSeen: number;
-  pktsOut: number;
-  pktsIn: number;
-  bytesOut: number;
-  bytesIn: number;
-  dirty: boolean;
-  /** Made by a port-forward rule: opened from outside, so conntrack's original direction is inbound. */
-  forwarded: boolean;
+/** Remembered flows one flush looks at for idle ones (and at most 16 times as many slots). */
+const SWEEP = 1024;
+/** Flows the typed storage holds before its first growth (less when maxEntries is smaller). */
+const INITIAL_FLOWS = 65_536;
+
+function protoCode(p: NatProto): number {
+  return p === 'tcp' ? IpProtocol.Tcp : p === 'udp' ? IpProtocol.Udp : IpProtocol.Icmp;
+}
+
+function protoName(code: number): NatProto {
+  return code === IpProtocol.Tcp ? 'tcp' : code === IpProtocol.Udp ? 'udp' : 'icmp';
 }
 
 export class NatEngine {
@@ -75,13 +80,15 @@ export class NatEngine {
     created: 0, outbound: 0, inbound: 0, preserved: 0, tableFull: 0, portsExhausted: 0, noBinding: 0, reverseRebuilds: 0, flushedWrites: 0, expired: 0,
     forwardCreated: 0, forwardClash: 0, forwardPortsSkipped: 0,
   };
-  /** Return traffic's key → the flow's key, for flows this actor has seen. */
-  private readonly reverse = new Map<string, string>();
-  private readonly hot = new Map<string, HotFlow>();
-  /** Flows with unwritten changes: a flush writes these, not every flow it remembers. */
-  private dirty: [string, HotFlow][] = [];
+  private readonly flows: FlowColumns;
+  /** A flow's inside 5-tuple, (protocol << 16 | inside port, inside address, remote address, remote port) → its slot. */
+  private readonly byTuple: FlowSlots;
+  /** Return traffic's (protocol << 16 | outside port, 0, remote address, remote port) → the flow's slot. */
+  private readonly byReturn: FlowSlots;
+  /** Flows a packet touched since they were read off the table (the slots without COLD). */
+  private hot = 0;
   /** Where the bounded sweep for idle flows goes on next time. */
-  private sweep: IterableIterator<[string, HotFlow]> | null = null;
+  private sweepAt = 0;
   private cursor: number;
   private readonly slice: [number, number];
   private lastRebuild = -Infinity;
@@ -97,6 +104,10 @@ export class NatEngine {
     this.portSearchLimit = opts.portSearchLimit ?? 2_048;
     this.slice = portSlice(this.actor, this.actors);
     this.cursor = this.slice[0];
+    const n = Math.min(this.maxEntries, INITIAL_FLOWS);
+    this.flows = new FlowColumns(n);
+    this.byTuple = new FlowSlots(n);
+    this.byReturn = new FlowSlots(n);
     // A new incarnation starts from the primary's flows: index them before handing out any port.
     this.rebuildReverse(opts.now ?? 0, true);
   }
@@ -106,164 +117,292 @@ export class NatEngine {
    * port). `len` is the IP packet's length, for the byte counters.
    */
   outbound(proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): number {
-    const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
-    let h = this.live(key, now);
-    if (h === undefined) {
-      // An expired flow's port is offered again first: the remote end may still know it.
-      const e = this.create(key, proto, insideIp, insidePort, remoteIp, remotePort, this.table.get(key)?.outPort ?? insidePort, now);
-      if (e === null) return -1;
-      h = this.warm(key, e, false);
-    }
+    let s = this.hotFlow(proto, insideIp, insidePort, remoteIp, remotePort, now);
+    if (s < 0) s = this.open(proto, insideIp, insidePort, remoteIp, remotePort, now);
+    if (s < 0) return -1;
+    const f = this.flows;
     this.counters.outbound++;
-    const next = nextState(h.state, proto, !h.forwarded, tcpFlags);
-    h.pktsOut++;
-    h.bytesOut += len;
-    this.touch(key, h, next, now);
-    return h.entry.outPort;
+    f.pktsOut[s]++;
+    f.bytesOut[s] += len;
+    this.touch(s, proto, !f.has(s, FORWARDED), tcpFlags, now);
+    return f.outPort[s];
   }
 
-  /** An outside → inside packet to `outPort`: returns the flow, or undefined when there is none. */
-  inbound(proto: NatProto, outPort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): NatEntry | undefined {
-    const rkey = natReverseKey(proto, outPort, remoteIp, remotePort);
-    let key = this.reverse.get(rkey);
-    if (key === undefined && this.rebuildReverse(now)) key = this.reverse.get(rkey);
-    if (key === undefined) {
+  /** An outside → inside packet to `outPort`: returns the flow's slot (see insideIp, insidePort), or -1 when there is none. */
+  inbound(proto: NatProto, outPort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): number {
+    const a = (protoCode(proto) << 16) | outPort;
+    let s = this.byReturn.find(a, 0, remoteIp, remotePort);
+    if (s < 0 && this.rebuildReverse(now)) s = this.byReturn.find(a, 0, remoteIp, remotePort);
+    if (s >= 0 && this.flows.has(s, COLD)) s = this.warmCold(s);
+    const f = this.flows;
+    if (s < 0 || !this.returnsTo(s, a, remoteIp, remotePort) || expiresAtCode(f.state[s], f.lastSeen[s]) <= now) {
       this.counters.noBinding++;
-      return undefined;
+      return -1;
     }
-    let h = this.hot.get(key);
-    if (h === undefined) {
-      const stored = this.table.get(key);
-      if (stored === undefined) {
-        this.reverse.delete(rkey);
-        this.counters.noBinding++;
-        return undefined;
-      }
-      h = this.warm(key, stored);
-    }
-    if (h.entry.outPort !== outPort || expiresAt(h.state, h.lastSeen) <= now) {
-      this.counters.noBinding++;
-      return undefined;
-    }
-    return this.received(key, h, proto, tcpFlags, len, now);
+    return this.received(s, proto, tcpFlags, len, now);
   }
 
   /**
    * The first packet of a connection opened from outside through a port-forward rule (the caller
    * found the rule, after `inbound` found no flow): makes the flow whose inside end is the rule's
    * target and whose outside port is the rule's, `outPort`, whichever actor's slice that falls in.
-   * Returns the flow, or undefined to drop the packet (table full, or a clash; counted).
+   * Returns the flow's slot, or -1 to drop the packet (table full, or a clash; counted).
    */
-  forward(proto: NatProto, outPort: number, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): NatEntry | undefined {
-    const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
-    let h = this.live(key, now);
-    if (h === undefined) {
-      if (this.full()) return undefined;
-      // A flow made before the rule may still hold the port towards this remote end: it keeps it.
-      if (this.taken(proto, outPort, remoteIp, remotePort, now)) {
-        this.counters.forwardClash++;
-        return undefined;
-      }
-      const e = this.add(key, proto, insideIp, insidePort, remoteIp, remotePort, outPort, now);
-      this.counters.forwardCreated++;
-      h = this.warm(key, e, true);
-    }
+  forward(proto: NatProto, outPort: number, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): number {
+    let s = this.hotFlow(proto, insideIp, insidePort, remoteIp, remotePort, now);
+    if (s < 0) s = this.openForward(proto, outPort, insideIp, insidePort, remoteIp, remotePort, now);
+    if (s < 0) return -1;
     // The target already talks to this remote end from the same port through a masquerade binding.
-    if (h.entry.outPort !== outPort) {
+    if (this.flows.outPort[s] !== outPort) {
       this.counters.forwardClash++;
-      return undefined;
+      return -1;
     }
-    return this.received(key, h, proto, tcpFlags, len, now);
+    return this.received(s, proto, tcpFlags, len, now);
   }
 
-  /** An outside → inside packet of a known flow: state, last-seen and counters. */
-  private received(key: string, h: HotFlow, proto: NatProto, tcpFlags: number, len: number, now: number): NatEntry {
-    this.counters.inbound++;
-    const next = nextState(h.state, proto, h.forwarded, tcpFlags);
-    h.pktsIn++;
-    h.bytesIn += len;
-    this.touch(key, h, next, now);
-    return h.entry;
+  /** The inside address of the flow in slot `s`. */
+  insideIp(s: number): number {
+    return this.flows.insideIp[s];
   }
 
-  /** A packet of the flow at `now`: last-seen, a place in the next flush, the state after it. */
-  private touch(key: string, h: HotFlow, next: ConnState, now: number): void {
-    h.lastSeen = now;
-    if (!h.dirty) { h.dirty = true; this.dirty.push([key, h]); }
-    if (next !== h.state) {
-      h.state = next;
-      this.write(key, h); // a state change is written at once; only counters and last-seen wait
-    }
+  /** The inside port (ICMP: echo identifier) of the flow in slot `s`. */
+  insidePort(s: number): number {
+    return this.flows.insidePort[s];
   }
 
-  /** The flow return traffic to `outPort` belongs to, without touching its state or counters. */
+  /** The flow return traffic to `outPort` belongs to, without touching its state or counters: its slot, or -1. */
+  returning(proto: NatProto, outPort: number, remoteIp: number, remotePort: number): number {
+    const a = (protoCode(proto) << 16) | outPort;
+    let s = this.byReturn.find(a, 0, remoteIp, remotePort);
+    if (s >= 0 && this.flows.has(s, COLD)) s = this.reload(s);
+    return s >= 0 && this.returnsTo(s, a, remoteIp, remotePort) ? s : -1;
+  }
+
+  /** The flow return traffic to `outPort` belongs to, as the store holds it (or as this actor knows it, before it is written). */
   peek(proto: NatProto, outPort: number, remoteIp: number, remotePort: number): NatEntry | undefined {
-    const key = this.reverse.get(natReverseKey(proto, outPort, remoteIp, remotePort));
-    const e = key === undefined ? undefined : (this.hot.get(key)?.entry ?? this.table.get(key));
-    return e !== undefined && e.outPort === outPort ? e : undefined;
+    const s = this.returning(proto, outPort, remoteIp, remotePort);
+    return s < 0 ? undefined : (this.table.get(this.keyOf(s)) ?? this.known(s));
   }
 
   /**
-   * Writes what packets changed since the last flush (one store write per active flow, O(flows
-   * touched)), then looks at up to `sweepLimit` remembered flows and forgets the idle ones.
+   * Writes what packets changed since the last flush, at most `limit` flows (one store write per
+   * active flow, O(flows touched)), then looks at a bounded number of remembered flows and forgets the
+   * idle ones. Returns how many flows are still dirty (0: all written), so the work can be sliced.
    */
-  flush(now: number, sweepLimit = 1024): void {
-    const d = this.dirty;
-    this.dirty = [];
-    for (const [key, h] of d) if (h.dirty && this.hot.get(key) === h) this.write(key, h);
-    let it = this.sweep ?? this.hot.entries();
-    for (let i = 0; i < sweepLimit; i++) {
-      const n = it.next();
-      if (n.done) { it = this.hot.entries(); break; }
-      const [key, h] = n.value;
-      if (!h.dirty && expiresAt(h.state, h.lastSeen) <= now) {
-        this.hot.delete(key);
-        const rk = natReverseKey(h.entry.proto, h.entry.outPort, h.entry.remoteIp, h.entry.remotePort);
-        if (this.reverse.get(rk) === key) this.reverse.delete(rk); // the port may serve another flow by now
-      }
+  flush(now: number, limit = Infinity): number {
+    const f = this.flows;
+    for (let n = 0; n < limit; ) {
+      const s = f.nextQueued();
+      if (s < 0) break;
+      if (f.has(s, DIRTY)) { this.write(s); n++; }
     }
-    this.sweep = it;
+    this.sweepIdle(now);
+    return f.dirtyCount;
   }
 
   /** Removes flows whose idle time is up (the expiry actor); returns how many. */
   expire(now: number): number {
-    const dead: string[] = [];
-    for (const [key, e] of this.table.entries()) if (expiresAt(e.state, e.lastSeen) <= now) dead.push(key);
-    for (const key of dead) {
-      this.table.delete(key);
-      this.hot.delete(key);
+    const dead: NatEntry[] = [];
+    for (const [, e] of this.table.entries()) if (expiresAt(e.state, e.lastSeen) <= now) dead.push(e);
+    for (const e of dead) {
+      this.table.delete(natKey(e.proto, e.insideIp, e.insidePort, e.remoteIp, e.remotePort));
+      const s = this.byTuple.find((protoCode(e.proto) << 16) | e.insidePort, e.insideIp, e.remoteIp, e.remotePort);
+      if (s >= 0) this.forget(s);
     }
     this.counters.expired += dead.length;
     return dead.length;
   }
 
   get activeFlows(): number {
-    return this.hot.size;
+    return this.hot;
   }
 
-  /** The flow's hot record if it is live at `now` (warmed from the table if need be), else undefined. */
-  private live(key: string, now: number): HotFlow | undefined {
-    const h = this.hot.get(key);
-    if (h !== undefined && expiresAt(h.state, h.lastSeen) > now) return h;
+  /** The slot of the flow if a packet touched it and it is live at `now`, else -1 (the table must be asked). */
+  private hotFlow(proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, now: number): number {
+    const s = this.byTuple.find((protoCode(proto) << 16) | insidePort, insideIp, remoteIp, remotePort);
+    if (s < 0) return -1;
+    const f = this.flows;
+    return f.has(s, COLD) || expiresAtCode(f.state[s], f.lastSeen[s]) <= now ? -1 : s;
+  }
+
+  /** A masquerade flow this actor does not hold live: the table's, if live there, else a new binding. */
+  private open(proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, now: number): number {
+    const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
     const stored = this.table.get(key);
-    return stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now ? this.warm(key, stored) : undefined;
+    if (stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now) return this.warm(stored);
+    if (this.full()) return -1;
+    // An expired flow's port is offered again first: the remote end may still know it.
+    const port = this.allocate(proto, stored?.outPort ?? insidePort, remoteIp, remotePort, now);
+    if (port < 0) {
+      this.counters.portsExhausted++;
+      return -1;
+    }
+    if (port === insidePort) this.counters.preserved++;
+    return this.warm(this.add(key, proto, insideIp, insidePort, remoteIp, remotePort, port, now), false);
   }
 
-  /** `forwarded`: whether a port-forward rule made the flow; by default read off the rules (once per flow and incarnation). */
-  private warm(key: string, e: NatEntry, forwarded = this.rules !== undefined && isForwardedFlow(e, this.rules)): HotFlow {
-    const h: HotFlow = { entry: e, state: e.state, lastSeen: e.lastSeen, pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0, dirty: false, forwarded };
-    this.hot.set(key, h);
-    this.reverse.set(natReverseKey(e.proto, e.outPort, e.remoteIp, e.remotePort), key);
-    return h;
+  /** A forwarded flow this actor does not hold live: the table's, if live there, else a new one on the rule's port. */
+  private openForward(proto: NatProto, outPort: number, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, now: number): number {
+    const key = natKey(proto, insideIp, insidePort, remoteIp, remotePort);
+    const stored = this.table.get(key);
+    if (stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now) return this.warm(stored);
+    if (this.full()) return -1;
+    // A flow made before the rule may still hold the port towards this remote end: it keeps it.
+    if (this.taken(proto, outPort, remoteIp, remotePort, now)) {
+      this.counters.forwardClash++;
+      return -1;
+    }
+    this.counters.forwardCreated++;
+    return this.warm(this.add(key, proto, insideIp, insidePort, remoteIp, remotePort, outPort, now), true);
   }
 
-  private write(key: string, h: HotFlow): void {
+  /** An outside → inside packet of a known flow: state, last-seen and counters. */
+  private received(s: number, proto: NatProto, tcpFlags: number, len: number, now: number): number {
+    const f = this.flows;
+    this.counters.inbound++;
+    f.pktsIn[s]++;
+    f.bytesIn[s] += len;
+    this.touch(s, proto, f.has(s, FORWARDED), tcpFlags, now);
+    return s;
+  }
+
+  /** A packet of the flow at `now`: last-seen, a place in the next flush, the state after it. */
+  private touch(s: number, proto: NatProto, outbound: boolean, tcpFlags: number, now: number): void {
+    const f = this.flows;
+    f.lastSeen[s] = now;
+    f.markDirty(s);
+    const state = CONN_STATES[f.state[s]];
+    const next = nextState(state, proto, outbound, tcpFlags);
+    if (next !== state) {
+      f.state[s] = stateCode(next);
+      this.write(s); // a state change is written at once; only counters and last-seen wait
+    }
+  }
+
+  /** Return traffic's index word for the flow in slot `s` matches `a` and the remote end. */
+  private returnsTo(s: number, a: number, remoteIp: number, remotePort: number): boolean {
+    const f = this.flows;
+    return ((f.proto[s] << 16) | f.outPort[s]) === a && f.remoteIp[s] === remoteIp >>> 0 && f.remotePort[s] === remotePort;
+  }
+
+  /** The store's key of the flow in slot `s` (built when the table is read or written, never per packet of a known flow). */
+  private keyOf(s: number): string {
+    const f = this.flows;
+    return natKey(protoName(f.proto[s]), f.insideIp[s], f.insidePort[s], f.remoteIp[s], f.remotePort[s]);
+  }
+
+  /** The flow in slot `s` as this actor knows it, counters zero: the base of a write when the table has lost it. */
+  private known(s: number): NatEntry {
+    const f = this.flows;
+    return {
+      proto: protoName(f.proto[s]), insideIp: f.insideIp[s], insidePort: f.insidePort[s], remoteIp: f.remoteIp[s], remotePort: f.remotePort[s],
+      outPort: f.outPort[s], state: CONN_STATES[f.state[s]], created: f.created[s], lastSeen: f.lastSeen[s], pktsOut: 0, pktsIn: 0, bytesOut: 0, bytesIn: 0,
+    };
+  }
+
+  /** The slot of `e`'s flow: the one this actor has, or a new COLD one indexed by its tuple. */
+  private slotFor(e: NatEntry): number {
+    const a = (protoCode(e.proto) << 16) | e.insidePort;
+    let s = this.byTuple.find(a, e.insideIp, e.remoteIp, e.remotePort);
+    if (s >= 0) return s;
+    const f = this.flows;
+    s = f.alloc();
+    f.proto[s] = protoCode(e.proto);
+    f.insideIp[s] = e.insideIp;
+    f.insidePort[s] = e.insidePort;
+    f.remoteIp[s] = e.remoteIp;
+    f.remotePort[s] = e.remotePort;
+    f.outPort[s] = e.outPort;
+    f.flags[s] |= COLD;
+    this.byTuple.set(a, e.insideIp, e.remoteIp, e.remotePort, s);
+    return s;
+  }
+
+  /** Takes binding, state, last-seen and created from `e` (the table's), indexing its return traffic. */
+  private load(s: number, e: NatEntry): void {
+    const f = this.flows;
+    if (f.outPort[s] !== e.outPort) this.unindexReturn(s);
+    f.outPort[s] = e.outPort;
+    f.state[s] = stateCode(e.state);
+    f.lastSeen[s] = e.lastSeen;
+    f.created[s] = e.created;
+    this.byReturn.set((f.proto[s] << 16) | e.outPort, 0, e.remoteIp, e.remotePort, s);
+  }
+
+  /**
+   * Makes `e` (the table's) a flow packets touch, counting from zero. `forwarded`: whether a
+   * port-forward rule made it; by default read off the rules (once per flow and incarnation).
+   */
+  private warm(e: NatEntry, forwarded = this.rules !== undefined && isForwardedFlow(e, this.rules)): number {
+    const f = this.flows;
+    const s = this.slotFor(e);
+    f.clean(s);
+    this.load(s, e);
+    if (f.has(s, COLD)) this.hot++;
+    f.flags[s] = (f.flags[s] & ~(COLD | FORWARDED)) | (forwarded ? FORWARDED : 0);
+    return s;
+  }
+
+  /** A COLD flow a packet touched: warmed from the table, or forgotten (-1) when the table no longer has it. */
+  private warmCold(s: number): number {
+    const stored = this.table.get(this.keyOf(s));
+    if (stored !== undefined) return this.warm(stored);
+    this.forget(s);
+    return -1;
+  }
+
+  /** A COLD flow read again from the table (staying COLD), or forgotten (-1) when the table no longer has it. */
+  private reload(s: number): number {
+    const stored = this.table.get(this.keyOf(s));
+    if (stored !== undefined) {
+      this.load(s, stored);
+      return s;
+    }
+    this.forget(s);
+    return -1;
+  }
+
+  /** Drops the flow from this actor's memory (the table keeps what was written). */
+  private forget(s: number): void {
+    const f = this.flows;
+    this.byTuple.delete((f.proto[s] << 16) | f.insidePort[s], f.insideIp[s], f.remoteIp[s], f.remotePort[s]);
+    this.unindexReturn(s);
+    if (!f.has(s, COLD)) this.hot--;
+    f.release(s);
+  }
+
+  /** Removes the return-traffic index entry of slot `s`'s binding, if it still points there (the port may serve another flow by now). */
+  private unindexReturn(s: number): void {
+    const f = this.flows;
+    const a = (f.proto[s] << 16) | f.outPort[s];
+    if (this.byReturn.find(a, 0, f.remoteIp[s], f.remotePort[s]) === s) this.byReturn.delete(a, 0, f.remoteIp[s], f.remotePort[s]);
+  }
+
+  /** Looks at up to SWEEP remembered flows from where the last sweep stopped and forgets those idle and written. */
+  private sweepIdle(now: number): void {
+    const f = this.flows;
+    for (let seen = 0, visited = 0; seen < SWEEP && visited < 16 * SWEEP && visited < f.capacity; visited++) {
+      const s = this.sweepAt;
+      this.sweepAt = s + 1 >= f.capacity ? 0 : s + 1;
+      if (!f.has(s, USED)) continue;
+      seen++;
+      if (f.has(s, DIRTY) || expiresAtCode(f.state[s], f.lastSeen[s]) > now) continue;
+      // Another actor may have kept a flow this one only read alive: ask the table before forgetting it.
+      if (f.has(s, COLD) && this.reload(s) >= 0 && expiresAtCode(f.state[s], f.lastSeen[s]) > now) continue;
+      if (f.has(s, USED)) this.forget(s);
+    }
+  }
+
+  private write(s: number): void {
+    const f = this.flows;
+    const key = this.keyOf(s);
     // Counters are added to what the store holds now, so other actors' and merges' counts are kept.
-    const cur = this.table.get(key) ?? h.entry;
+    const cur = this.table.get(key) ?? this.known(s);
     // A merge may have settled two bindings of this flow on the other one: adopt it, never write ours back over it.
-    if (cur.outPort !== h.entry.outPort) {
-      this.reverse.delete(natReverseKey(h.entry.proto, h.entry.outPort, h.entry.remoteIp, h.entry.remotePort));
-      this.reverse.set(natReverseKey(cur.proto, cur.outPort, cur.remoteIp, cur.remotePort), key);
+    if (cur.outPort !== f.outPort[s]) {
+      this.unindexReturn(s);
+      f.outPort[s] = cur.outPort;
+      this.byReturn.set((f.proto[s] << 16) | cur.outPort, 0, cur.remoteIp, cur.remotePort, s);
     }
     // A literal, not a spread: every entry keeps one shape, and this runs once per active flow per merge.
     const e: NatEntry = {
@@ -273,30 +412,17 @@ export class NatEngine {
       remoteIp: cur.remoteIp,
       remotePort: cur.remotePort,
       outPort: cur.outPort,
-      state: h.state,
+      state: CONN_STATES[f.state[s]],
       created: cur.created,
-      lastSeen: Math.max(cur.lastSeen, h.lastSeen),
-      pktsOut: cur.pktsOut + h.pktsOut,
-      pktsIn: cur.pktsIn + h.pktsIn,
-      bytesOut: cur.bytesOut + h.bytesOut,
-      bytesIn: cur.bytesIn + h.bytesIn,
+      lastSeen: Math.max(cur.lastSeen, f.lastSeen[s]),
+      pktsOut: cur.pktsOut + f.pktsOut[s],
+      pktsIn: cur.pktsIn + f.pktsIn[s],
+      bytesOut: cur.bytesOut + f.bytesOut[s],
+      bytesIn: cur.bytesIn + f.bytesIn[s],
     };
     this.table.set(key, e);
-    h.entry = e;
-    h.pktsOut = h.pktsIn = h.bytesOut = h.bytesIn = 0;
-    h.dirty = false;
+    f.clean(s);
     this.counters.flushedWrites++;
-  }
-
-  private create(key: string, proto: NatProto, insideIp: number, insidePort: number, remoteIp: number, remotePort: number, preferred: number, now: number): NatEntry | null {
-    if (this.full()) return null;
-    const port = this.allocate(proto, preferred, remoteIp, remotePort, now);
-    if (port < 0) {
-      this.counters.portsExhausted++;
-      return null;
-    }
-    if (port === insidePort) this.counters.preserved++;
-    return this.add(key, proto, insideIp, insidePort, remoteIp, remotePort, port, now);
   }
 
   /** Past `maxEntries` flows, new ones are dropped (counted). */
@@ -344,13 +470,24 @@ export class NatEngine {
 
   /** A port is taken towards a remote end while a live flow holds it; a dead flow's index entry is dropped. */
   private taken(proto: NatProto, port: number, remoteIp: number, remotePort: number, now: number): boolean {
-    const rkey = natReverseKey(proto, port, remoteIp, remotePort);
-    const key = this.reverse.get(rkey);
-    if (key === undefined) return false;
-    const e = this.hot.get(key)?.entry ?? this.table.get(key);
-    if (e !== undefined && e.outPort === port && expiresAt(this.hot.get(key)?.state ?? e.state, this.hot.get(key)?.lastSeen ?? e.lastSeen) > now) return true;
-    this.reverse.delete(rkey);
+    const a = (protoCode(proto) << 16) | port;
+    let s = this.byReturn.find(a, 0, remoteIp, remotePort);
+    if (s < 0) return false;
+    if (this.flows.has(s, COLD)) s = this.reload(s);
+    if (s >= 0 && this.returnsTo(s, a, remoteIp, remotePort) && this.live(s, now)) return true;
+    if (this.byReturn.find(a, 0, remoteIp, remotePort) >= 0) this.byReturn.delete(a, 0, remoteIp, remotePort);
     return false;
+  }
+
+  /** The flow in slot `s` holds `outPort` live at `now` (a COLD one as the table says). */
+  private holds(s: number, outPort: number, now: number): boolean {
+    if (!this.flows.has(s, COLD)) return this.live(s, now);
+    const e = this.table.get(this.keyOf(s));
+    return e !== undefined && e.outPort === outPort && expiresAt(e.state, e.lastSeen) > now;
+  }
+
+  private live(s: number, now: number): boolean {
+    return expiresAtCode(this.flows.state[s], this.flows.lastSeen[s]) > now;
   }
 
   /** Rebuilds the return-traffic index from the table (a restarted actor, or flows merged in); at most once a second. */
@@ -359,15 +496,17 @@ export class NatEngine {
     this.lastRebuild = now;
     this.counters.reverseRebuilds++;
     // Every flow, not only this actor's ports: while another actor is down its return traffic comes here.
-    for (const [key, e] of this.table.entries()) {
-      const rk = natReverseKey(e.proto, e.outPort, e.remoteIp, e.remotePort);
-      const held = this.reverse.get(rk);
-      if (held !== undefined && held !== key) {
-        const other = this.table.get(held);
-        if (other !== undefined && other.outPort === e.outPort && expiresAt(other.state, other.lastSeen) > now) continue; // a live flow keeps it
-      }
-      this.reverse.set(rk, key);
-    }
+    for (const [, e] of this.table.entries()) this.indexReturn(e, now);
     return true;
+  }
+
+  /** Indexes `e`'s return traffic (its flow's slot COLD if this actor has none), unless another live flow holds that binding. */
+  private indexReturn(e: NatEntry, now: number): void {
+    const a = (protoCode(e.proto) << 16) | e.outPort;
+    const held = this.byReturn.find(a, 0, e.remoteIp, e.remotePort);
+    const s = this.slotFor(e);
+    if (held >= 0 && held !== s && this.returnsTo(held, a, e.remoteIp, e.remotePort) && this.holds(held, e.outPort, now)) return; // a live flow keeps it
+    if (this.flows.has(s, COLD)) this.load(s, e);
+    else this.byReturn.set(a, 0, e.remoteIp, e.remotePort, s);
   }
 }

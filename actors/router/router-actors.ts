@@ -1,15 +1,24 @@
-// The router's actors on two links: N packet actors, each with a ring on the inside and on the
-// outside network, plus the expiry actor, all supervised and merging into one primary. Which actor
-// a frame goes to is steering.ts's rule.
+// The router's actors on two networks: N packet actors plus the expiry actor, all supervised and
+// merging into one primary. Frames reach the packet actors one of two ways: each actor reads and
+// writes its own queue of each TAP (the kernel steering by port, SPSC hand-off rings for the rest:
+// the main thread touches no packet), or the main thread's dispatchers pass them over rings (any
+// Link: tests, benches, captures). Which actor owns a frame is steering.ts's rule either way.
 import { ReplicaHost, Store, siblingModule, type Logger } from '../../store/index.js';
 import { forwardMaps, steer, type ForwardMaps } from './steering.js';
 import type { Link } from '../../wire/link/link.js';
+import { ringLinkPair, type RingLinkEnd } from '../../wire/link/ring-link.js';
+import { TapError, TapQueueSet } from '../../wire/link/tap.js';
 import { Dispatcher } from '../runtime/dispatcher.js';
 import { dnatTable } from './dnat-table.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import { routerTables } from './router-schema.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import type { LookupInit } from '../../api/server/listeners.js';
+import type { RouterFrames } from '../runtime/messages.js';
+import type { EchoLoadInit } from '../sim/echo-peers.js';
+
+/** How frames on TAP queues reach their owner: the kernel's eBPF steering program (plus hand-off for the rest), or hand-off alone. */
+export type Steering = 'kernel' | 'handoff';
 
 export interface RouterActorsOptions {
   inside: NetInterface;
@@ -24,29 +33,58 @@ export interface RouterActorsOptions {
   primary?: Store;
   /** Serve the external-lookup API from its own actor (actors/lookup/lookup-worker.ts). */
   api?: LookupInit;
+  /** Queues mode: ask the kernel to steer by port (default), or hand every misplaced frame over ('handoff'). */
+  steering?: Steering;
+  /** Queues mode: each actor busy-polls its queues this many µs after frames (TapOptions.spinUs). Default 50. */
+  spinUs?: number;
+  /** Queues mode: the queues were opened with IFF_VNET_HDR (segment offload): frames carry a virtio-net header. */
+  vnetHdr?: boolean;
+  /** A benchmark: no networks (both null); each packet actor forwards for peers simulated in its own thread. */
+  echo?: EchoLoadInit;
 }
 
 export class RouterActors {
   readonly store: Store;
   readonly host: ReplicaHost;
   readonly supervisor: Supervisor;
-  readonly insideDispatcher: Dispatcher;
-  readonly outsideDispatcher: Dispatcher;
+  /** Null in queues mode: frames never pass through this thread. */
+  readonly insideDispatcher: Dispatcher | null = null;
+  readonly outsideDispatcher: Dispatcher | null = null;
+  /** Queues mode: how frames reach their owner (the kernel refusing the program leaves 'handoff'). Null with dispatchers. */
+  readonly steering: Steering | null = null;
   /** The port-forward rules as the dispatchers use them, rebuilt from the primary's `dnat` table whenever a commit changes it. */
   forwards: ForwardMaps = { inside: new Map(), outside: new Map() };
   private readonly unwatch: () => void;
 
-  constructor(readonly insideLink: Link, readonly outsideLink: Link, readonly opts: RouterActorsOptions) {
-    const n = opts.packetActors ?? 2;
+  /**
+   * `inside`/`outside`: two Links, read on this thread and dispatched to the actors over rings; or two TapQueueSets
+   * with one queue per packet actor, which each actor reads and writes in its own thread.
+   */
+  constructor(readonly inside: Link | TapQueueSet | null, readonly outside: Link | TapQueueSet | null, readonly opts: RouterActorsOptions) {
+    const queues = inside instanceof TapQueueSet && outside instanceof TapQueueSet;
+    if (!queues && (inside instanceof TapQueueSet || outside instanceof TapQueueSet)) throw new TypeError('RouterActors: both networks as TapQueueSets, or both as Links');
+    if ((inside === null || outside === null) !== (opts.echo !== undefined)) throw new TypeError('RouterActors: null networks go with `echo`, and only with it');
+    const n = queues ? inside.size : (opts.packetActors ?? 2);
+    if (queues && outside.size !== n) throw new RangeError(`RouterActors: ${inside.name} has ${n} queues, ${outside.name} ${outside.size}`);
     this.store = opts.primary ?? new Store(routerTables);
     this.host = new ReplicaHost(this.store.main);
     this.supervisor = new Supervisor(this.host, { mergeIntervalMs: opts.mergeIntervalMs, logger: opts.logger });
     this.unwatch = this.watchForwards();
     this.refreshForwards();
-    const pick = (outbound: boolean) => (f: Uint8Array, actors: number) => steer(f, outbound, this.forwards, actors);
-    this.insideDispatcher = new Dispatcher(insideLink, n, 1 << 22, pick(true));
-    this.outsideDispatcher = new Dispatcher(outsideLink, n, 1 << 22, pick(false));
-    for (let i = 0; i < n; i++) this.spawnPacketActor(i, n);
+    let frames: (i: number) => RouterFrames;
+    if (opts.echo) {
+      const echo = opts.echo;
+      frames = () => ({ echo });
+    } else if (queues) {
+      this.steering = steerQueues(inside, outside, opts.steering ?? 'kernel', opts.logger);
+      frames = queueFrames(inside, outside, opts);
+    } else {
+      const pick = (outbound: boolean) => (f: Uint8Array, actors: number) => steer(f, outbound, this.forwards, actors);
+      const ins = (this.insideDispatcher = new Dispatcher(inside as Link, n, 1 << 22, pick(true)));
+      const outs = (this.outsideDispatcher = new Dispatcher(outside as Link, n, 1 << 22, pick(false)));
+      frames = (i) => ({ rings: { inside: ins.connect(i), outside: outs.connect(i) } });
+    }
+    for (let i = 0; i < n; i++) this.spawnPacketActor(i, n, frames);
     // The hashtable baseline merges nothing: no expiry on a primary, no tables to serve.
     if ((opts.store ?? 'memory') === 'memory') this.spawnExpiryAndLookup(opts.api);
   }
@@ -61,8 +99,13 @@ export class RouterActors {
     });
   }
 
-  /** Packet actor `i` of `n`: a fresh ring on each network for every incarnation, detached while it is down. */
-  private spawnPacketActor(i: number, n: number): void {
+  /**
+   * Packet actor `i` of `n`. With dispatchers: a fresh ring on each network for every incarnation, detached while
+   * it is down. With queues: the same queues and hand-off rings for every incarnation; they stay attached while it
+   * is down (the kernel numbers attached queues densely, so detaching one would move the others' flows), and what
+   * arrives for it meanwhile waits in them.
+   */
+  private spawnPacketActor(i: number, n: number, frames: (i: number) => RouterFrames): void {
     const { opts } = this;
     const store = opts.store ?? 'memory';
     this.supervisor.spawn({
@@ -72,20 +115,12 @@ export class RouterActors {
       prepare: () => ({
         merging: store === 'memory',
         router: {
-          insideLink: this.insideDispatcher.connect(i),
-          outsideLink: this.outsideDispatcher.connect(i),
-          inside: opts.inside,
-          outside: opts.outside,
-          gateway: opts.gateway,
-          actor: i,
-          actors: n,
-          store,
-          maxFlows: opts.maxFlows,
+          frames: frames(i), inside: opts.inside, outside: opts.outside, gateway: opts.gateway, actor: i, actors: n, store, maxFlows: opts.maxFlows,
         },
       }),
       onDown: () => {
-        this.insideDispatcher.disconnect(i);
-        this.outsideDispatcher.disconnect(i);
+        this.insideDispatcher?.disconnect(i);
+        this.outsideDispatcher?.disconnect(i);
       },
     });
   }
@@ -109,7 +144,40 @@ export class RouterActors {
   async stop(): Promise<void> {
     this.unwatch();
     await this.supervisor.stop();
-    this.insideDispatcher.close();
-    this.outsideDispatcher.close();
+    this.insideDispatcher?.close();
+    this.outsideDispatcher?.close();
   }
+}
+
+/** Asks the kernel to put each frame on its owner's queue: by source port inside, by destination port outside. */
+function steerQueues(inside: TapQueueSet, outside: TapQueueSet, want: Steering, logger: Logger | undefined): Steering {
+  if (want === 'handoff') return 'handoff';
+  try {
+    inside.steerByPort('src', inside.size);
+    outside.steerByPort('dst', outside.size);
+    return 'kernel';
+  } catch (err) {
+    if (!(err instanceof TapError)) throw err;
+    logger?.warn({ reason: err.message }, 'the kernel refused the steering program: every misplaced frame is handed to its owner');
+    return 'handoff';
+  }
+}
+
+/** Each actor's queue of each TAP, and a hand-off ring pair between every two actors on each network (made once, kept for every incarnation). */
+function queueFrames(inside: TapQueueSet, outside: TapQueueSet, opts: RouterActorsOptions): (i: number) => RouterFrames {
+  const n = inside.size;
+  const vnetHdr = opts.vnetHdr ?? false;
+  // Hand-off carries the minority (or half, without the kernel's steering): smaller rings past 4 actors.
+  const bytes = n <= 4 ? 1 << 21 : 1 << 19;
+  const pairs = (side: string): (RingLinkEnd | null)[][] => {
+    const ends: (RingLinkEnd | null)[][] = Array.from({ length: n }, () => new Array<RingLinkEnd | null>(n).fill(null));
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) [ends[i][j], ends[j][i]] = ringLinkPair(`${side}/handoff${i}-${j}`, bytes, { vnetHdr });
+    }
+    return ends;
+  };
+  const ins = pairs(inside.name);
+  const outs = pairs(outside.name);
+  const spinUs = opts.spinUs ?? 50;
+  return (i) => ({ queues: { inside: inside.lend(i), outside: outside.lend(i), spinUs, vnetHdr }, handoff: { inside: ins[i], outside: outs[i] } });
 }

@@ -1,16 +1,17 @@
-// A router packet actor's thread: frames from both networks' dispatchers go through a Router whose
-// ARP and NAT tables are this actor's replica of the primary (or, in the hashtable baseline, plain
-// Maps); NAT counters coalesced per flow are written to the branch just before each merge. The
-// port-forward rules (`dnat`) are always read from the replica: operators write them to the primary,
-// and they arrive with the next merge (in the hashtable baseline, which never merges, the rules
-// are those of the snapshot the actor started from).
-import { RingLink } from '../../wire/link/ring-link.js';
+// A router packet actor's thread: frames from its own queue of each TAP (or from the dispatchers'
+// rings; router-links.ts) go through a Router whose ARP and NAT tables are this actor's replica of
+// the primary (or, in the hashtable baseline, plain Maps); NAT counters coalesced per flow are
+// written to the branch just before each merge. The port-forward rules (`dnat`) are always read
+// from the replica: operators write them to the primary, and they arrive with the next merge (in
+// the hashtable baseline, which never merges, the rules are those of the snapshot it started from).
 import { ActorRuntime } from '../runtime/actor-runtime.js';
 import { actorInit } from '../runtime/actor-init.js';
 import { prefixed } from '../runtime/counters.js';
 import { ArpRetryTimer } from '../iface/arp-retry-timer.js';
 import { arpTable, type ArpEntry } from '../iface/arp-table.js';
 import { dnatTable } from './dnat-table.js';
+import { forwardMaps, type ForwardMaps } from './steering.js';
+import { openRouterLinks } from './router-links.js';
 import { MapTable } from './map-table.js';
 import { natTable, type NatEntry } from './nat-table.js';
 import { Router } from './router.js';
@@ -24,23 +25,30 @@ const replica = await rt.start();
 const hashtable = cfg.store === 'hashtable';
 const arp: TableView<number, ArpEntry> = hashtable ? new MapTable() : replica.table(arpTable);
 const nat: TableView<string, NatEntry> = hashtable ? new MapTable() : replica.table(natTable);
-const inside = new RingLink(cfg.insideLink);
-const outside = new RingLink(cfg.outsideLink);
+// The port-forward rules steer frames too (steering.ts): re-read after every merge and resync (a few entries).
+const dnat = replica.table(dnatTable);
+let forwards: ForwardMaps = forwardMaps(dnat.entries(), cfg.inside);
+rt.onRebase = rt.onResync = () => {
+  forwards = forwardMaps(dnat.entries(), cfg.inside);
+};
+const { inside, outside, handoff, echo } = openRouterLinks(cfg, () => forwards);
 const router = new Router(
   { inside: cfg.inside, outside: cfg.outside, gateway: cfg.gateway, nat: { actor: cfg.actor, actors: cfg.actors, maxEntries: cfg.maxFlows } },
-  { arp, nat, dnat: replica.table(dnatTable) },
+  { arp, nat, dnat },
   (f) => inside.send(f),
   (f) => outside.send(f),
 );
-// With no live flow there is nothing coalesced to write (an idle merge turn stays free).
-rt.beforePush = () => {
-  if (router.nat.activeFlows > 0) router.flush(Date.now());
-};
+// Coalesced NAT writes, at most `limit` a slice of the merge cycle; returns how many wait (none with no live flow).
+rt.beforePush = (limit) => (router.nat.activeFlows > 0 ? router.flush(Date.now(), limit) : 0);
 rt.counters = () => ({
   ...router.counters,
   ...prefixed('nat', router.nat.counters),
   ...prefixed('icmp', router.icmpErrors.counters),
   'nat.flows': hashtable ? nat.size : router.nat.activeFlows,
+  ...(handoff ? { ...prefixed('handoff.inside', handoff.inside), ...prefixed('handoff.outside', handoff.outside) } : {}),
+  ...prefixed('link.inside', inside.counters),
+  ...prefixed('link.outside', outside.counters),
+  ...(echo ? { 'echo.forwarded': echo.forwarded } : {}),
 });
 const arpRetries = new ArpRetryTimer(
   () => router.insideArp.resolver.pendingCount + router.outsideArp.resolver.pendingCount > 0,
@@ -63,3 +71,4 @@ if (hashtable) {
     router.nat.expire(now);
   }, 100);
 }
+echo?.start();

@@ -2,7 +2,7 @@
 // default route), TTL, ICMP for its own addresses and errors, masquerade on the outside interface,
 // and port forwarding (DNAT) of new connections to our outside address by the `dnat` rules.
 // Headers are rewritten in place by wire/'s operations, with incremental checksums (RFC 1624);
-// nothing is allocated per forwarded packet but the flow key. Time is always an argument.
+// nothing is allocated per forwarded packet of a known flow. Time is always an argument.
 import {
   BROADCAST_MAC, DestUnreachableCode, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Packet, Icmpv4Type,
   IpProtocol, Ipv4Packet, NatPorts, TcpPacket, TimeExceededCode, WireStatus,
@@ -127,9 +127,9 @@ export class Router {
     this.outsideArp.poll(now);
   }
 
-  /** Coalesced NAT writes: call before each merge. */
-  flush(now: number): void {
-    this.nat.flush(now);
+  /** Coalesced NAT writes, at most `limit` flows: call before each merge. Returns how many flows are still unwritten. */
+  flush(now: number, limit?: number): number {
+    return this.nat.flush(now, limit);
   }
 
   // ---------------------------------------------------------------- inside → outside
@@ -197,36 +197,37 @@ export class Router {
     const ip = this.ip;
     if (ip.dst !== me.ip) { this.counters.unsolicited++; return; } // masquerade: only replies come back
     if (ip.isFragment) { this.counters.fragments++; return; }
-    const entry = this.unmasquerade(frame, now);
-    if (entry === undefined) return;
+    const flow = this.unmasquerade(frame, now);
+    if (flow < 0) return;
     if (ip.ttl <= 1) {
       this.counters.ttlExceeded++;
       return;
     }
     ip.decrementTtl();
-    ip.rewriteDst(entry.insideIp);
+    const insideIp = this.nat.insideIp(flow);
+    ip.rewriteDst(insideIp);
     this.eth.reset(frame).src = this.cfg.inside.mac;
     this.counters.forwardedIn++;
-    this.insideArp.sendTo(entry.insideIp, frame, now);
+    this.insideArp.sendTo(insideIp, frame, now);
   }
 
   /**
    * Return traffic: puts the inside host's port back in the transport header (ICMP: the echo identifier, or the
-   * quote of an error). Returns the flow, or undefined when the frame goes no further (counted, or answered here).
+   * quote of an error). Returns the flow's slot, or -1 when the frame goes no further (counted, or answered here).
    */
-  private unmasquerade(frame: Uint8Array, now: number): NatEntry | undefined {
+  private unmasquerade(frame: Uint8Array, now: number): number {
     const proto = this.ip.protocol;
     if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) return this.returnPorts(proto, now);
     if (proto === IpProtocol.Icmp) return this.returnIcmp(frame, now);
     this.counters.unsupported++;
-    return undefined;
+    return -1;
   }
 
   /** TCP/UDP return traffic: the flow it belongs to, or a new one a port-forward rule makes. */
-  private returnPorts(proto: number, now: number): NatEntry | undefined {
+  private returnPorts(proto: number, now: number): number {
     const ip = this.ip;
     const ports = this.ports.of(ip);
-    if (ports.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return undefined; }
+    if (ports.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return -1; }
     const p = portProto(proto);
     const dport = ports.dstPort;
     const src = ip.src;
@@ -234,51 +235,52 @@ export class Router {
     const flags = this.tcpFlags();
     const len = ip.totalLength;
     // No flow: a new connection, which a port-forward rule for this port may take inside.
-    const entry = this.nat.inbound(p, dport, src, sport, flags, len, now) ?? this.forward(p, dport, src, sport, flags, len, now);
-    if (entry === undefined) { this.counters.unsolicited++; return undefined; }
-    ports.rewriteAddress(ip.dst, entry.insideIp);
-    ports.rewriteDstPort(entry.insidePort);
-    return entry;
+    let flow = this.nat.inbound(p, dport, src, sport, flags, len, now);
+    if (flow < 0) flow = this.forward(p, dport, src, sport, flags, len, now);
+    if (flow < 0) { this.counters.unsolicited++; return -1; }
+    ports.rewriteAddress(ip.dst, this.nat.insideIp(flow));
+    ports.rewriteDstPort(this.nat.insidePort(flow));
+    return flow;
   }
 
   /** ICMP from outside: echo requests are ours to answer; echo replies and errors about a flow go back inside. */
-  private returnIcmp(frame: Uint8Array, now: number): NatEntry | undefined {
+  private returnIcmp(frame: Uint8Array, now: number): number {
     const ip = this.ip;
     const icmp = this.icmp.resetIn(ip, ip.headerLength, ip.payloadLength);
-    if (icmp.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return undefined; }
+    if (icmp.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return -1; }
     const t = icmp.type;
-    if (t === Icmpv4Type.EchoRequest) { this.local(frame, this.cfg.outside, this.sendOutside); return undefined; }
-    let entry: NatEntry | undefined;
-    if (t === Icmpv4Type.EchoReply) entry = this.echoReply(now);
-    else if (isTranslatedError(t)) entry = this.translateError();
-    else { this.counters.unsupported++; return undefined; }
-    if (entry === undefined) this.counters.unsolicited++;
-    return entry;
+    if (t === Icmpv4Type.EchoRequest) { this.local(frame, this.cfg.outside, this.sendOutside); return -1; }
+    let flow: number;
+    if (t === Icmpv4Type.EchoReply) flow = this.echoReply(now);
+    else if (isTranslatedError(t)) flow = this.translateError();
+    else { this.counters.unsupported++; return -1; }
+    if (flow < 0) this.counters.unsolicited++;
+    return flow;
   }
 
-  private echoReply(now: number): NatEntry | undefined {
+  private echoReply(now: number): number {
     const ip = this.ip;
     const ports = this.ports.of(ip);
-    const entry = this.nat.inbound('icmp', ports.dstPort, ip.src, 0, 0, ip.totalLength, now);
-    if (entry !== undefined) ports.rewriteDstPort(entry.insidePort);
-    return entry;
+    const flow = this.nat.inbound('icmp', ports.dstPort, ip.src, 0, 0, ip.totalLength, now);
+    if (flow >= 0) ports.rewriteDstPort(this.nat.insidePort(flow));
+    return flow;
   }
 
   /**
    * A new connection to our outside address and `port`: the rule for it, if usable, makes a flow
    * from the rule's target to the remote end on that port; the caller then rewrites the destination
-   * to the target, as for any return traffic. Undefined: no rule, a bad one, or the flow refused.
+   * to the target, as for any return traffic. -1: no rule, a bad one, or the flow refused.
    */
-  private forward(proto: 'tcp' | 'udp', port: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): NatEntry | undefined {
+  private forward(proto: 'tcp' | 'udp', port: number, remoteIp: number, remotePort: number, tcpFlags: number, len: number, now: number): number {
     const rules = this.rules;
-    if (rules === undefined || rules.sizeBound === 0) { this.counters.dnatNoRule++; return undefined; }
+    if (rules === undefined || rules.sizeBound === 0) { this.counters.dnatNoRule++; return -1; }
     const key = dnatKey(proto, port);
     const rule = rules.get(key);
-    if (rule === undefined) { this.counters.dnatNoRule++; return undefined; }
-    if (dnatRuleProblem(key, rule, this.cfg.inside) !== undefined) { this.counters.dnatBadRule++; return undefined; }
-    const entry = this.nat.forward(proto, port, rule.insideIp, rule.insidePort, remoteIp, remotePort, tcpFlags, len, now);
-    if (entry !== undefined) this.counters.dnatHits++;
-    return entry;
+    if (rule === undefined) { this.counters.dnatNoRule++; return -1; }
+    if (dnatRuleProblem(key, rule, this.cfg.inside) !== undefined) { this.counters.dnatBadRule++; return -1; }
+    const flow = this.nat.forward(proto, port, rule.insideIp, rule.insidePort, remoteIp, remotePort, tcpFlags, len, now);
+    if (flow >= 0) this.counters.dnatHits++;
+    return flow;
   }
 
   /**
@@ -286,27 +288,28 @@ export class Router {
    * outside address and port): put the inside host's address and port back in the quote, then the
    * caller forwards the error to that host.
    */
-  private translateError(): NatEntry | undefined {
+  private translateError(): number {
     const icmp = this.icmp;
     const inner = this.inner;
-    if (icmp.quote(inner) !== WireStatus.Ok) { this.counters.malformed++; return undefined; }
+    if (icmp.quote(inner) !== WireStatus.Ok) { this.counters.malformed++; return -1; }
     const ports = this.ports.of(inner, inner.length - inner.headerLength);
-    if (ports.length < ICMPV4_QUOTED_PAYLOAD_LEN || inner.src !== this.cfg.outside.ip) return undefined;
+    if (ports.length < ICMPV4_QUOTED_PAYLOAD_LEN || inner.src !== this.cfg.outside.ip) return -1;
     const proto = inner.protocol;
     const quotesEcho = proto === IpProtocol.Icmp
       && this.innerIcmp.resetIn(inner, inner.headerLength, ports.length).type === Icmpv4Type.EchoRequest;
-    if (proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp && !quotesEcho) return undefined;
+    if (proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp && !quotesEcho) return -1;
     // An error is related to the flow, not part of it (as conntrack's RELATED): the flow's state is left alone.
-    const entry = this.nat.peek(natProto(proto), ports.srcPort, inner.dst, quotesEcho ? 0 : ports.dstPort);
-    if (entry === undefined) return undefined;
+    const flow = this.nat.returning(natProto(proto), ports.srcPort, inner.dst, quotesEcho ? 0 : ports.dstPort);
+    if (flow < 0) return -1;
+    const insideIp = this.nat.insideIp(flow);
     // The quote as its inside host sent it: source address and port back, with the checksums the quote holds.
-    ports.rewriteAddress(inner.src, entry.insideIp);
-    ports.rewriteSrcPort(entry.insidePort);
-    inner.rewriteSrc(entry.insideIp);
+    ports.rewriteAddress(inner.src, insideIp);
+    ports.rewriteSrcPort(this.nat.insidePort(flow));
+    inner.rewriteSrc(insideIp);
     // The ICMP checksum covers the whole quote.
     icmp.fillChecksum();
     this.counters.icmpErrorsTranslated++;
-    return entry;
+    return flow;
   }
 
   // ---------------------------------------------------------------- shared steps
@@ -380,15 +383,16 @@ export class Router {
     const proto = ip.protocol;
     if (proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp && proto !== IpProtocol.Icmp) return false;
     const ports = this.ports.of(ip);
-    const e = this.nat.peek(natProto(proto), ports.srcPort, ip.dst, proto === IpProtocol.Icmp ? 0 : ports.dstPort);
-    if (e === undefined) return false;
+    const flow = this.nat.returning(natProto(proto), ports.srcPort, ip.dst, proto === IpProtocol.Icmp ? 0 : ports.dstPort);
+    if (flow < 0) return false;
+    const insideIp = this.nat.insideIp(flow);
     // The error goes to the frame's source MAC: put the inside host's back (forwarding set ours).
-    const mac = this.insideArp.cache.lookup(e.insideIp, now);
+    const mac = this.insideArp.cache.lookup(insideIp, now);
     if (mac === undefined) return false;
     this.eth.reset(frame).src = mac;
-    ports.rewriteAddress(ip.src, e.insideIp);
-    ports.rewriteSrcPort(e.insidePort);
-    ip.src = e.insideIp;
+    ports.rewriteAddress(ip.src, insideIp);
+    ports.rewriteSrcPort(this.nat.insidePort(flow));
+    ip.src = insideIp;
     ip.ttl = ip.ttl + 1;
     ip.fillChecksum();
     return true;

@@ -115,10 +115,13 @@ export function forwardedPort(f: Uint8Array, outbound: boolean, port: number, ma
   return maps.outside.size === 0 ? port : (maps.outside.get(forwardOutsideKey(proto, port)) ?? port);
 }
 
-/** The packet actor (of `actors`) that owns a frame: by its NAT port, else by its flow hash. */
-export function steer(f: Uint8Array, outbound: boolean, maps: ForwardMaps, actors: number): number {
+/**
+ * The packet actor (of `actors`) that owns a frame: by its NAT port, else by its flow hash — or, given
+ * `portless`, that actor (a frame with no port to translate may be handled by any actor: the one that has it).
+ */
+export function steer(f: Uint8Array, outbound: boolean, maps: ForwardMaps, actors: number, portless = -1): number {
   const port = natPort(f, outbound);
-  if (port < 0) return flowHash(f) % actors;
+  if (port < 0) return portless >= 0 ? portless : flowHash(f) % actors;
   // No rules: not even the protocol is looked at.
   return portOwner(maps.inside.size === 0 ? port : forwardedPort(f, outbound, port, maps), actors);
 }

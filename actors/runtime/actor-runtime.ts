@@ -1,9 +1,12 @@
 // The actor's side of the merge loop, in its worker thread: a replica of the primary, a delta
 // pushed every merge interval (or sooner when edits pile up), head deltas applied as they arrive.
-// Nothing here ever waits: packets are handled while a push is in flight. An idle actor's loop
-// sleeps until the primary or the actor changes something (actors/runtime/merge-timer.ts).
+// Nothing here ever waits: packets are handled while a push is in flight, and the actor's own share
+// of a cycle (flush, encode, apply the answer) runs in slices of ~100 µs between frame batches
+// (store/replica/merge-cycle.ts). An idle actor's loop sleeps until the primary or the actor changes
+// something (actors/runtime/merge-timer.ts).
 import { parentPort } from 'node:worker_threads';
-import { DeltaCodec, Replica, type HeadDeltaMessage, type Schema, type SnapshotMessage } from '../../store/index.js';
+import { performance } from 'node:perf_hooks';
+import { DeltaCodec, MergeCycle, Replica, type DeltaRejectedMessage, type HeadDeltaMessage, type Schema, type SnapshotMessage } from '../../store/index.js';
 import { exposeControl } from './control.js';
 import { MergeTimer } from './merge-timer.js';
 import { actorInit } from './actor-init.js';
@@ -23,8 +26,14 @@ export class ActorRuntime {
   private resyncPending = false;
   /** The actor's own counters, for stats. */
   counters: () => Record<string, number> = () => ({});
-  /** Called just before each push: an actor writes what it coalesced (NAT counters) into its branch. */
-  beforePush: (() => void) | null = null;
+  /**
+   * Called in steps before each push: an actor writes up to `limit` of the edits it coalesced (NAT
+   * counters) into its branch and returns how many remain (void: it wrote them all).
+   */
+  beforePush: ((limit: number) => number | void) | null = null;
+  /** The merge cycle in slices, once the replica exists. */
+  private cycle: MergeCycle | null = null;
+  private sliceQueued = false;
   /** Called after every head delta is applied (the actor may re-read what it caches). */
   onRebase: (() => void) | null = null;
   /** Called with every head delta applied (the lookup actor turns them into watch events). */
@@ -79,19 +88,43 @@ export class ActorRuntime {
     if (r !== null && this.merging && r.pending >= this.init.maxPendingEdits) this.push();
   }
 
-  /** Sends the pending edits (an empty delta is a pull); false while a push is in flight. */
+  /** Starts a merge cycle: the pending edits are sent (an empty delta is a pull); false while one is in progress. */
   push(): boolean {
-    const r = this.replicaRef;
-    if (r === null || r.busy || this.resyncPending) return false; // no push on a base being replaced
-    this.beforePush?.();
-    return this.send(r);
+    const c = this.cycle;
+    if (c === null || this.resyncPending || !c.begin()) return false; // no push on a base being replaced
+    this.runSlice();
+    return true;
   }
 
-  private send(r: Replica): boolean {
-    const d = r.takeDelta();
-    if (d === null) return false;
-    this.post({ type: 'delta', bytes: this.codec.encode(d) });
-    return true;
+  /** The longest slice of merge work so far, µs, and how many ran. */
+  get sliceStats(): { maxUs: number; slices: number } {
+    return { maxUs: this.cycle?.maxSliceUs ?? 0, slices: this.cycle?.slices ?? 0 };
+  }
+
+  private newCycle(r: Replica): MergeCycle {
+    return new MergeCycle(r, this.codec, {
+      flush: (limit) => this.beforePush?.(limit),
+      send: (bytes) => parentPort!.postMessage({ type: 'delta', bytes } satisfies FromActor, [bytes.buffer as ArrayBuffer]),
+      applied: (head) => this.headApplied(head),
+      clock: () => performance.now() * 1000,
+    });
+  }
+
+  /** One slice now, and the next ones after the frames that arrive meanwhile (setImmediate runs after I/O). */
+  private runSlice(): void {
+    if (this.cycle?.slice() && !this.sliceQueued) {
+      this.sliceQueued = true;
+      setImmediate(() => {
+        this.sliceQueued = false;
+        this.runSlice();
+      });
+    }
+  }
+
+  private headApplied(head: HeadDeltaMessage): void {
+    this.onRebase?.();
+    this.onHead?.(head);
+    this.settleFlushWaiters();
   }
 
   log(level: 'info' | 'warn' | 'error', msg: string): void {
@@ -121,12 +154,15 @@ export class ActorRuntime {
    * allocation (an idle router's actors would otherwise trade an empty delta and its answer every interval).
    */
   private turn(): boolean {
+    const c = this.cycle;
     const r = this.replicaRef;
-    if (r === null || r.busy || this.resyncPending) return false;
-    this.beforePush?.();
-    if (this.head !== null && r.pending === 0 && Atomics.load(this.head, 0) === (r.base | 0)) return true;
-    this.send(r);
-    return false;
+    if (c === null || r === null || this.resyncPending || !c.begin(() => this.nothingToMerge(r))) return false;
+    this.runSlice();
+    return c.idle;
+  }
+
+  private nothingToMerge(r: Replica): boolean {
+    return this.head !== null && r.pending === 0 && Atomics.load(this.head, 0) === (r.base | 0);
   }
 
   private flush(): Promise<void> {
@@ -160,39 +196,45 @@ export class ActorRuntime {
       return;
     }
     if (m.type !== 'replica') return;
-    const msg = this.codec.decode(m.bytes);
-    switch (msg.type) {
-      case 'snapshot':
-        if (this.replicaRef === null) {
-          this.replicaRef = new Replica(this.schema, msg as SnapshotMessage);
-          this.readyResolve(this.replicaRef);
-        } else {
-          this.replicaRef.resync(msg);
-          this.onResync?.();
-        }
-        this.resyncPending = false;
-        break;
-      case 'head':
-        if (this.replica.applyHead(msg)) {
-          this.onRebase?.();
-          this.onHead?.(msg);
-        }
-        break;
-      case 'rejected':
-        if (!this.replica.applyRejected(msg.push)) break; // an answer to a push already settled
-        this.log('warn', `delta refused (${msg.code}): ${msg.message}`);
-        if (msg.code === 'base-released' || msg.code === 'unknown-replica') {
-          this.resyncPending = true;
-          this.post({ type: 'resync' });
-        }
-        break;
-      default:
-        break;
+    const rd = this.codec.reader(m.bytes);
+    const type = rd.header.type;
+    if (type === 'head') {
+      // Applied in slices; the flush waiters are settled when it is done.
+      if (this.cycle?.answer(rd, this.onHead !== null)) this.runSlice();
+      return;
     }
-    if (this.flushWaiters.length && this.replicaRef && !this.replicaRef.busy) {
-      if (this.replicaRef.pending > 0) this.push();
-      else for (const w of this.flushWaiters.splice(0)) w();
+    if (type === 'snapshot') this.onSnapshot(this.codec.decode(m.bytes) as SnapshotMessage);
+    else if (type === 'rejected') this.onRejected(rd.header as unknown as DeltaRejectedMessage);
+    this.settleFlushWaiters();
+  }
+
+  private onSnapshot(msg: SnapshotMessage): void {
+    if (this.replicaRef === null) {
+      this.replicaRef = new Replica(this.schema, msg);
+      this.cycle = this.newCycle(this.replicaRef);
+      this.readyResolve(this.replicaRef);
+    } else {
+      this.replicaRef.resync(msg);
+      this.onResync?.();
     }
+    this.resyncPending = false;
+  }
+
+  private onRejected(msg: DeltaRejectedMessage): void {
+    if (!this.replica.applyRejected(msg.push)) return; // an answer to a push already settled
+    this.cycle?.refused();
+    this.log('warn', `delta refused (${msg.code}): ${msg.message}`);
+    if (msg.code === 'base-released' || msg.code === 'unknown-replica') {
+      this.resyncPending = true;
+      this.post({ type: 'resync' });
+    }
+  }
+
+  /** `flush()` callers: push again while edits remain, else they are done. */
+  private settleFlushWaiters(): void {
+    if (this.flushWaiters.length === 0 || this.cycle === null || !this.cycle.free) return;
+    if (this.replicaRef!.pending > 0) this.push();
+    else for (const w of this.flushWaiters.splice(0)) w();
   }
 
   private post(m: FromActor): void {

@@ -7,6 +7,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { LookupInit } from '../../api/server/listeners.js';
 import type { HistoryEntry } from '../../api/protocol.js';
 import type { TapQueueEnd } from '../../wire/link/tap.js';
+import type { EchoLoadInit } from '../sim/echo-peers.js';
 
 /** What every actor thread gets in its workerData, whatever its kind. */
 export interface ActorInitBase {
@@ -49,10 +50,22 @@ export interface RouterPacketInit extends ActorInitBase {
   router: RouterActorInit;
 }
 
-/** What a router packet actor needs: its rings on both networks and the routing/NAT set-up. */
+/**
+ * Where a router packet actor's frames come from: rings from the main thread's dispatchers, or its own queue of each
+ * TAP plus a hand-off ring to and from every other actor (`handoff.inside[j]`, null at its own index).
+ */
+export type RouterFrames =
+  | { rings: { inside: RingLinkEnd; outside: RingLinkEnd } }
+  /** A benchmark's peers simulated in the actor's own thread (actors/sim/echo-peers.ts). */
+  | { echo: EchoLoadInit }
+  | {
+    queues: { inside: TapQueueEnd; outside: TapQueueEnd; spinUs: number; vnetHdr: boolean };
+    handoff: { inside: (RingLinkEnd | null)[]; outside: (RingLinkEnd | null)[] };
+  };
+
+/** What a router packet actor needs: its frames on both networks and the routing/NAT set-up. */
 export interface RouterActorInit {
-  insideLink: RingLinkEnd;
-  outsideLink: RingLinkEnd;
+  frames: RouterFrames;
   inside: NetInterface;
   outside: NetInterface;
   gateway?: number;

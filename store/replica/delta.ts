@@ -1,8 +1,10 @@
 // The replica protocol's messages (a named interface per message, as piscina does) and their
-// msgpackr encoding with structures shared by both threads, derived from the schema.
+// msgpackr encoding with structures shared by both threads, derived from the schema: a header, then
+// the entries as compact chunked records (records.ts), which both sides may also read and write in steps.
 import { Packr } from 'msgpackr';
 import type { Schema } from '../table.js';
 import { BadDeltaError } from '../errors.js';
+import { RecordReader, RecordWriter } from './records.js';
 
 /** Entries of one table: values set and keys deleted. */
 export interface TableChanges {
@@ -51,12 +53,14 @@ export interface DeltaRejectedMessage {
 
 export type ReplicaMessage = SnapshotMessage | DeltaMessage | HeadDeltaMessage | DeltaRejectedMessage;
 
-const MESSAGE_STRUCTURES: string[][] = [
-  ['type', 'replica', 'base', 'tables'],
-  ['type', 'replica', 'base', 'push', 'tables'],
-  ['type', 'replica', 'from', 'to', 'push', 'conflicts', 'tables'],
+/** A message without its entries: what goes in the header frame. */
+export type MessageHeader = Omit<SnapshotMessage, 'tables'> | Omit<DeltaMessage, 'tables'> | Omit<HeadDeltaMessage, 'tables'> | DeltaRejectedMessage;
+
+const HEADER_STRUCTURES: string[][] = [
+  ['type', 'replica', 'base'],
+  ['type', 'replica', 'base', 'push'],
+  ['type', 'replica', 'from', 'to', 'push', 'conflicts'],
   ['type', 'replica', 'push', 'code', 'message'],
-  ['table', 'set', 'del'],
 ];
 
 /** Encodes and decodes replica messages; both threads build it from the same schema. */
@@ -64,55 +68,61 @@ export class DeltaCodec {
   private readonly packr: Packr;
 
   constructor(schema: Schema) {
-    const structures = [...MESSAGE_STRUCTURES];
+    const structures = [...HEADER_STRUCTURES];
     for (const t of schema.tables) if (t.value.fields && t.value.fields.length) structures.push([...t.value.fields]);
     // Shapes outside this fixed list are written in-band, so the two sides never drift apart.
     this.packr = new Packr({ structures, maxSharedStructures: structures.length, useRecords: true, moreTypes: false });
   }
 
   encode(msg: ReplicaMessage): Uint8Array {
-    return this.packr.pack(msg);
+    const { tables, ...header } = msg as ReplicaMessage & { tables?: TableChanges[] };
+    const w = this.writer(header as MessageHeader);
+    for (const tc of tables ?? []) {
+      for (const [k, v] of tc.set) w.add(tc.table, k, v);
+      for (const k of tc.del) w.add(tc.table, k, null);
+    }
+    return w.finish();
   }
 
-  /** Decodes and checks the envelope; entries are checked against the table codecs by the merger. */
+  /** A message written entry by entry (a replica's push, a few entries per step). */
+  writer(header: MessageHeader, sizeHint?: number): RecordWriter {
+    return new RecordWriter(this.packr, header, sizeHint);
+  }
+
+  /** Decodes a whole message and checks the envelope; entries are checked against the table codecs by the merger. */
   decode(bytes: Uint8Array): ReplicaMessage {
-    let msg: unknown;
-    try {
-      msg = this.packr.unpack(bytes);
-    } catch (err) {
-      throw new BadDeltaError('message', `not msgpack: ${(err as Error).message}`);
-    }
-    return checkMessage(msg);
+    const r = this.reader(bytes);
+    if (r.header.type === 'rejected') return r.header as unknown as ReplicaMessage;
+    const tables: TableChanges[] = [];
+    const byName = new Map<string, TableChanges>();
+    r.rest((table, k, v) => {
+      let tc = byName.get(table);
+      if (tc === undefined) byName.set(table, (tc = { table, set: [], del: [] })), tables.push(tc);
+      if (v === null) tc.del.push(k);
+      else tc.set.push([k, v]);
+    });
+    return { ...r.header, tables } as unknown as ReplicaMessage;
+  }
+
+  /** The header checked at once; the entries read on demand, a chunk at a time. */
+  reader(bytes: Uint8Array): RecordReader {
+    if (!(bytes instanceof Uint8Array)) throw new BadDeltaError('message', 'expected bytes');
+    const r = new RecordReader(this.packr, bytes);
+    checkHeader(r.header);
+    return r;
   }
 }
 
-function checkMessage(x: unknown): ReplicaMessage {
-  if (typeof x !== 'object' || x === null) throw new BadDeltaError('message', 'not an object');
-  const m = x as Record<string, unknown>;
+function checkHeader(m: Record<string, unknown>): void {
   const str = (f: string) => { if (typeof m[f] !== 'string') throw new BadDeltaError(f, 'expected a string'); };
   const int = (f: string) => { if (!Number.isSafeInteger(m[f]) || (m[f] as number) < 0) throw new BadDeltaError(f, 'expected a non-negative integer'); };
   str('type');
   str('replica');
   switch (m.type) {
-    case 'snapshot': int('base'); checkTables(m.tables); break;
-    case 'delta': int('base'); int('push'); checkTables(m.tables); break;
-    case 'head': int('from'); int('to'); int('push'); int('conflicts'); checkTables(m.tables); break;
+    case 'snapshot': int('base'); break;
+    case 'delta': int('base'); int('push'); break;
+    case 'head': int('from'); int('to'); int('push'); int('conflicts'); break;
     case 'rejected': int('push'); str('code'); str('message'); break;
     default: throw new BadDeltaError('type', `unknown message type ${JSON.stringify(m.type)}`);
   }
-  return m as unknown as ReplicaMessage;
-}
-
-function checkTables(x: unknown): void {
-  if (!Array.isArray(x)) throw new BadDeltaError('tables', 'expected an array');
-  x.forEach((t, i) => {
-    if (typeof t !== 'object' || t === null) throw new BadDeltaError(`tables[${i}]`, 'expected an object');
-    const tc = t as Record<string, unknown>;
-    if (typeof tc.table !== 'string') throw new BadDeltaError(`tables[${i}].table`, 'expected a table name');
-    if (!Array.isArray(tc.set)) throw new BadDeltaError(`tables[${i}].set`, 'expected an array');
-    if (!Array.isArray(tc.del)) throw new BadDeltaError(`tables[${i}].del`, 'expected an array');
-    tc.set.forEach((e, j) => {
-      if (!Array.isArray(e) || e.length !== 2) throw new BadDeltaError(`${tc.table}.set[${j}]`, 'expected a [key, value] pair');
-    });
-  });
 }

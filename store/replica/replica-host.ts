@@ -2,6 +2,7 @@
 // the replica's recorded base), head deltas back. A refused delta leaves the primary unchanged.
 import type { Branch, Change } from '../branch.js';
 import { type DeltaMessage, DeltaCodec, type HeadDeltaMessage, type ReplicaMessage, type SnapshotMessage, type TableChanges } from './delta.js';
+import type { EntryVisitor } from './records.js';
 import { BadDeltaError, BaseReleasedError, CodecError, StoreError, UnknownCommitError, UnknownReplicaError } from '../errors.js';
 
 export interface ReplicaHostOptions {
@@ -61,23 +62,25 @@ export class ReplicaHost {
 
   /** Checks every entry of a delta, merges it, and returns the head delta for the replica. */
   accept(delta: DeltaMessage): HeadDeltaMessage {
+    return this.acceptEntries(delta, (visit) => {
+      for (const tc of delta.tables) {
+        for (const [k, v] of tc.set) {
+          if (v === undefined || v === null) throw new CodecError(`${tc.table}/${String(k)}`, 'value', 'a set entry needs a value (deletions go in del)');
+          visit(tc.table, k, v);
+        }
+        for (const k of tc.del) visit(tc.table, k, null);
+      }
+    });
+  }
+
+  /** A delta's header, then its entries read as they are checked (`each` calls `visit` per entry; null deletes). */
+  private acceptEntries(delta: Omit<DeltaMessage, 'tables'>, each: (visit: EntryVisitor) => void): HeadDeltaMessage {
     const b = this.branch;
-    const schema = b.store.schema;
     if (!this.known.has(delta.replica)) throw new UnknownReplicaError(delta.replica);
     if (delta.base < b.horizon) throw new BaseReleasedError(delta.replica, delta.base, b.horizon);
     if (delta.base > b.headSeq) throw new UnknownCommitError(delta.base, b.name);
     // Check everything before touching anything.
-    const changes: Change[] = [];
-    for (const tc of delta.tables) {
-      const ti = schema.index(tc.table);
-      const def = schema.tables[ti];
-      for (const [rawKey, rawValue] of tc.set) {
-        const key = decodeKey(def.name, def.key, rawKey);
-        if (rawValue === undefined || rawValue === null) throw new CodecError(`${def.name}/${String(rawKey)}`, def.value.name, 'a set entry needs a value (deletions go in del)');
-        changes.push([ti, key, def.value.decode(rawValue, `${def.name}/${def.key.encode(key)}`)]);
-      }
-      for (const rawKey of tc.del) changes.push([ti, decodeKey(def.name, def.key, rawKey), undefined]);
-    }
+    const changes = this.checked(each);
     // Re-pin the base for the length of the merge: the merge's own commit may release old commits, and
     // the head delta still needs this base. Nothing may throw once the merge is committed.
     b.replicaBases.set(delta.replica, delta.base);
@@ -94,16 +97,32 @@ export class ReplicaHost {
     return head;
   }
 
+  /** Every entry through its table's key and value codecs, as changes to merge; throws at the first bad one. */
+  private checked(each: (visit: EntryVisitor) => void): Change[] {
+    const schema = this.branch.store.schema;
+    const changes: Change[] = [];
+    let name = '';
+    let ti = -1;
+    each((table, rawKey, rawValue) => {
+      if (table !== name) { ti = schema.index(table); name = table; }
+      const def = schema.tables[ti];
+      const key = decodeKey(def.name, def.key, rawKey);
+      changes.push([ti, key, rawValue === null ? undefined : def.value.decode(rawValue, `${def.name}/${def.key.encode(key)}`)]);
+    });
+    return changes;
+  }
+
   /** Bytes in, bytes out: a refused delta is answered with a `rejected` message, never a throw. */
   acceptBytes(bytes: Uint8Array): Uint8Array {
     let replica = '';
     let push = 0;
     try {
-      const msg = this.codec.decode(bytes);
-      replica = msg.replica;
-      if (msg.type !== 'delta') throw new BadDeltaError('type', `expected a delta, got '${msg.type}'`);
-      push = msg.push;
-      return this.codec.encode(this.accept(msg));
+      const r = this.codec.reader(bytes);
+      const h = r.header as unknown as DeltaMessage;
+      replica = h.replica;
+      if (h.type !== 'delta') throw new BadDeltaError('type', `expected a delta, got '${h.type}'`);
+      push = h.push;
+      return this.codec.encode(this.acceptEntries(h, (visit) => r.rest(visit)));
     } catch (err) {
       this.branch.store.stats.rejectedDeltas++;
       const e = err instanceof StoreError ? err : new BadDeltaError('message', (err as Error).message);

@@ -1,6 +1,8 @@
 // A branch held by another thread: the primary's state at a base commit plus local edits. Pushing
 // sends the edits as a delta; the answer (a head delta) moves the base, and edits made meanwhile stay.
-import type { DeltaMessage, HeadDeltaMessage, SnapshotMessage, TableChanges } from './delta.js';
+import type { DeltaCodec, DeltaMessage, HeadDeltaMessage, SnapshotMessage, TableChanges } from './delta.js';
+import { HeadApply, OutgoingPush } from './replica-steps.js';
+import type { RecordReader } from './records.js';
 import type { Schema, Table } from '../table.js';
 import { cellValue, TOMB, type Cell } from '../branch-table.js';
 import { countEntries, missingValue } from '../view.js';
@@ -78,18 +80,40 @@ export class ReplicaTable<K extends string | number = string | number, V = unkno
    */
   applyToBase(tc: TableChanges): number {
     let conflicts = 0;
-    const count = () => { conflicts++; };
-    const rebase = (k: K, next: V | undefined) => {
-      const mine = this.overlay.get(k);
-      if (mine === undefined) return;
-      const was = this.pushedValue(k);
-      if (this.def.equal(was, next)) return;
-      const r = this.def.mergeSettled(() => was, next, cellValue(mine), count);
-      this.overlay.set(k, r === undefined ? TOMB : r);
-    };
-    for (const [k, v] of tc.set) { rebase(k as K, v as V); this.base.set(k as K, v as V); }
-    for (const k of tc.del) { rebase(k as K, undefined); this.base.delete(k as K); }
+    for (const [k, v] of tc.set) conflicts += this.takeHead(k as K, v as V);
+    for (const k of tc.del) conflicts += this.takeHead(k as K, undefined);
     return conflicts;
+  }
+
+  /** An edit that leaves the value as it was is no change (as Branch.commit drops it too); call before pushing it. */
+  unchanged(key: K, c: Cell<V>): boolean {
+    return this.def.equal(cellValue(c), this.base.get(key));
+  }
+
+  /**
+   * One key of a head delta (or a snapshot): unpushed edits of it are re-merged over `next`, which joins the base, and the
+   * pushed edit is settled (dropped from inflight, so reads see `next` at once). Returns conflicts settled.
+   */
+  takeHead(key: K, next: V | undefined): number {
+    let conflicts = 0;
+    const mine = this.overlay.get(key);
+    if (mine !== undefined) {
+      const was = this.pushedValue(key);
+      if (!this.def.equal(was, next)) {
+        const r = this.def.mergeSettled(() => was, next, cellValue(mine), () => { conflicts++; });
+        this.overlay.set(key, r === undefined ? TOMB : r);
+      }
+    }
+    if (next === undefined) this.base.delete(key);
+    else this.base.set(key, next);
+    this.inflight.delete(key);
+    return conflicts;
+  }
+
+  /** A pushed edit the head delta did not mention merged to exactly what was pushed: it joins the base. */
+  joinBase(key: K, c: Cell<V>): void {
+    if (c === TOMB) this.base.delete(key);
+    else this.base.set(key, c);
   }
 }
 
@@ -133,24 +157,42 @@ export class Replica {
    * is unanswered: one delta in flight at a time keeps the base unambiguous.
    */
   takeDelta(): DeltaMessage | null {
-    if (this.inflightPush !== 0) return null;
+    if (!this.swapOverlays()) return null;
     const tables: TableChanges[] = [];
     for (const t of this.tables) {
-      if (t.overlay.size === 0) continue;
+      if (t.inflight.size === 0) continue;
       const tc: TableChanges = { table: t.def.name, set: [], del: [] };
-      for (const [k, c] of t.overlay) {
-        // An edit that left the value as it was is no change (as Branch.commit drops it too).
-        if (t.def.equal(cellValue(c), t.pushedValue(k))) continue;
+      for (const [k, c] of t.inflight) {
+        if (t.unchanged(k, c)) continue;
         if (c === TOMB) tc.del.push(k);
         else tc.set.push([k, c]);
       }
       tables.push(tc);
+    }
+    return { type: 'delta', replica: this.id, base: this.base, push: this.inflightPush, tables };
+  }
+
+  /**
+   * takeDelta in steps: the overlay becomes the push at once (O(1), nothing copied), and the returned
+   * push encodes it a chunk per step while edits go on into a new overlay. Null while a push is in flight.
+   */
+  beginPush(codec: DeltaCodec): OutgoingPush | null {
+    const sizeHint = 64 + this.pending * 48;
+    if (!this.swapOverlays()) return null;
+    return new OutgoingPush(this.tables, codec.writer({ type: 'delta', replica: this.id, base: this.base, push: this.inflightPush }, sizeHint));
+  }
+
+  /** Overlay → inflight for every table, as one push; false while a push is in flight. */
+  private swapOverlays(): boolean {
+    if (this.inflightPush !== 0) return false;
+    for (const t of this.tables) {
+      if (t.overlay.size === 0) continue;
       t.inflight = t.overlay;
       t.overlay = new Map();
     }
     this.inflightPush = ++this.pushes;
     this.stats.pushes++;
-    return { type: 'delta', replica: this.id, base: this.base, push: this.inflightPush, tables };
+    return true;
   }
 
   /**
@@ -158,31 +200,42 @@ export class Replica {
    * push than the one in flight (stale, after a resync) is ignored: returns false.
    */
   applyHead(head: HeadDeltaMessage): boolean {
+    if (!this.answers(head)) return false;
+    for (const tc of head.tables) {
+      const t = this.byName.get(tc.table);
+      if (t === undefined) continue;
+      for (const [k, v] of tc.set) this.stats.conflicts += t.takeHead(k, v);
+      for (const k of tc.del) this.stats.conflicts += t.takeHead(k, undefined);
+    }
+    for (const t of this.tables) for (const [k, c] of t.inflight) t.joinBase(k, c);
+    this.endHead(head.to, head.conflicts);
+    return true;
+  }
+
+  /**
+   * applyHead in steps, from the head delta's bytes: a chunk of its entries per step, then the pushed
+   * edits it did not mention. Reads stay right in between (see HeadApply). Null for a stale answer.
+   */
+  beginHead(head: Pick<RecordReader, 'header' | 'next'>, collect = false): HeadApply | null {
+    const h = head.header as unknown as Omit<HeadDeltaMessage, 'tables'>;
+    if (!this.answers(h)) return null;
+    return new HeadApply(this, this.byName, head, h, collect);
+  }
+
+  /** Whether a head delta answers the push in flight (else it is stale); throws on a head from another base. */
+  private answers(head: Pick<HeadDeltaMessage, 'push' | 'from'>): boolean {
     if (head.push !== this.inflightPush) return false;
     if (head.from !== this.base) throw new Error(`head delta from ${head.from} does not start at this replica's base ${this.base}`);
-    // Pushed edits the head delta does not mention merged to exactly what was pushed: they join the base.
-    const mentioned = new Map<string, Set<string | number>>();
-    for (const tc of head.tables) {
-      const ks = new Set<string | number>(tc.del);
-      for (const [k] of tc.set) ks.add(k);
-      mentioned.set(tc.table, ks);
-    }
-    for (const t of this.tables) {
-      if (t.inflight.size === 0) continue;
-      const ks = mentioned.get(t.def.name);
-      for (const [k, c] of t.inflight) {
-        if (ks?.has(k)) continue;
-        if (c === TOMB) t.base.delete(k);
-        else t.base.set(k, c);
-      }
-    }
-    for (const tc of head.tables) this.stats.conflicts += this.byName.get(tc.table)?.applyToBase(tc) ?? 0;
-    for (const t of this.tables) t.inflight = new Map();
-    this.base = head.to;
+    return true;
+  }
+
+  /** The head delta is applied: the base moves to `to`, and the next push may go. */
+  endHead(to: number, conflicts: number): void {
+    for (const t of this.tables) if (t.inflight.size !== 0) t.inflight = new Map();
+    this.base = to;
     this.inflightPush = 0;
     this.stats.heads++;
-    this.stats.conflicts += head.conflicts;
-    return true;
+    this.stats.conflicts += conflicts;
   }
 
   /**

@@ -3,7 +3,8 @@
 // Layout: a 256-byte header of Int32 cells, then `capacity` bytes of records. A record is a 4-byte length
 // followed by the frame, padded to 4 bytes; a record never wraps: when it does not fit before the end,
 // the producer writes a PAD marker there and starts again at offset 0. Cursors are free-running u32 byte counts
-// (offset = cursor & (capacity - 1)), so full and empty are told apart without a spare slot.
+// (offset = cursor & (capacity - 1)), so full and empty are told apart without a spare slot. A record may start with
+// a fixed prefix (a virtio-net header) that `drain` skips: the frame handed out has its prefix just before it.
 import { MAX_FRAME } from './link.js';
 
 const WRITE = 0; // producer's cursor; the consumer waits on this cell
@@ -14,10 +15,11 @@ const SLEEPING = 17; // 1 while the consumer waits: the producer notifies only t
 const CAPACITY = 32;
 const MAGIC_CELL = 33;
 const CLOSED = 34; // set by either side; a closed ring accepts nothing
+const MAX_FRAME_CELL = 35; // largest record payload (prefix + frame) this ring takes
 const HEADER_BYTES = 256;
 const MAGIC = 0x4e42_5247; // 'NBRG'
 const PAD = -1;
-const MIN_CAPACITY = 8192; // two largest records, so any frame fits an empty ring
+const MIN_CAPACITY = 8192; // two largest default records, so any frame fits an empty ring
 
 export type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 /** Atomics.waitAsync: in Node 20 (V8 11) but not in TypeScript's ES2023 lib. */
@@ -26,6 +28,8 @@ export const waitAsync = (Atomics as unknown as { waitAsync(a: Int32Array, i: nu
 export class FrameRing {
   readonly buffer: SharedArrayBuffer;
   readonly capacity: number;
+  /** Largest record payload (prefix + frame) `push` takes. */
+  readonly maxFrame: number;
   private readonly ctl: Int32Array;
   private readonly words: Int32Array;
   private readonly bytes: Uint8Array;
@@ -36,14 +40,20 @@ export class FrameRing {
   private dropped: number;
   private readonly batch: Uint8Array[] = [];
 
-  /** A new ring of `capacity` bytes of records (a power of two, at least 8 KiB). */
-  static create(capacity = 1 << 20): FrameRing {
-    if (!Number.isInteger(capacity) || capacity < MIN_CAPACITY || capacity > 1 << 30 || (capacity & (capacity - 1)) !== 0) {
-      throw new RangeError(`ring capacity must be a power of two between ${MIN_CAPACITY} and 2^30, got ${capacity}`);
+  /**
+   * A new ring of `capacity` bytes of records (a power of two, at least 8 KiB and two of the largest records),
+   * taking records of up to `maxFrame` bytes (default MAX_FRAME; a vnet ring needs VNET_MAX_FRAME).
+   */
+  static create(capacity = 1 << 20, maxFrame = MAX_FRAME): FrameRing {
+    const min = Math.max(MIN_CAPACITY, 2 * (8 + maxFrame));
+    if (!Number.isInteger(maxFrame) || maxFrame < 1) throw new RangeError(`ring maxFrame must be a positive integer, got ${maxFrame}`);
+    if (!Number.isInteger(capacity) || capacity < min || capacity > 1 << 30 || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(`ring capacity must be a power of two between ${min} and 2^30 for ${maxFrame}-byte frames, got ${capacity}`);
     }
     const sab = new SharedArrayBuffer(HEADER_BYTES + capacity);
     const ctl = new Int32Array(sab, 0, HEADER_BYTES / 4);
     ctl[CAPACITY] = capacity;
+    ctl[MAX_FRAME_CELL] = maxFrame;
     ctl[MAGIC_CELL] = MAGIC;
     return new FrameRing(sab);
   }
@@ -58,6 +68,7 @@ export class FrameRing {
     if (Atomics.load(this.ctl, MAGIC_CELL) !== MAGIC) throw new TypeError('not a FrameRing buffer');
     this.buffer = sab;
     this.capacity = Atomics.load(this.ctl, CAPACITY);
+    this.maxFrame = Atomics.load(this.ctl, MAX_FRAME_CELL);
     if (sab.byteLength !== HEADER_BYTES + this.capacity) throw new TypeError('FrameRing buffer has the wrong size');
     this.mask = this.capacity - 1;
     this.words = new Int32Array(sab, HEADER_BYTES, this.capacity / 4);
@@ -72,8 +83,31 @@ export class FrameRing {
 
   /** Copies one frame in. False when the ring is full or closed (counted in `droppedFrames`) or the frame is too long. */
   push(frame: Uint8Array): boolean {
-    const len = frame.length;
-    if (len > MAX_FRAME) return false;
+    const at = this.reserve(frame.length);
+    if (at < 0) return false;
+    this.bytes.set(frame, at);
+    this.publish();
+    return true;
+  }
+
+  /**
+   * As `push`, with a `prefixLen`-byte prefix first: the bytes just before the frame in `source` (the whole buffer the
+   * frame views, so no subarray is made), or zeros when `source` is undefined.
+   */
+  pushPrefixed(frame: Uint8Array, prefixLen: number, source: Uint8Array | undefined): boolean {
+    const at = this.reserve(prefixLen + frame.length);
+    if (at < 0) return false;
+    const bytes = this.bytes;
+    const from = frame.byteOffset - prefixLen;
+    for (let i = 0; i < prefixLen; i++) bytes[at + i] = source === undefined ? 0 : source[from + i];
+    bytes.set(frame, at + prefixLen);
+    this.publish();
+    return true;
+  }
+
+  /** Claims a record of `len` bytes and writes its length: the offset in `bytes` to copy to, or -1 when it cannot. */
+  private reserve(len: number): number {
+    if (len > this.maxFrame) return -1;
     const need = 4 + ((len + 3) & ~3);
     let w = this.writeCursor;
     const free = this.capacity - ((w - (Atomics.load(this.ctl, READ) >>> 0)) >>> 0);
@@ -81,7 +115,7 @@ export class FrameRing {
     const tail = this.capacity - off;
     if (Atomics.load(this.ctl, CLOSED) !== 0 || free < (tail < need ? tail + need : need)) {
       Atomics.store(this.ctl, DROPPED, ++this.dropped);
-      return false;
+      return -1;
     }
     if (tail < need) {
       this.words[off >> 2] = PAD;
@@ -89,15 +123,17 @@ export class FrameRing {
       off = 0;
     }
     this.words[off >> 2] = len;
-    this.bytes.set(frame, off + 4);
     this.writeCursor = (w + need) >>> 0;
-    // The store publishes the record (Atomics are sequentially consistent); notify only a consumer that sleeps.
+    return off + 4;
+  }
+
+  /** Publishes the reserved record (Atomics are sequentially consistent); notifies only a consumer that sleeps. */
+  private publish(): void {
     Atomics.store(this.ctl, WRITE, this.writeCursor | 0);
     Atomics.store(this.ctl, PUSHED, ++this.pushed);
     if (Atomics.load(this.ctl, SLEEPING) !== 0 && Atomics.compareExchange(this.ctl, SLEEPING, 1, 0) === 1) {
       Atomics.notify(this.ctl, WRITE, 1);
     }
-    return true;
   }
 
   // ---- consumer side (one thread only) ----
@@ -105,8 +141,9 @@ export class FrameRing {
   /**
    * Hands up to `maxFrames` waiting frames to `handler` in one call, as views into the shared buffer (no copy);
    * the space is given back to the producer when the handler returns. Returns how many frames were handed over.
+   * Each view starts `prefixLen` bytes into its record (after the prefix `pushPrefixed` wrote).
    */
-  drain(handler: (frames: readonly Uint8Array[]) => void, maxFrames = 256): number {
+  drain(handler: (frames: readonly Uint8Array[]) => void, maxFrames = 256, prefixLen = 0): number {
     const end = Atomics.load(this.ctl, WRITE) >>> 0;
     let r = this.readCursor;
     const batch = this.batch;
@@ -118,7 +155,7 @@ export class FrameRing {
         r = (r + this.capacity - off) >>> 0;
         continue;
       }
-      batch.push(new Uint8Array(this.buffer, HEADER_BYTES + off + 4, len));
+      if (len >= prefixLen) batch.push(new Uint8Array(this.buffer, HEADER_BYTES + off + 4 + prefixLen, len - prefixLen));
       r = (r + 4 + ((len + 3) & ~3)) >>> 0;
     }
     if (r === this.readCursor) return 0;

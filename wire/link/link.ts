@@ -12,6 +12,10 @@ export interface LinkCounters {
   txDropped: number;
   /** Failures that are not back-pressure: device errors, runts, malformed records. */
   errors: number;
+  /** Links with a virtio-net header (`vnetHdr: true`) only: frames received as GSO super-frames (gso type not NONE). */
+  gsoRx?: number;
+  /** Links with a virtio-net header only: frames received with a partial checksum (NEEDS_CSUM). */
+  csumPartialRx?: number;
 }
 
 /**
@@ -43,3 +47,6 @@ export function newLinkCounters(): LinkCounters {
 
 /** Largest frame a link has to carry: 1500-byte MTU plus Ethernet header and one VLAN tag, rounded up. */
 export const MAX_FRAME = 2048;
+
+/** Largest record a vnet link carries: the 12-byte virtio-net header, a 64 KiB GSO IPv4 packet, Ethernet header and VLAN tag. */
+export const VNET_MAX_FRAME = 12 + 14 + 4 + 65535;

@@ -3,7 +3,9 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { newLinkCounters, type FrameBatchHandler, type Link, type LinkCounters } from './link.js';
+import { finishPseudoHeader, VirtioNetFlags, VirtioNetGso, VNET_HDR_LEN } from '../virtio-net.js';
+import { newLinkCounters, VNET_MAX_FRAME, type FrameBatchHandler, type Link, type LinkCounters } from './link.js';
+import { registerVnetBuffer, vnetBuffer } from './vnet-frames.js';
 
 /** Why a TAP could not be opened; each has its own fix, named in the message. */
 export type TapErrorReason =
@@ -13,6 +15,7 @@ export type TapErrorReason =
   | 'permission' // not root and no CAP_NET_ADMIN
   | 'device-busy' // the name is a TAP another process holds (without multi-queue)
   | 'bad-name' // too long, or the name belongs to a device that is not a TAP
+  | 'steering-unsupported' // the kernel refused the eBPF queue-steering program (no CAP_BPF, old kernel): steer in software
   | 'os-error'; // anything else the kernel said
 
 export class TapError extends Error {
@@ -40,13 +43,17 @@ interface NativeError extends Error {
 interface TapPollerNative {
   start(): void;
   stop(): void;
-  write(frame: Uint8Array): number;
+  /** header: 0 the frame as is; VNET_HDR_LEN also the bytes before it; -1 a zero virtio-net header first. */
+  write(frame: Uint8Array, header?: number): number;
   close(): void;
   setRef(ref: boolean): void;
 }
 
 interface TapAddon {
-  open(name: string, multiQueue: boolean): { fd: number; name: string };
+  open(name: string, multiQueue: boolean, vnetHdr: boolean): { fd: number; name: string };
+  setOffload(fd: number, flags: number): void;
+  setSteering(fd: number, portField: number, actors: number): void;
+  clearSteering(fd: number): void;
   setUp(name: string, up: boolean): void;
   setMtu(name: string, mtu: number): void;
   closeFd(fd: number): void;
@@ -183,7 +190,19 @@ export interface TapOptions {
    * flow (at most 2 ms per wake-up, then timers run). Default 0 (off).
    */
   spinUs?: number;
+  /**
+   * IFF_VNET_HDR: each frame comes with a 12-byte virtio-net header (GSO super-frames, partial checksums; see
+   * `setOffload`). Handlers still get frames that start at the Ethernet header; the header lies just before each one.
+   * Default maxFrame grows to VNET_MAX_FRAME. Every queue of a device must agree.
+   */
+  vnetHdr?: boolean;
 }
+
+/** TUNSETOFFLOAD bits: what this reader takes from the kernel (the kernel then hands over GSO frames and partial checksums). */
+export const TunOffload = { Csum: 0x01, Tso4: 0x02, Tso6: 0x04, TsoEcn: 0x08, Ufo: 0x10, Uso4: 0x20, Uso6: 0x40 } as const;
+
+/** write()'s `header` argument: prepend a zero virtio-net header (by writev in the addon, no copy). */
+const ZERO_HEADER = -1;
 
 /** errno values of a full device queue. */
 const EAGAIN = 11;
@@ -195,7 +214,10 @@ export class TapLink implements Link {
   failure: string | null = null;
   private readonly poller: TapPollerNative;
   private readonly buffer: ArrayBuffer;
+  private readonly rxBytes: Uint8Array;
   private readonly meta: Uint32Array;
+  /** Bytes of virtio-net header before each frame: VNET_HDR_LEN or 0. */
+  readonly vnetHdrLen: number;
   private readonly batch: Uint8Array[] = [];
   private handler: FrameBatchHandler | null = null;
   private isClosed = false;
@@ -211,7 +233,7 @@ export class TapLink implements Link {
     if (Buffer.byteLength(name) > 15) throw new TapError('bad-name', `Interface names are at most 15 bytes; '${name}' is longer.`);
     let opened: { fd: number; name: string };
     try {
-      opened = a.open(name, options.multiQueue ?? false);
+      opened = a.open(name, options.multiQueue ?? false, options.vnetHdr ?? false);
     } catch (err) {
       throw explain(err as NativeError, name);
     }
@@ -254,8 +276,15 @@ export class TapLink implements Link {
     options: TapOptions,
   ) {
     const maxBatch = options.maxBatch ?? 256;
-    const maxFrame = options.maxFrame ?? 65550;
+    this.vnetHdrLen = options.vnetHdr ? VNET_HDR_LEN : 0;
+    const maxFrame = options.maxFrame ?? (options.vnetHdr ? VNET_MAX_FRAME : 65550);
     this.buffer = new ArrayBuffer(Math.max(options.bufferBytes ?? 1 << 20, maxFrame));
+    this.rxBytes = new Uint8Array(this.buffer);
+    if (options.vnetHdr) {
+      registerVnetBuffer(this.buffer);
+      this.counters.gsoRx = 0;
+      this.counters.csumPartialRx = 0;
+    }
     this.meta = new Uint32Array(2 * maxBatch);
     this.poller = new addon.TapPoller(fd, this.buffer, this.meta, (n) => this.onBatch(n), (errno, code) => this.onError(errno, code), maxBatch, maxFrame,
       options.spinUs ?? 0);
@@ -267,7 +296,7 @@ export class TapLink implements Link {
       c.txDropped++;
       return false;
     }
-    const n = this.poller.write(frame);
+    const n = this.vnetHdrLen === 0 ? this.poller.write(frame) : this.writeVnet(frame);
     if (n >= 0) {
       c.txFrames++;
       c.txBytes += frame.length;
@@ -276,6 +305,26 @@ export class TapLink implements Link {
     if (n === -EAGAIN || n === -ENOBUFS) c.txDropped++;
     else c.errors++;
     return false;
+  }
+
+  /**
+   * A frame with its header before it in a registered buffer goes out with that header (a partial checksum redone
+   * for the frame's current addresses first), in place; any other frame gets a zero header (no offload).
+   */
+  private writeVnet(frame: Uint8Array): number {
+    const whole = vnetBuffer(frame);
+    if (whole === undefined) return this.poller.write(frame, ZERO_HEADER);
+    if ((whole[frame.byteOffset - VNET_HDR_LEN] & VirtioNetFlags.NeedsCsum) !== 0) finishPseudoHeader(frame);
+    return this.poller.write(frame, VNET_HDR_LEN);
+  }
+
+  /** TUNSETOFFLOAD (TunOffload bits) on this device: needs `vnetHdr`, or the kernel cannot tell us what it left undone. */
+  setOffload(flags: number): void {
+    try {
+      this.addon.setOffload(this.fd, flags);
+    } catch (err) {
+      throw explain(err as NativeError, this.name);
+    }
   }
 
   /** A handler starts reading; null stops it (the kernel then queues and drops, and counts them on the device). */
@@ -329,21 +378,35 @@ export class TapLink implements Link {
     const c = this.counters;
     const batch = this.batch;
     const meta = this.meta;
+    const hdr = this.vnetHdrLen;
     let bytes = 0;
     for (let i = 0; i < count; i++) {
-      const len = meta[2 * i + 1];
-      batch.push(new Uint8Array(this.buffer, meta[2 * i], len));
+      const off = meta[2 * i];
+      const len = meta[2 * i + 1] - hdr;
+      if (len < 0) {
+        c.errors++; // shorter than its own header: nothing to hand over
+        continue;
+      }
+      if (hdr !== 0) this.countOffload(off);
+      batch.push(new Uint8Array(this.buffer, off + hdr, len));
       bytes += len;
     }
-    c.rxFrames += count;
+    c.rxFrames += batch.length;
     c.rxBytes += bytes;
     const h = this.handler;
     try {
       if (h !== null) h(batch);
-      else c.rxDropped += count;
+      else c.rxDropped += batch.length;
     } finally {
       batch.length = 0;
     }
+  }
+
+  /** Counts what the virtio-net header at `off` says the kernel left undone. */
+  private countOffload(off: number): void {
+    const c = this.counters;
+    if ((this.rxBytes[off] & VirtioNetFlags.NeedsCsum) !== 0) c.csumPartialRx! += 1;
+    if (this.rxBytes[off + 1] !== VirtioNetGso.None) c.gsoRx! += 1;
   }
 
   private onError(_errno: number, code: string): void {
@@ -356,6 +419,8 @@ export class TapLink implements Link {
 export interface TapQueueEnd {
   fd: number;
   name: string;
+  /** The device carries virtio-net headers: pass `{ vnetHdr: true }` to `TapLink.fromFd`. */
+  vnetHdr: boolean;
 }
 
 /**
@@ -370,7 +435,7 @@ export class TapQueueSet {
   private readonly attached: boolean[];
   private isClosed = false;
 
-  static open(name: string, queues: number, options: { up?: boolean; mtu?: number } = {}): TapQueueSet {
+  static open(name: string, queues: number, options: { up?: boolean; mtu?: number; vnetHdr?: boolean } = {}): TapQueueSet {
     const a = loadAddon();
     if (a instanceof TapError) throw a;
     if (!(Number.isInteger(queues) && queues >= 1 && queues <= 256)) throw new RangeError(`queues must be 1..256, got ${queues}`);
@@ -379,7 +444,7 @@ export class TapQueueSet {
     let actual = name;
     try {
       for (let i = 0; i < queues; i++) {
-        const opened = a.open(actual, true);
+        const opened = a.open(actual, true, options.vnetHdr ?? false);
         fds.push(opened.fd);
         actual = opened.name;
       }
@@ -390,10 +455,10 @@ export class TapQueueSet {
       for (const fd of fds) a.closeFd(fd);
       throw explain(err as NativeError, actual);
     }
-    return new TapQueueSet(a, actual, fds);
+    return new TapQueueSet(a, actual, fds, options.vnetHdr ?? false);
   }
 
-  private constructor(private readonly addon: TapAddon, readonly name: string, fds: number[]) {
+  private constructor(private readonly addon: TapAddon, readonly name: string, fds: number[], readonly vnetHdr: boolean) {
     this.fds = fds;
     this.attached = fds.map(() => false);
   }
@@ -410,7 +475,7 @@ export class TapQueueSet {
     try {
       if (!this.attached[i]) this.addon.setQueue(fd, true);
       this.attached[i] = true;
-      return { fd: this.addon.dupFd(fd), name: this.name };
+      return { fd: this.addon.dupFd(fd), name: this.name, vnetHdr: this.vnetHdr };
     } catch (err) {
       throw explain(err as NativeError, this.name);
     }
@@ -427,6 +492,47 @@ export class TapQueueSet {
     }
   }
 
+  /**
+   * Makes the kernel pick each frame's queue the way actors/router/steering.ts picks its actor: an eBPF program
+   * (TUNSETSTEERINGEBPF) returns portOwner(port, actors) of the TCP/UDP source ('src', frames from the inside) or
+   * destination ('dst', from the outside) port, or the ICMP echo identifier; anything else goes to queue 0. The kernel
+   * takes the answer modulo the attached queues, and renumbers queues on detach, so keep every queue attached
+   * (lend) while steering. Throws TapError 'steering-unsupported' when the kernel refuses: steer in software then.
+   */
+  steerByPort(field: 'src' | 'dst', actors: number = this.size): void {
+    const fd = this.steeringFd();
+    if (!(Number.isInteger(actors) && actors >= 1 && actors <= 256)) throw new RangeError(`actors must be 1..256, got ${actors}`);
+    try {
+      this.addon.setSteering(fd, field === 'src' ? 0 : 1, actors);
+    } catch (err) {
+      throw steeringError(err as NativeError, this.name);
+    }
+  }
+
+  /** Back to the kernel's own flow hash (removes the steering program). */
+  clearSteering(): void {
+    try {
+      this.addon.clearSteering(this.steeringFd());
+    } catch (err) {
+      throw steeringError(err as NativeError, this.name);
+    }
+  }
+
+  /** TUNSETOFFLOAD (TunOffload bits) for the device; needs `vnetHdr`. */
+  setOffload(flags: number): void {
+    try {
+      this.addon.setOffload(this.steeringFd(), flags);
+    } catch (err) {
+      throw explain(err as NativeError, this.name);
+    }
+  }
+
+  /** Any queue's fd speaks for the device (steering and offloads are per device). */
+  private steeringFd(): number {
+    if (this.isClosed) throw new TapError('os-error', `TAP '${this.name}' queues are closed. Fix: open a new TapQueueSet.`, 'EBADF');
+    return this.fds[0];
+  }
+
   /** Closes every queue; a device this process created disappears once the readers' dups are closed too. */
   close(): void {
     if (this.isClosed) return;
@@ -441,4 +547,16 @@ export class TapQueueSet {
       throw explain(err as NativeError, this.name);
     }
   }
+}
+
+/** Why the kernel refused a steering program, with the fix; reason 'steering-unsupported' tells the caller to steer in software. */
+function steeringError(err: NativeError, name: string): TapError {
+  const code = err.code;
+  const why =
+    code === 'EPERM' || code === 'EACCES'
+      ? 'loading an eBPF program needs CAP_BPF or CAP_SYS_ADMIN (or root). Fix: run as root or grant CAP_BPF, or steer frames in software'
+      : code === 'EINVAL' || code === 'ENOTTY' || code === 'ENOSYS'
+        ? 'this kernel has no TUNSETSTEERINGEBPF (needs Linux 4.16+) or refused the program. Fix: steer frames in software'
+        : 'Fix: steer frames in software';
+  return new TapError('steering-unsupported', `Queue steering on TAP '${name}' was refused (${err.message}): ${why}.`, code);
 }

@@ -1,0 +1,35 @@
+// Which buffers hold frames with their virtio-net header just before them (a vnet TAP's receive buffer, a vnet ring's
+// shared buffer): a frame viewed in one can be sent on with its header, without a copy or a lookup per link.
+import { VNET_HDR_LEN } from '../virtio-net.js';
+
+/** Registered buffer → a Uint8Array over all of it, to reach the header bytes before a frame without a new view. */
+const registry = new WeakMap<ArrayBufferLike, Uint8Array>();
+
+/**
+ * Registers a buffer in which every frame handed out is preceded by its 12-byte header. A view into it passed to a
+ * vnet link's `send` must therefore start at a frame's Ethernet header (as handed out; rewriting in place is fine).
+ */
+export function registerVnetBuffer(buffer: ArrayBufferLike): void {
+  if (!registry.has(buffer)) registry.set(buffer, new Uint8Array(buffer));
+}
+
+/**
+ * The whole registered buffer when `frame` has its header just before it (the header is
+ * bytes[frame.byteOffset - VNET_HDR_LEN, frame.byteOffset)), else undefined: the frame then goes out with a zero header.
+ */
+export function vnetBuffer(frame: Uint8Array): Uint8Array | undefined {
+  if (frame.byteOffset < VNET_HDR_LEN) return undefined;
+  return registry.get(frame.buffer);
+}
+
+/**
+ * A copy of a frame to keep (a frame waiting for ARP): with its header too when it has one, in a buffer of its own
+ * that is registered, so a partial checksum or a GSO segment still goes out as the kernel handed it over.
+ */
+export function keepFrame(frame: Uint8Array): Uint8Array {
+  const whole = vnetBuffer(frame);
+  if (whole === undefined) return frame.slice();
+  const copy = whole.slice(frame.byteOffset - VNET_HDR_LEN, frame.byteOffset + frame.length);
+  registerVnetBuffer(copy.buffer);
+  return copy.subarray(VNET_HDR_LEN);
+}
