@@ -4,6 +4,7 @@
 // interleavings on a simulated clock. An oracle records every binding handed out; the run asserts
 // none is lost or duplicated, and that return traffic of every live flow reaches its inside end.
 // Seeded: NB_SOAK_SEED=<n> replays a run (the seed is printed).
+import { prng } from '../actors/sim/prng.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeltaCodec, Replica, ReplicaHost, Store, type HeadDeltaMessage } from '../store/index.js';
@@ -29,17 +30,6 @@ const REMOTES = Array.from({ length: 4 }, (_, i) => ip(`10.202.0.${10 + i}`));
 const REMOTE_PORTS = [53, 80, 443];
 const macOf = (a: number) => 0x02_00_00_00_00_00 + (a & 0xffff);
 
-/** mulberry32: a small seeded generator. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One flow as the oracle knows it: its tuple, the binding handed out, and conntrack as the router keeps it. */
 interface Flow {
@@ -96,7 +86,7 @@ class MergeCycle {
 test(`NAT soak: ${FLOWS} flows churning on ${ACTORS} actors while merges interleave; no binding lost or duplicated`, () => {
   const seed = Number(process.env.NB_SOAK_SEED ?? Date.now() % 2 ** 31);
   console.log(`nat-soak seed ${seed} (NB_SOAK_SEED=${seed} replays it)`);
-  const rnd = generator(seed);
+  const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
   const wall0 = Date.now();
 

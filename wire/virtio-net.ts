@@ -1,6 +1,8 @@
 // The virtio-net header (virtio 1.0 `virtio_net_hdr_v1`, 12 bytes, little-endian) that a TAP opened with IFF_VNET_HDR
 // puts before every frame: how the kernel hands over GSO super-frames and frames whose checksum is still partial.
 import { fold, pseudoHeaderSum } from './checksum.js';
+import { EtherType, EthernetPacket, ETHERNET_HEADER_LEN } from './ethernet.js';
+import { IpProtocol, Ipv4Packet, IPV4_MIN_HEADER_LEN } from './ipv4.js';
 import { WireError, type WireProtocol } from './error.js';
 import { WireStatus } from './status.js';
 import { WireView } from './view.js';
@@ -124,10 +126,9 @@ export class VirtioNetHeaderRepr {
   }
 }
 
-const ETH_LEN = 14;
-const ETHERTYPE_IPV4 = 0x0800;
-const PROTO_TCP = 6;
-const PROTO_UDP = 17;
+// Views reused call after call: finishing a header runs for every frame a vnet link sends.
+const eth = EthernetPacket.newUnchecked(new Uint8Array(64));
+const ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
 const TCP_CSUM_AT = 16;
 const UDP_CSUM_AT = 6;
 
@@ -140,16 +141,14 @@ const UDP_CSUM_AT = 6;
  * for every partial TCP/UDP checksum the kernel makes. False (frame untouched) for anything else.
  */
 export function finishPseudoHeader(frame: Uint8Array): boolean {
-  if (frame.length < ETH_LEN + 20 || ((frame[12] << 8) | frame[13]) !== ETHERTYPE_IPV4) return false;
-  const ihl = (frame[ETH_LEN] & 0x0f) * 4;
-  const proto = frame[ETH_LEN + 9];
-  if (ihl < 20 || (proto !== PROTO_TCP && proto !== PROTO_UDP)) return false;
-  const at = ETH_LEN + ihl + (proto === PROTO_TCP ? TCP_CSUM_AT : UDP_CSUM_AT);
+  if (frame.length < ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN || eth.reset(frame).ethertype !== EtherType.Ipv4) return false;
+  ip.resetIn(eth, ETHERNET_HEADER_LEN, frame.length - ETHERNET_HEADER_LEN);
+  const ihl = ip.headerLength;
+  const proto = ip.protocol;
+  if (ihl < IPV4_MIN_HEADER_LEN || (proto !== IpProtocol.Tcp && proto !== IpProtocol.Udp)) return false;
+  const at = ETHERNET_HEADER_LEN + ihl + (proto === IpProtocol.Tcp ? TCP_CSUM_AT : UDP_CSUM_AT);
   if (at + 2 > frame.length) return false;
-  const l4Len = ((frame[ETH_LEN + 2] << 8) | frame[ETH_LEN + 3]) - ihl;
-  const src = ((frame[ETH_LEN + 12] << 24) | (frame[ETH_LEN + 13] << 16) | (frame[ETH_LEN + 14] << 8) | frame[ETH_LEN + 15]) >>> 0;
-  const dst = ((frame[ETH_LEN + 16] << 24) | (frame[ETH_LEN + 17] << 16) | (frame[ETH_LEN + 18] << 8) | frame[ETH_LEN + 19]) >>> 0;
-  const s = fold(pseudoHeaderSum(src, dst, proto, l4Len));
+  const s = fold(pseudoHeaderSum(ip.src, ip.dst, proto, ip.totalLength - ihl));
   frame[at] = s >>> 8;
   frame[at + 1] = s & 0xff;
   return true;
