@@ -16,6 +16,8 @@ const suites: Record<string, () => Promise<Suite>> = {
   forward: async () => (await import('./forward.js')).run,
   'router-e2e': async () => (await import('./router-e2e.js')).run,
   'router-idle': async () => (await import('./router-idle.js')).run,
+  tcp: async () => (await import('./tcp.js')).run,
+  frag: async () => (await import('./frag.js')).run,
   git: async () => (await import('./git.js')).run,
   api: async () => (await import('./api.js')).run,
 };

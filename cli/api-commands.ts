@@ -10,7 +10,7 @@ import { numberFlag, UsageError } from './usage.js';
 import { trapStop } from './stop.js';
 import { formatArpEntry, formatChange, formatHistoryEntry, formatNatValue, formatTables, isForwarded } from './api-format.js';
 
-interface ApiFlags {
+export interface ApiFlags {
   api?: string;
   token?: string;
   json?: boolean;
@@ -161,7 +161,7 @@ async function watchTable(c: Client, table: string, opts: WatchFlags, count: num
 }
 
 /** A command with the flags every API command has, and an example in its --help. */
-function apiCommand(program: Command, name: string, description: string, examples: string[]): Command {
+export function apiCommand(program: Command, name: string, description: string, examples: string[]): Command {
   return program
     .command(name)
     .description(description)
@@ -183,7 +183,7 @@ export function resolveApi(flag: string | undefined, env: NodeJS.ProcessEnv = pr
 }
 
 /** Connects, runs `fn`, closes; API and connection errors become one line on stderr and exit status 1. */
-async function withClient(opts: ApiFlags, fn: (c: Client) => Promise<void>): Promise<void> {
+export async function withClient(opts: ApiFlags, fn: (c: Client) => Promise<void>): Promise<void> {
   const where = resolveApi(opts.api);
   const timeoutMs = numberFlag('--timeout', opts.timeout ?? '10000', 1, 3_600_000);
   const token = opts.token ?? (process.env.NETBRANCH_TOKEN || undefined);
@@ -220,7 +220,7 @@ export function cannotConnect(err: ConnectError): string {
 }
 
 /** The tables' clock now (hello's `now`: simulated time in a sim), else this machine's. */
-async function tablesNow(c: Client): Promise<number> {
+export async function tablesNow(c: Client): Promise<number> {
   const hello = await c.hello();
   return typeof hello.now === 'number' ? hello.now : Date.now();
 }

@@ -7,6 +7,7 @@ import { registerHost } from './host.js';
 import { registerRouter } from './router.js';
 import { registerStress } from './stress.js';
 import { registerApiCommands } from './api-commands.js';
+import { registerTcp } from './tcp.js';
 import { registerEdits } from './edits.js';
 import { UsageError } from './usage.js';
 import { guardStdio } from './stop.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerRouter(program);
   registerStress(program);
   registerApiCommands(program);
+  registerTcp(program);
   registerEdits(program);
   return program;
 }

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { runSim, type SimOptions } from '../actors/sim/sim.js';
 import { formatSummary, type SimResult } from '../actors/sim/sim-summary.js';
-import { numberFlag, openPcapFlag, requireGitStoreFor, storeFlag } from './usage.js';
+import { numberFlag, openPcapFlag, requireGitStoreFor, storeFlag, UsageError } from './usage.js';
+import { isSimProto, type SimProto } from '../actors/sim/sim-node.js';
 import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
 import { stderrLogger } from './log.js';
 import { trapStop } from './stop.js';
@@ -37,10 +38,11 @@ export function registerSim(program: Command): void {
     .option('--speed <x>', "simulated seconds per real second, or 'max'", '1')
     .option('--pcap <file>', 'write every frame to a pcap file (tcpdump -r FILE; written out every second; missing directories are made)')
     .option('--seed <n>', 'random seed', '1')
+    .option('--proto <tcp|udp>', 'what carries the messages: tcp (a connection per peer, each message acked on it) or udp (a datagram each)', 'tcp')
     .option('--packet-actors <n>', 'packet actors per node', '2')
     .option('--merge-interval <ms>', 'actor merge interval, simulated ms', '100')
     .option('--json', 'print the summary as JSON')
-    .option('--store <kind>', "memory, or git:DIR: each node's primary persisted to DIR/node<i>", 'memory')
+    .option('--store <kind>', "memory, or git:DIR: each node's primary persisted to DIR/node<i> (then: git -C DIR/node0 log -p -- tcp/)", 'memory')
     .option('--flush-interval <ms>', 'with --store git:DIR: simulated ms between commits to git', '1000')
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '60')
     .option('--api-node <i>', "with --api: whose tables the API serves", '0');
@@ -66,6 +68,7 @@ function simOptions(opts: SimFlags, cmd: Command): Omit<SimOptions, 'signal' | '
     seconds: num('--seconds', String(opts.seconds), 0.01, 86_400),
     speed,
     seed: num('--seed', String(opts.seed), 0, 2 ** 32 - 1, true),
+    proto: protoFlag(opts.proto),
     packetActors: num('--packet-actors', String(opts.packetActors), 1, 16, true),
     mergeIntervalMs: num('--merge-interval', String(opts.mergeInterval), 1, 60_000),
     git: store.git,
@@ -79,6 +82,11 @@ function simOptions(opts: SimFlags, cmd: Command): Omit<SimOptions, 'signal' | '
   };
 }
 
+function protoFlag(v: unknown): SimProto {
+  if (isSimProto(v)) return v;
+  throw new UsageError(`--proto must be tcp or udp, got '${String(v)}'`);
+}
+
 function registerDemo(program: Command): void {
   program
     .command('demo')
@@ -90,11 +98,12 @@ function registerDemo(program: Command): void {
       const seed = num('--seed', opts.seed, 0, 2 ** 32 - 1, true); // every flag checked before the banner
       const out = (l: string) => process.stdout.write(l + '\n');
       out('netbranch demo: 6 nodes, each with its own store; packet actors and an ARP-expiry actor on their own branches,');
-      out('merging back every 100 ms. Peers change every 40 s, so entries not refreshed expire after 60 s.\n');
+      out('merging back every 100 ms. Nodes message peers over TCP; peers change every 40 s, so entries not refreshed');
+      out('expire after 60 s and idle connections close.\n');
       const r = await runStoppable({ nodes: 6, seconds: 150, speed: 15, seed, reportEveryS: 10, out, git: store.git, gitLogger: store.git ? stderrLogger('demo') : undefined }, undefined);
       out('');
       for (const l of formatSummary(r)) out(l);
-      if (store.git) out(`\nthe tables in git: git -C ${store.git}/node0 log -p -- arp/   (docs/git-store.md: editing them with git)`);
+      if (store.git) out(`\nthe tables in git: git -C ${store.git}/node0 log -p -- arp/ tcp/   (docs/git-store.md: editing them with git)`);
       out('\nnext: netbranch sim --help, netbranch stress --help, and docs/actors.md');
     });
 }

@@ -29,6 +29,7 @@ export const TOOLS = [
   ['curl', 'curl', 'test'],
   ['/usr/bin/python3', 'python3', 'test'], // the router lab's helpers; node-gyp
   ['/usr/lib/python3/dist-packages/msgpack', 'python3-msgpack', 'test'], // docs/api.md's Python client example
+  ['/usr/lib/python3/dist-packages/scapy', 'python3-scapy', 'test'], // test/tcp-synflood: spoofed SYNs from a namespace
   ['g++', 'g++', 'test'], // with make and python3: builds the TAP addon
   ['make', 'make', 'test'],
   ['cc', 'gcc', 'bench'], // bench/tap.ts and router-e2e compile their UDP flood and sink

@@ -3,20 +3,18 @@
 // 127.0.0.1:0. The real server (api/server/lookup-server.ts) has its own tests.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeBody, encodeFrame, FrameReader } from '../api/frames.js';
 import { PROTOCOL_VERSION, type HelloResult } from '../api/protocol.js';
 import { ApiError, connect, ConnectError, defaultApiSocket, formatWhere, parseWhere, type Client } from '../api/client.js';
-import { apiOutput, parseValue } from '../cli/api-commands.js';
+import { parseValue } from '../cli/api-commands.js';
 import { formatArpEntry, formatHistoryEntry, formatNatValue } from '../cli/api-format.js';
-import { buildProgram, main } from '../cli/main.js';
+import { buildProgram } from '../cli/main.js';
+import { inProcess, spawned as cli } from './support/cli-run.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIR = mkdtempSync(join(tmpdir(), 'netbranch-api-'));
 after(() => rmSync(DIR, { recursive: true, force: true }));
 
@@ -396,42 +394,8 @@ describe('api formatting', () => {
 // ---- the CLI against a fake server with tables: a few commands spawned as a user runs them (exit
 // statuses, stderr, signals' worth of process behaviour), the rest in-process through main() to stay fast ----
 
-interface Run { code: number; stdout: string; stderr: string }
-
 delete process.env.NETBRANCH_API;
 delete process.env.NETBRANCH_TOKEN;
-
-/** `node --import tsx cli/main.ts ...args`, as a user runs it. */
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** main(args) in this process, with the API commands' output (and stderr, where main reports usage errors) captured. */
-async function inProcess(...args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const saved = { ...apiOutput };
-  const stderrWrite = process.stderr.write;
-  const stdoutErrorListeners = process.stdout.listeners('error');
-  apiOutput.out = (t) => { stdout += t; };
-  apiOutput.err = (t) => { stderr += t; };
-  process.stderr.write = ((chunk: string | Uint8Array) => { stderr += String(chunk); return true; }) as typeof process.stderr.write;
-  process.exitCode = undefined;
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    Object.assign(apiOutput, saved);
-    process.stderr.write = stderrWrite;
-    process.exitCode = undefined;
-    // main() adds an EPIPE handler per run.
-    for (const l of process.stdout.listeners('error')) if (!stdoutErrorListeners.includes(l)) process.stdout.off('error', l as (...a: unknown[]) => void);
-  }
-}
 
 const noStackTrace = (text: string): boolean => !/^\s+at /m.test(text);
 

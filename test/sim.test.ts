@@ -49,7 +49,7 @@ test('netbranch sim prints a per-node summary, writes a pcap tcpdump can read, a
       const td = spawnSync('tcpdump', ['-nn', '-r', pcap], { encoding: 'utf8' });
       assert.equal(td.status, 0, td.stderr);
       assert.match(td.stdout, /ARP, Request who-has/);
-      assert.match(td.stdout, /UDP, length/);
+      assert.match(td.stdout, /\.7777: Flags \[S\]/, 'the messages go over TCP by default: a SYN to the sim port');
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -57,7 +57,7 @@ test('netbranch sim prints a per-node summary, writes a pcap tcpdump can read, a
 });
 
 test('bad sim flags give a one-line error and exit 2', () => {
-  for (const args of [['--nodes', '1'], ['--nodes', 'ten'], ['--seconds', '-3'], ['--speed', '0']]) {
+  for (const args of [['--nodes', '1'], ['--nodes', 'ten'], ['--seconds', '-3'], ['--speed', '0'], ['--proto', 'sctp']]) {
     const r = cli(['sim', ...args]);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);

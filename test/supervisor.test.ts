@@ -25,7 +25,7 @@ const ACTOR = new URL('./support/startup-actor.ts', import.meta.url);
 function scripted<K extends ActorKind>(name: string, kind: K, part: ActorInitPart<K>): ActorSpec<K> {
   return { name, kind, module: ACTOR, prepare: () => part };
 }
-const NO_API = { lookup: { tokens: [], role: 'router' } };
+const NO_API = { lookup: { tokens: [], role: 'router' }, stack: 'router' as const };
 const TICK = { tickMs: 1_000 };
 
 function supervisor(): { sup: Supervisor; logs: string[] } {

@@ -6,6 +6,7 @@ export * from './status.js';
 export * from './ethernet.js';
 export * from './arp.js';
 export * from './ipv4.js';
+export * from './ipv4-fragment.js';
 export * from './icmpv4.js';
 export * from './udp.js';
 export * from './tcp.js';

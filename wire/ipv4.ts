@@ -43,9 +43,16 @@ export function ipv4ToString(addr: number): string {
 
 /** Parses a dotted quad; leading zeros are refused (they read as octal elsewhere). */
 export function parseIpv4(text: string): number {
+  const addr = tryParseIpv4(text);
+  if (addr === undefined) throw new WireError('ipv4', 'address', 'bad-value', JSON.stringify(text));
+  return addr;
+}
+
+/** As `parseIpv4`, undefined for what is not a dotted quad (for parsers of keys that contain addresses). */
+export function tryParseIpv4(text: string): number | undefined {
   const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(text);
   const parts = m ? [m[1], m[2], m[3], m[4]].map(Number) : [];
-  if (!m || parts.some((p) => p > 255)) throw new WireError('ipv4', 'address', 'bad-value', JSON.stringify(text));
+  if (!m || parts.some((p) => p > 255)) return undefined;
   return ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
 }
 

@@ -1,5 +1,6 @@
-// Starts a stack's actors on one link: N packet actors behind a dispatcher, plus the ARP-expiry
-// actor, all supervised and merging into one primary. Used by the TAP stack, the tests and benches.
+// Starts a stack's actors on one link: N packet actors (ARP, ping, TCP) behind a dispatcher, the ARP-expiry
+// actor and, when asked, the lookup actor serving the API, all supervised and merging into one primary.
+// Used by the TAP stack, the tests and benches.
 import { ReplicaHost, Store } from '../../store/index.js';
 import type { Link } from '../../wire/link/link.js';
 import { TapQueueSet } from '../../wire/link/tap.js';
@@ -8,9 +9,10 @@ import { Dispatcher } from '../runtime/dispatcher.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import { stackTables } from './host-schema.js';
 import { Supervisor } from '../runtime/supervisor.js';
-import type { HostPacketInit } from '../runtime/messages.js';
+import type { HostPacketInit, HostTcpInit } from '../runtime/messages.js';
 import { siblingModule } from '../../store/thread.js';
 import type { Logger } from '../../store/index.js';
+import type { LookupInit } from '../../api/server/listeners.js';
 
 export interface StackActorsOptions {
   packetActors?: number;
@@ -21,6 +23,12 @@ export interface StackActorsOptions {
   store?: Store;
   /** Queues mode: each packet actor busy-polls its TAP queue this many µs after frames (TapOptions.spinUs). Default 50. */
   spinUs?: number;
+  /** TCP ports every packet actor runs an echo service on. */
+  tcpEcho?: number[];
+  /** The packet actors' TCP endpoints' buffers and limits. */
+  tcp?: HostTcpInit;
+  /** Serve the external-lookup API (arp, tcp, frag) from its own actor (actors/lookup/lookup-worker.ts). */
+  api?: LookupInit;
 }
 
 export class StackActors {
@@ -51,7 +59,7 @@ export class StackActors {
         name: `packet-${i}`,
         kind: 'host-packet',
         module: siblingModule(import.meta.url, './packet-worker'),
-        prepare: () => ({ iface, arp: opts.arp, frames: frames(i) }),
+        prepare: () => ({ iface, arp: opts.arp, frames: frames(i), tcpEcho: opts.tcpEcho, tcp: opts.tcp }),
         onDown: () => (queues ? queues.reclaim(i) : dispatcher!.disconnect(i)),
       });
     }
@@ -61,6 +69,8 @@ export class StackActors {
       module: siblingModule(import.meta.url, './arp-expiry-worker'),
       prepare: () => ({ arp: opts.arp, tickMs: opts.expiryTickMs ?? 1_000 }),
     });
+    const api = opts.api;
+    if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: api, stack: 'host' as const }) });
   }
 
   ready(): Promise<void> {

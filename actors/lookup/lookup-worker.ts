@@ -1,24 +1,37 @@
-// The external-lookup actor: its own replica of the router's tables, kept fresh by the merge loop,
-// serving the API (and the HTTP view) from its own thread. Reads never touch the packet actors;
+// The external-lookup actor: its own replica of a stack's tables (the router's, or a host's), kept fresh by
+// the merge loop, serving the API (and the HTTP view) from its own thread. Reads never touch the packet actors;
 // writes go to its replica and merge back with the tables' normal rules.
+import type { Schema } from '../../store/index.js';
+import type { TableRule } from '../../api/server/requests.js';
 import { ActorRuntime } from '../runtime/actor-runtime.js';
 import { actorInit } from '../runtime/actor-init.js';
+import type { LookupStack } from '../runtime/messages.js';
 import { HttpView } from '../../api/server/http-view.js';
 import { LookupServer } from '../../api/server/lookup-server.js';
 import { ReplicaSource } from '../../api/server/source.js';
-import { routerSchema } from '../router/router-schema.js';
 import { openListeners } from '../../api/server/listeners.js';
+import { routerSchema } from '../router/router-schema.js';
 import { routerApiRules } from '../router/router-api.js';
+import { stackSchema } from '../host/host-schema.js';
+import { hostApiRules } from '../host/host-api.js';
+
+/** Each stack's schema (the same list its primary is built from) and what the API may do with its tables. */
+const STACKS: Record<LookupStack, { schema: () => Schema; rules: Readonly<Record<string, TableRule>> }> = {
+  router: { schema: routerSchema, rules: routerApiRules },
+  host: { schema: stackSchema, rules: hostApiRules },
+};
 
 const actor = actorInit('lookup');
-const rt = new ActorRuntime(routerSchema(), actor);
+const stack = STACKS[actor.stack];
+if (!stack) throw new Error(`lookup: no stack '${actor.stack}' (router or host)`);
+const rt = new ActorRuntime(stack.schema(), actor);
 const init = actor.lookup;
 const replica = await rt.start({ announce: false }); // ready once the sockets listen
 const source = new ReplicaSource(replica, rt);
 const server = new LookupServer(source, {
   role: init.role,
   tokens: init.tokens,
-  tables: routerApiRules,
+  tables: stack.rules,
   maxFrame: init.maxFrame,
   maxConnections: init.maxConnections,
   log: (level, msg, fields) => rt.log(level, fields && Object.keys(fields).length ? `${msg} ${JSON.stringify(fields)}` : msg),

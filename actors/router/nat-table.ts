@@ -2,8 +2,7 @@
 // outside port) is kept if both agree, two different ones are resolved to the lower port and
 // counted; connection state moves along a lattice; last-seen by max; packet and byte counters add.
 import { table, values, option, record, max, counter, custom, Conflict, CodecError, type KeyCodec, type Merge } from '../../store/index.js';
-import { WireError } from '../../wire/error.js';
-import { ipv4ToString, parseIpv4 } from '../../wire/ipv4.js';
+import { ipv4ToString, tryParseIpv4 } from '../../wire/ipv4.js';
 
 export type NatProto = 'tcp' | 'udp' | 'icmp';
 
@@ -69,16 +68,12 @@ export function natReverseKey(proto: NatProto, outPort: number, remoteIp: number
 
 const READABLE = /^(tcp|udp|icmp):(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5}):(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/;
 
-/** A flow key from its readable form, or undefined when it is none (a bad address is wire's WireError, caught here). */
+/** A flow key from its readable form, or undefined when it is none. */
 function parseReadable(x: unknown): string | undefined {
   const m = typeof x === 'string' ? READABLE.exec(x) : null;
   if (!m || Number(m[3]) > 65535 || Number(m[5]) > 65535) return undefined;
-  try {
-    return natKey(m[1] as NatProto, parseIpv4(m[2]), Number(m[3]), parseIpv4(m[4]), Number(m[5]));
-  } catch (err) {
-    if (err instanceof WireError) return undefined;
-    throw err;
-  }
+  const inside = tryParseIpv4(m[2]), remote = tryParseIpv4(m[4]);
+  return inside === undefined || remote === undefined ? undefined : natKey(m[1] as NatProto, inside, Number(m[3]), remote, Number(m[5]));
 }
 
 /** Flow keys: packed in memory and in deltas, readable in paths (`nat/udp:10.201.0.2:40000:10.202.0.2:53`). */

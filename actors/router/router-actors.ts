@@ -128,7 +128,7 @@ export class RouterActors {
   /** The expiry actor, and the lookup actor when the API is served. */
   private spawnExpiryAndLookup(api: LookupInit | undefined): void {
     this.supervisor.spawn({ name: 'expiry', kind: 'router-expiry', module: siblingModule(import.meta.url, './router-expiry-worker'), prepare: () => ({ tickMs: 1_000 }) });
-    if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: api }) });
+    if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: api, stack: 'router' as const }) });
   }
 
   ready(): Promise<void> {

@@ -1,5 +1,6 @@
 // The router's tables as the external-lookup API sees them: ARP takes static entries, port forwards
 // are written by operators, and NAT flows are the data path's own (read, or removed, never written).
+import { fragApiRule } from '../iface/frag-table.js';
 import type { TableRule } from '../../api/server/requests.js';
 import { arpApiRule } from '../iface/arp-api.js';
 
@@ -7,4 +8,5 @@ export const routerApiRules: Readonly<Record<string, TableRule>> = {
   arp: arpApiRule,
   nat: { keyExample: 'udp:10.201.0.2:40000:10.202.0.2:53' },
   dnat: { write: () => null, keyExample: 'tcp:8080' },
+  frag: fragApiRule,
 };

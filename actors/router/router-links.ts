@@ -15,6 +15,8 @@ export interface RouterLinks {
   outside: Link;
   /** Hand-off counters per side; none when frames come from the dispatcher. */
   handoff: { inside: HandoffCounters; outside: HandoffCounters } | null;
+  /** The steered queues (reassembled datagrams are handed on through them); none when frames come from the dispatcher. */
+  steered: { inside: SteeredLink; outside: SteeredLink } | null;
   /** The benchmark's in-thread peers, started once the router is wired. */
   echo: EchoPeers | null;
 }
@@ -22,10 +24,10 @@ export interface RouterLinks {
 /** Opens the actor's links; `forwards()` gives the port-forward maps in force (they change with merges). */
 export function openRouterLinks(cfg: RouterActorInit, forwards: () => ForwardMaps): RouterLinks {
   const f = cfg.frames;
-  if ('rings' in f) return { inside: new RingLink(f.rings.inside), outside: new RingLink(f.rings.outside), handoff: null, echo: null };
+  if ('rings' in f) return { inside: new RingLink(f.rings.inside), outside: new RingLink(f.rings.outside), handoff: null, steered: null, echo: null };
   if ('echo' in f) {
     const echo = new EchoPeers(f.echo, cfg.inside, cfg.outside, cfg.actor, cfg.actors);
-    return { inside: echo.inside, outside: echo.outside, handoff: null, echo };
+    return { inside: echo.inside, outside: echo.outside, handoff: null, steered: null, echo };
   }
   const { queues, handoff } = f;
   const opts = { spinUs: queues.spinUs, vnetHdr: queues.vnetHdr };
@@ -33,10 +35,11 @@ export function openRouterLinks(cfg: RouterActorInit, forwards: () => ForwardMap
     const end = outbound ? queues.inside : queues.outside;
     const own = TapLink.fromFd(end.fd, end.name, opts);
     const peers = (outbound ? handoff.inside : handoff.outside).map((e) => (e === null ? null : new RingLink(e, { vnetHdr: queues.vnetHdr })));
-    // A frame with no port to translate (ARP requests, anything the router only answers or drops) stays where it is.
+    // A frame with no port to translate (ARP requests, anything the router only answers or drops) stays where it is;
+    // a fragment goes to its datagram's owner (steering.ts).
     return new SteeredLink(own, peers, cfg.actor, (frame) => steer(frame, outbound, forwards(), cfg.actors, cfg.actor));
   };
   const inside = side(true);
   const outside = side(false);
-  return { inside, outside, handoff: { inside: inside.handoff, outside: outside.handoff }, echo: null };
+  return { inside, outside, handoff: { inside: inside.handoff, outside: outside.handoff }, steered: { inside, outside }, echo: null };
 }

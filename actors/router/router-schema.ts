@@ -4,8 +4,9 @@ import { Schema, type Table } from '../../store/index.js';
 import { arpTable } from '../iface/arp-table.js';
 import { natTable } from './nat-table.js';
 import { dnatTable } from './dnat-table.js';
+import { fragTable } from '../iface/frag-table.js';
 
-export const routerTables: readonly Table<any, any>[] = [arpTable, natTable, dnatTable];
+export const routerTables: readonly Table<any, any>[] = [arpTable, natTable, dnatTable, fragTable];
 
 export function routerSchema(): Schema {
   return new Schema(routerTables);

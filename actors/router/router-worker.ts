@@ -10,7 +10,8 @@ import { prefixed } from '../runtime/counters.js';
 import { ArpRetryTimer } from '../iface/arp-retry-timer.js';
 import { arpTable, type ArpEntry } from '../iface/arp-table.js';
 import { dnatTable } from './dnat-table.js';
-import { forwardMaps, type ForwardMaps } from './steering.js';
+import { fragTable, type FragEntry } from '../iface/frag-table.js';
+import { forwardMaps, steer, type ForwardMaps } from './steering.js';
 import { openRouterLinks } from './router-links.js';
 import { MapTable } from './map-table.js';
 import { natTable, type NatEntry } from './nat-table.js';
@@ -25,25 +26,39 @@ const replica = await rt.start();
 const hashtable = cfg.store === 'hashtable';
 const arp: TableView<number, ArpEntry> = hashtable ? new MapTable() : replica.table(arpTable);
 const nat: TableView<string, NatEntry> = hashtable ? new MapTable() : replica.table(natTable);
+const frag: TableView<string, FragEntry> = hashtable ? new MapTable() : replica.table(fragTable);
 // The port-forward rules steer frames too (steering.ts): re-read after every merge and resync (a few entries).
 const dnat = replica.table(dnatTable);
 let forwards: ForwardMaps = forwardMaps(dnat.entries(), cfg.inside);
 rt.onRebase = rt.onResync = () => {
   forwards = forwardMaps(dnat.entries(), cfg.inside);
 };
-const { inside, outside, handoff, echo } = openRouterLinks(cfg, () => forwards);
+const { inside, outside, handoff, steered, echo } = openRouterLinks(cfg, () => forwards);
 const router = new Router(
   { inside: cfg.inside, outside: cfg.outside, gateway: cfg.gateway, nat: { actor: cfg.actor, actors: cfg.actors, maxEntries: cfg.maxFlows } },
-  { arp, nat, dnat },
+  { arp, nat, dnat, frag },
   (f) => inside.send(f),
   (f) => outside.send(f),
 );
+if (steered !== null) {
+  // Queues: a datagram reassembled here whose port another actor owns goes on to it (router.ts, DatagramHandOff).
+  router.handOff = {
+    me: cfg.actor,
+    actors: cfg.actors,
+    owner: (f, outbound) => steer(f, outbound, forwards, cfg.actors, cfg.actor),
+    send: (f, owner, outbound) => (outbound ? steered.inside : steered.outside).handTo(owner, f),
+  };
+}
 // Coalesced NAT writes, at most `limit` a slice of the merge cycle; returns how many wait (none with no live flow).
 rt.beforePush = (limit) => (router.nat.activeFlows > 0 ? router.flush(Date.now(), limit) : 0);
 rt.counters = () => ({
   ...router.counters,
   ...prefixed('nat', router.nat.counters),
   ...prefixed('icmp', router.icmpErrors.counters),
+  ...prefixed('frag', router.fragCounters),
+  ...prefixed('reasm', router.reassembler.counters),
+  'reasm.pending': router.reassembler.pending,
+  'reasm.memoryBytes': router.reassembler.memoryBytes,
   'nat.flows': hashtable ? nat.size : router.nat.activeFlows,
   ...(handoff ? { ...prefixed('handoff.inside', handoff.inside), ...prefixed('handoff.outside', handoff.outside) } : {}),
   ...prefixed('link.inside', inside.counters),
@@ -54,6 +69,14 @@ const arpRetries = new ArpRetryTimer(
   () => router.insideArp.resolver.pendingCount + router.outsideArp.resolver.pendingCount > 0,
   (now) => router.poll(now),
 );
+// Reassembly deadlines (30 s) need no finer clock than a second; the check is one comparison when nothing waits.
+setInterval(() => {
+  const now = Date.now();
+  if (router.reassembler.nextDeadline() <= now) {
+    router.poll(now);
+    rt.notePending();
+  }
+}, 1000);
 inside.onFrames((frames) => {
   router.receiveInside(frames, Date.now());
   rt.notePending();

@@ -3,20 +3,25 @@
 // and port forwarding (DNAT) of new connections to our outside address by the `dnat` rules.
 // Headers are rewritten in place by wire/'s operations, with incremental checksums (RFC 1624);
 // nothing is allocated per forwarded packet of a known flow. Time is always an argument.
+// Fragments are reassembled before NAT and cut again on the way out (docs/router.md#fragments).
 import {
   BROADCAST_MAC, DestUnreachableCode, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Packet, Icmpv4Type,
   IpProtocol, Ipv4Packet, NatPorts, TcpPacket, TimeExceededCode, WireStatus,
 } from '../../wire/index.js';
+import { FragmentRefusal, IPV4_MIN_MTU, tryFragmentFrame } from '../../wire/ipv4-fragment.js';
 import type { TableView } from '../../store/index.js';
 import { ArpCache, type ArpCacheOptions } from '../iface/arp-cache.js';
 import { ArpProtocol } from '../iface/arp-protocol.js';
 import type { ArpEntry } from '../iface/arp-table.js';
+import type { FragEntry } from '../iface/frag-table.js';
+import { Reassembler, type ReassemblyOptions } from '../iface/reassembly.js';
 import { dnatKey, dnatRuleProblem, type DnatRule } from './dnat-table.js';
 import { IcmpErrors, isTranslatedError } from './icmp-errors.js';
 import { answerEcho, ECHO_BAD_CHECKSUM, ECHO_UNSUPPORTED } from '../iface/icmp-echo.js';
 import { NatEngine, type NatOptions } from './nat-engine.js';
 import type { NatEntry, NatProto } from './nat-table.js';
 import { onLink, type NetInterface } from '../iface/net-interface.js';
+import { datagramOwner } from './steering.js';
 
 export interface RouterConfig {
   inside: NetInterface;
@@ -26,6 +31,8 @@ export interface RouterConfig {
   nat?: NatOptions;
   arp?: ArpCacheOptions;
   icmpErrorsPerSecond?: number;
+  /** Reassembly limits (defaults as Linux's: 30 s, 4 MiB). */
+  reassembly?: ReassemblyOptions;
 }
 
 export interface RouterTables {
@@ -33,6 +40,41 @@ export interface RouterTables {
   nat: TableView<string, NatEntry>;
   /** Port-forward rules; none: nothing is forwarded. */
   dnat?: TableView<string, DnatRule>;
+  /** Datagrams in reassembly (actors/iface/frag-table.ts); none: kept in the actor's memory only. */
+  frag?: TableView<string, FragEntry>;
+}
+
+/**
+ * How a packet actor that owns queues hands a datagram it reassembled to the actor that must translate
+ * it (the owner of its port): over the hand-off rings, cut again into fragments (rings take MTU-sized frames).
+ */
+export interface DatagramHandOff {
+  readonly me: number;
+  readonly actors: number;
+  /** The actor whose port the whole datagram's frame carries (steering.ts's rule). */
+  owner(frame: Uint8Array, outbound: boolean): number;
+  /** Sends one frame to actor `owner` on the inside (`outbound`) or outside side; false when its ring refused it. */
+  send(frame: Uint8Array, owner: number, outbound: boolean): boolean;
+}
+
+/** The fragment path's own counts; the reassembler counts every drop by its reason (Reassembler.counters). */
+export interface FragmentCounters {
+  /** Datagrams made whole here. */
+  reassembled: number;
+  /** Reassembled datagrams sent on to the actor that owns their port (as fragments). */
+  handedOff: number;
+  /** Hand-offs of a datagram refused by the owner's ring (its fragments dropped). */
+  handOffDropped: number;
+  /** Datagrams cut again on their way out, to the largest fragment size they came in (Linux's frag_max_size). */
+  refragmented: number;
+  /** Reassembled datagrams with DF set that would need cutting: dropped. */
+  dontFragment: number;
+  /** Reassembled datagrams that would need cutting but whose IPv4 options are malformed (cannot be copied): dropped. */
+  badOptions: number;
+  /** ICMP "fragment reassembly time exceeded" sent to the source of a datagram that timed out. */
+  timeExceeded: number;
+  /** Timed-out datagrams whose source has no route back: no error sent. */
+  timeExceededNoRoute: number;
 }
 
 export interface RouterCounters {
@@ -45,6 +87,7 @@ export interface RouterCounters {
   badChecksum: number;
   ttlExceeded: number;
   noRoute: number;
+  /** IPv4 fragments received (each goes to the reassembler; `fragCounters` and `reassembler.counters` say what became of them). */
   fragments: number;
   unsupported: number;
   echoAnswered: number;
@@ -91,6 +134,14 @@ export class Router {
   /** The datagram an ICMP error quotes, and its ICMP header when it is ICMP. */
   private readonly inner = Ipv4Packet.newUnchecked(new Uint8Array(64));
   private readonly innerIcmp = Icmpv4Packet.newUnchecked(new Uint8Array(64));
+  readonly reassembler: Reassembler;
+  readonly fragCounters: FragmentCounters = {
+    reassembled: 0, handedOff: 0, handOffDropped: 0, refragmented: 0, dontFragment: 0, badOptions: 0, timeExceeded: 0, timeExceededNoRoute: 0,
+  };
+  /** Queues mode: where a reassembled datagram goes when another actor owns its port; null: translated here. */
+  handOff: DatagramHandOff | null = null;
+  /** While a reassembled datagram is forwarded: the size it is cut to on the way out; 0 otherwise. */
+  private refragmentAt = 0;
 
   constructor(
     readonly cfg: RouterConfig,
@@ -104,6 +155,8 @@ export class Router {
     this.rules = tables.dnat;
     this.nat = new NatEngine(tables.nat, cfg.nat, tables.dnat);
     this.icmpErrors = new IcmpErrors(cfg.icmpErrorsPerSecond ?? 100);
+    this.reassembler = new Reassembler(tables.frag ?? null, cfg.reassembly);
+    this.reassembler.onTimeExceeded = (quoted, now) => this.reassemblyTimedOut(quoted, now);
     // Return traffic to an inside host that does not answer ARP: dropped and counted. An error about
     // it would go to the remote end and quote the inside address; Linux's masquerade is silent too.
     this.insideArp.onUnreachable = (_ip, frames) => { this.counters.insideUnreachable += frames.length; };
@@ -121,10 +174,11 @@ export class Router {
     for (let i = 0; i < frames.length; i++) this.fromOutside(frames[i], now);
   }
 
-  /** ARP retries and failures. */
+  /** ARP retries and failures, and datagrams whose reassembly timed out. */
   poll(now: number): void {
     this.insideArp.poll(now);
     this.outsideArp.poll(now);
+    if (this.reassembler.nextDeadline() <= now) this.reassembler.poll(now);
   }
 
   /** Coalesced NAT writes, at most `limit` flows: call before each merge. Returns how many flows are still unwritten. */
@@ -140,6 +194,13 @@ export class Router {
     const type = this.l2(frame, me);
     if (type === EtherType.Arp) { this.insideArp.receive(frame, now); return; }
     if (type !== EtherType.Ipv4 || !this.l3()) return;
+    if (this.ip.isFragment) { this.fragment(frame, true, now); return; }
+    this.routeOut(frame, now);
+  }
+
+  /** An inside datagram (in `ip`, checked): answered, refused, or masqueraded and sent out. */
+  private routeOut(frame: Uint8Array, now: number): void {
+    const me = this.cfg.inside;
     const ip = this.ip;
     const dst = ip.dst;
     if (dst === me.ip || dst === this.cfg.outside.ip) { this.local(frame, me, this.sendInside); return; }
@@ -155,13 +216,12 @@ export class Router {
       this.error(frame, Icmpv4Type.TimeExceeded, TimeExceededCode.TtlExceeded, me, this.sendInside, now);
       return;
     }
-    if (ip.isFragment) { this.counters.fragments++; return; } // no reassembly yet: a fragment has no ports to NAT
     if (!this.masquerade(now)) return;
     ip.decrementTtl();
     ip.rewriteSrc(this.cfg.outside.ip);
     this.eth.reset(frame).src = this.cfg.outside.mac;
     this.counters.forwardedOut++;
-    this.outsideArp.sendTo(nextHop, frame, now);
+    this.transmit(this.outsideArp, nextHop, frame, now);
   }
 
   /** Rewrites the source port (ICMP: echo identifier) to the outside binding; false when the packet is dropped (counted). */
@@ -196,7 +256,13 @@ export class Router {
     if (type !== EtherType.Ipv4 || !this.l3()) return;
     const ip = this.ip;
     if (ip.dst !== me.ip) { this.counters.unsolicited++; return; } // masquerade: only replies come back
-    if (ip.isFragment) { this.counters.fragments++; return; }
+    if (ip.isFragment) { this.fragment(frame, false, now); return; }
+    this.routeIn(frame, now);
+  }
+
+  /** A datagram to our outside address (in `ip`, checked): answered, or un-masqueraded and sent inside. */
+  private routeIn(frame: Uint8Array, now: number): void {
+    const ip = this.ip;
     const flow = this.unmasquerade(frame, now);
     if (flow < 0) return;
     if (ip.ttl <= 1) {
@@ -208,7 +274,7 @@ export class Router {
     ip.rewriteDst(insideIp);
     this.eth.reset(frame).src = this.cfg.inside.mac;
     this.counters.forwardedIn++;
-    this.insideArp.sendTo(insideIp, frame, now);
+    this.transmit(this.insideArp, insideIp, frame, now);
   }
 
   /**
@@ -350,7 +416,9 @@ export class Router {
     if (n === ECHO_UNSUPPORTED) { this.counters.unsupported++; return; }
     if (n === ECHO_BAD_CHECKSUM) { this.counters.badChecksum++; return; }
     this.counters.echoAnswered++;
-    send(frame.subarray(0, n));
+    const reply = frame.subarray(0, n);
+    if (this.refragmentAt === 0) send(reply);
+    else for (const piece of this.refragment(reply)) send(piece);
   }
 
   /** Sends an ICMP error about `frame` (its IPv4 header checked) back to its sender, unless it is an error itself. */
@@ -396,5 +464,86 @@ export class Router {
     ip.ttl = ip.ttl + 1;
     ip.fillChecksum();
     return true;
+  }
+
+  // ---------------------------------------------------------------- fragments
+
+  /**
+   * A fragment (in `ip`, checked): reassembled first, as Linux's nf_defrag_ipv4 does before NAT. The
+   * whole datagram is translated here, or handed to the actor that owns its port when this actor
+   * reassembled it as its datagram's owner (so a hand-off is never handed on).
+   */
+  private fragment(frame: Uint8Array, outbound: boolean, now: number): void {
+    this.counters.fragments++;
+    const whole = this.reassembler.acceptFrame(frame, this.ip, now);
+    if (whole === null) return;
+    this.fragCounters.reassembled++;
+    const size = this.reassembler.lastMaxFragment;
+    const h = this.handOff;
+    const w = this.ip.reset(whole, ETHERNET_HEADER_LEN, whole.length - ETHERNET_HEADER_LEN);
+    if (h !== null && datagramOwner(w.src, w.dst, w.protocol, w.ident, h.actors) === h.me) {
+      const owner = h.owner(whole, outbound);
+      if (owner !== h.me) { this.handTo(h, whole, owner, outbound, size); return; }
+    }
+    this.forwardWhole(whole, outbound, size, now);
+  }
+
+  /** A reassembled datagram through the usual path; whatever it sends is cut to `fragSize` again. */
+  private forwardWhole(whole: Uint8Array, outbound: boolean, fragSize: number, now: number): void {
+    this.eth.reset(whole);
+    if (!this.l3()) return;
+    this.refragmentAt = Math.max(IPV4_MIN_MTU, fragSize);
+    try {
+      if (outbound) this.routeOut(whole, now);
+      else this.routeIn(whole, now);
+    } finally {
+      this.refragmentAt = 0;
+    }
+  }
+
+  /** Cut again to the size it came in, so the owner gets MTU-sized frames in order (and reassembles them itself). */
+  private handTo(h: DatagramHandOff, whole: Uint8Array, owner: number, outbound: boolean, fragSize: number): void {
+    this.refragmentAt = Math.max(IPV4_MIN_MTU, fragSize);
+    const pieces = this.refragment(whole);
+    this.refragmentAt = 0;
+    let sent = pieces.length > 0;
+    for (const p of pieces) sent = h.send(p, owner, outbound) && sent;
+    if (sent) this.fragCounters.handedOff++;
+    else this.fragCounters.handOffDropped++;
+  }
+
+  /** Sends a frame to `nextHop`, cut into fragments first when it is a reassembled datagram larger than its fragments were. */
+  private transmit(arp: ArpProtocol, nextHop: number, frame: Uint8Array, now: number): void {
+    if (this.refragmentAt === 0) { arp.sendTo(nextHop, frame, now); return; }
+    for (const piece of this.refragment(frame)) arp.sendTo(nextHop, piece, now);
+  }
+
+  /** The frame cut to `refragmentAt` IP bytes (itself when it fits); none when DF or a bad option forbids it (counted). */
+  private refragment(frame: Uint8Array): Uint8Array[] {
+    if (frame.length - ETHERNET_HEADER_LEN <= this.refragmentAt) return [frame];
+    const pieces = tryFragmentFrame(frame, this.refragmentAt);
+    if (pieces === FragmentRefusal.DontFragment) { this.fragCounters.dontFragment++; return []; }
+    if (typeof pieces === 'number') { this.fragCounters.badOptions++; return []; }
+    this.fragCounters.refragmented++;
+    return pieces;
+  }
+
+  /** A datagram given up after its first fragment came: ICMP time exceeded (reassembly) to its source (RFC 792). */
+  private reassemblyTimedOut(quoted: Uint8Array, now: number): void {
+    const src = this.inner.reset(quoted, 0, quoted.length).src;
+    const inside = onLink(this.cfg.inside, src);
+    const me = inside ? this.cfg.inside : this.cfg.outside;
+    const nextHop = inside || onLink(me, src) ? src : this.cfg.gateway;
+    if (nextHop === undefined) { this.fragCounters.timeExceededNoRoute++; return; }
+    const frame = new Uint8Array(ETHERNET_HEADER_LEN + quoted.length);
+    const eth = this.eth.reset(frame);
+    eth.dst = me.mac;
+    eth.ethertype = EtherType.Ipv4;
+    frame.set(quoted, ETHERNET_HEADER_LEN);
+    if (!this.mayAnswerWithError(frame)) return;
+    const e = this.icmpErrors.build(frame, Icmpv4Type.TimeExceeded, TimeExceededCode.FragmentReassembly, me.ip, me.mac, now);
+    if (e === null) return;
+    this.fragCounters.timeExceeded++;
+    (inside ? this.insideArp : this.outsideArp).sendTo(nextHop, e, now);
   }
 }

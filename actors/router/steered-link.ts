@@ -2,7 +2,8 @@
 // its queue that another actor owns are handed to that actor over an SPSC ring (one hop), frames
 // handed over by the others come in from their rings, and everything it sends goes out of its own
 // queue. With the kernel steering by port (TUNSETSTEERINGEBPF) the hand-off carries only what the
-// kernel cannot place: ARP replies (every actor learns them), ICMP errors, port-forwarded flows.
+// kernel cannot place: ARP replies (every actor learns them), ICMP errors, port-forwarded flows,
+// fragments (to their datagram's owner), and datagrams reassembled for the actor that owns their port.
 import { type FrameBatchHandler, type Link, type LinkCounters } from '../../wire/link/link.js';
 import { isArpReply } from '../runtime/dispatcher.js';
 
@@ -81,6 +82,18 @@ export class SteeredLink implements Link {
     } finally {
       local.length = 0;
     }
+  }
+
+  /** Sends a frame this actor made (a reassembled datagram cut again) to actor `owner`; false when its ring refused it. */
+  handTo(owner: number, frame: Uint8Array): boolean {
+    const peer = this.peers[owner];
+    if (peer === null || peer === undefined) return false;
+    if (peer.send(frame)) {
+      this.handoff.handedOut++;
+      return true;
+    }
+    this.handoff.handoffDropped++;
+    return false;
   }
 
   /** Any actor may be waiting for this answer: every one learns it (ARP is rare). */

@@ -1,6 +1,7 @@
 // Steering: which packet actor owns a frame. Inside frames go to the owner of the flow's source port
 // (or echo identifier), return traffic to the owner of the port it is addressed to, and port
-// forwards bend both rules so a forwarded flow's two directions meet on one actor.
+// forwards bend both rules so a forwarded flow's two directions meet on one actor. Fragments carry
+// no ports but the first: every fragment of a datagram goes to one actor (docs/router.md#fragments).
 import {
   EtherType, EthernetPacket, ETHERNET_HEADER_LEN, ICMPV4_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Packet, Icmpv4Type, IpProtocol,
   Ipv4Packet, IPV4_MIN_HEADER_LEN, NatPorts, NAT_PORTS_LEN,
@@ -115,11 +116,77 @@ export function forwardedPort(f: Uint8Array, outbound: boolean, port: number, ma
   return maps.outside.size === 0 ? port : (maps.outside.get(forwardOutsideKey(proto, port)) ?? port);
 }
 
+/** The actor that reassembles a datagram: a hash of its RFC 791 key (src, dst, protocol, identification). */
+export function datagramOwner(src: number, dst: number, proto: number, ident: number, actors: number): number {
+  if (actors <= 1) return 0;
+  let h = Math.imul(src ^ 0x811c9dc5, 0x01000193);
+  h = Math.imul(h ^ dst, 0x01000193);
+  h = Math.imul(h ^ ((proto << 16) | ident), 0x01000193);
+  return ((h ^ (h >>> 15)) >>> 0) % actors;
+}
+
+/** The frame's datagram owner when it is a fragment; -1 when it is not one. */
+export function fragmentOwner(f: Uint8Array, actors: number): number {
+  if (!ipOf(f) || !ip.isFragment) return -1;
+  return datagramOwner(ip.src, ip.dst, ip.protocol, ip.ident, actors);
+}
+
+/**
+ * A dispatcher's memory of where each datagram's first fragment went, so the later ones follow it:
+ * a direct-mapped cache (a slot per hash, overwritten), typed arrays, nothing allocated per frame.
+ * A later fragment that finds no record (its first came late, or was overwritten) goes by its key's hash.
+ */
+export class FirstFragmentOwners {
+  private readonly src: Int32Array;
+  private readonly dst: Int32Array;
+  private readonly key: Int32Array;
+  private readonly owner: Int8Array;
+
+  constructor(readonly slots = 4096) {
+    this.src = new Int32Array(slots);
+    this.dst = new Int32Array(slots);
+    this.key = new Int32Array(slots).fill(-1);
+    this.owner = new Int8Array(slots);
+  }
+
+  /** The owner of the fragment `ip` points at: `firstOwner` for a first fragment (remembered), else the first's. */
+  place(firstOwner: number, actors: number): number {
+    const k = (ip.protocol << 16) | ip.ident;
+    const s = datagramOwner(ip.src, ip.dst, ip.protocol, ip.ident, 0x7fffffff) % this.slots;
+    if (ip.fragmentOffset === 0) {
+      this.src[s] = ip.src;
+      this.dst[s] = ip.dst;
+      this.key[s] = k;
+      this.owner[s] = firstOwner;
+      return firstOwner;
+    }
+    if (this.key[s] === k && this.src[s] === (ip.src | 0) && this.dst[s] === (ip.dst | 0)) return this.owner[s];
+    return datagramOwner(ip.src, ip.dst, ip.protocol, ip.ident, actors);
+  }
+}
+
+// One per direction: a dispatcher thread steers each network's frames in arrival order.
+const firstFragments = [new FirstFragmentOwners(), new FirstFragmentOwners()];
+
 /**
  * The packet actor (of `actors`) that owns a frame: by its NAT port, else by its flow hash — or, given
  * `portless`, that actor (a frame with no port to translate may be handled by any actor: the one that has it).
+ * Fragments: an actor steering its own queue (`portless` given) sends every fragment to its datagram's
+ * owner, which reassembles and hands the datagram to its port's owner; a dispatcher (no `portless`), which
+ * sees every frame of its network in order, sends them all where the first fragment's port says.
  */
 export function steer(f: Uint8Array, outbound: boolean, maps: ForwardMaps, actors: number, portless = -1): number {
+  if (ipOf(f) && ip.isFragment) {
+    if (portless >= 0) return datagramOwner(ip.src, ip.dst, ip.protocol, ip.ident, actors);
+    const first = ip.fragmentOffset === 0 ? portSteer(f, outbound, maps, actors, -1) : -1;
+    ipOf(f); // portSteer moved the shared views
+    return firstFragments[outbound ? 1 : 0].place(first, actors);
+  }
+  return portSteer(f, outbound, maps, actors, portless);
+}
+
+/** steer()'s rule for a frame that is not a later fragment: its NAT port's owner, else `portless` or its flow hash. */
+function portSteer(f: Uint8Array, outbound: boolean, maps: ForwardMaps, actors: number, portless: number): number {
   const port = natPort(f, outbound);
   if (port < 0) return portless >= 0 ? portless : flowHash(f) % actors;
   // No rules: not even the protocol is looked at.

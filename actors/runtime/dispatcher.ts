@@ -106,7 +106,7 @@ export function isArpReply(f: Uint8Array): boolean {
   return arpOf(f) && (arp.operation === ArpOperation.Reply || arp.senderIp === arp.targetIp);
 }
 
-/** A hash of the frame's flow: IPv4 addresses, protocol and ports; ARP by sender address. */
+/** A hash of the frame's flow: IPv4 addresses, protocol and ports (a fragment: its datagram's identification); ARP by sender address. */
 export function flowHash(f: Uint8Array): number {
   if (f.length < ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN) return 0;
   let h = FNV_BASIS;
@@ -116,7 +116,9 @@ export function flowHash(f: Uint8Array): number {
     h = fnv(h, ip.src ^ ip.dst);
     const proto = ip.protocol;
     h = fnv(h, proto);
-    if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) {
+    // A fragment by its datagram (only the first holds ports), so every fragment of one lands on one actor.
+    if (ip.isFragment) h = fnv(h, ip.ident);
+    else if (proto === IpProtocol.Tcp || proto === IpProtocol.Udp) {
       const p = ports.of(ip, ip.length - ip.headerLength);
       if (p.length >= PORTS_LEN) h = fnv(h, p.srcPort ^ p.dstPort);
     }

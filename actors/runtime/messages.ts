@@ -1,5 +1,6 @@
 // Every message between the main thread and an actor thread, one named interface each (as piscina
 // does). Deltas travel as msgpack bytes (store/replica/delta.ts); control calls go over comlink (control.ts).
+import type { TcpEndpointOptions } from '../tcp/tcp-endpoint.js';
 import type { RingLinkEnd } from '../../wire/link/ring-link.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import type { ArpCacheOptions } from '../iface/arp-cache.js';
@@ -34,7 +35,14 @@ export interface HostPacketInit extends ActorInitBase {
   arp?: ArpCacheOptions;
   /** Its end of the dispatcher's ring, or (queues mode) its own queue of the TAP, read on its own thread. */
   frames: { ring: RingLinkEnd } | { tapQueue: TapQueueEnd & { spinUs: number } };
+  /** TCP ports the actor runs an echo service on (every packet actor listens: a flow may land on any of them). */
+  tcpEcho?: number[];
+  /** Its TCP endpoint's buffers and limits (the endpoint's defaults when absent). */
+  tcp?: HostTcpInit;
 }
+
+/** The plain-number part of TcpEndpointOptions a packet actor's endpoint is started with. */
+export type HostTcpInit = Pick<TcpEndpointOptions, 'mss' | 'rcvBuffer' | 'sndBuffer' | 'backlog' | 'maxHalfOpen' | 'timeWaitMs'>;
 
 /** The host's ARP-expiry actor (actors/host/arp-expiry-worker.ts). */
 export interface ArpExpiryInit extends ActorInitBase {
@@ -83,10 +91,15 @@ export interface RouterExpiryInit extends ActorInitBase {
   tickMs: number;
 }
 
-/** The external-lookup actor (actors/lookup/lookup-worker.ts): where it serves and whom. */
+/** Whose tables a lookup actor serves: the router's schema and API rules, or a host's (arp, tcp, frag). */
+export type LookupStack = 'router' | 'host';
+
+/** The external-lookup actor (actors/lookup/lookup-worker.ts): where it serves, whom, and which stack's tables. */
 export interface LookupActorInit extends ActorInitBase {
   kind: 'lookup';
   lookup: LookupInit;
+  /** Picks the schema the replica is built from: it must be the primary's, or deltas would not decode. */
+  stack: LookupStack;
 }
 
 /** workerData of every actor thread, one named interface per kind. */

@@ -7,7 +7,7 @@ import { HttpView } from '../../api/server/http-view.js';
 import { openListeners, type LookupInit } from '../../api/server/listeners.js';
 import type { ApiLog } from '../../api/server/log-limiter.js';
 import { LocalActor } from '../runtime/local-actor.js';
-import { arpApiRule } from '../iface/arp-api.js';
+import { hostApiRules } from '../host/host-api.js';
 import type { SimNode } from './sim-node.js';
 
 export interface SimApi {
@@ -24,7 +24,7 @@ export async function serveSimApi(
   api: LookupInit, n: number, node: SimNode, o: { mergeIntervalMs: number; now: number; clock: () => number; log?: ApiLog }, out: (line: string) => void,
 ): Promise<SimApi> {
   const actor = new LocalActor('lookup', node.store.main, o.mergeIntervalMs, o.now);
-  const server = new LookupServer(new BranchSource(actor.branch, node.store.main), { role: 'sim', tokens: api.tokens, log: o.log, clock: o.clock, tables: { arp: arpApiRule } });
+  const server = new LookupServer(new BranchSource(actor.branch, node.store.main), { role: 'sim', tokens: api.tokens, log: o.log, clock: o.clock, tables: hostApiRules });
   const http = new HttpView(server);
   try {
     await openListeners(api, server, http);

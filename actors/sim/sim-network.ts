@@ -1,11 +1,11 @@
-// The simulated network: nodes on one VirtualSwitch, each on its own cable, and the UDP traffic between
-// them. Each node messages a peer from its current window of peers; the window moves every `peerShiftS`.
+// The simulated network: nodes on one VirtualSwitch, each on its own cable, and the messages (TCP or
+// UDP) between them. Each node messages a peer from its current window of peers; the window moves every `peerShiftS`.
 import type { PcapWriter } from '../../wire/pcap.js';
 import { VirtualSwitch } from '../../wire/link/virtual-switch.js';
 import type { Store } from '../../store/index.js';
 import { localMac } from '../iface/net-interface.js';
 import { SimCable } from './sim-link.js';
-import { SimNode } from './sim-node.js';
+import { SimNode, type SimProto } from './sim-node.js';
 import { prng } from './prng.js';
 import type { SimClock } from './sim-clock.js';
 
@@ -15,6 +15,8 @@ export interface SimNetworkOptions {
   packetActors?: number;
   mergeIntervalMs?: number;
   ttlMs?: number;
+  /** What carries the messages (default tcp). */
+  proto?: SimProto;
   /** Seconds between a node's messages (on average). */
   messageEveryS?: number;
   /** Simulated seconds after which each node switches to other peers (so old entries expire). */
@@ -46,7 +48,7 @@ export class SimNetwork {
       cable.a.tap = (f) => { this.frames++; pcap?.write(f, clock.wallMs() * 1000); };
       sw.attach(cable.b);
       const iface = { name: `sim${i}`, mac: localMac(0x0a00 + i), ip: ((10 << 24) | (0 << 16) | (0 << 8) | (i + 1)) >>> 0, prefix: 24 };
-      const opts = { packetActors: o.packetActors ?? 2, mergeIntervalMs: o.mergeIntervalMs ?? 100, ttlMs: o.ttlMs ?? 60_000, now: clock.now, store: stores?.[i] };
+      const opts = { packetActors: o.packetActors ?? 2, mergeIntervalMs: o.mergeIntervalMs ?? 100, ttlMs: o.ttlMs ?? 60_000, now: clock.now, proto: o.proto, seed: o.seed, store: stores?.[i] };
       this.nodes.push(new SimNode(iface, cable.a, opts, () => clock.now));
       this.cables.push(cable);
       this.next.push(Math.floor(this.rand() * this.every));

@@ -1,9 +1,10 @@
 // `netbranch sim`: a virtual network of nodes on one VirtualSwitch, each with its own ARP stack and
-// store, exchanging UDP messages on a simulated clock that can run faster than real time.
+// store, exchanging TCP (or UDP) messages on a simulated clock that can run faster than real time.
 import type { PcapWriter } from '../../wire/pcap.js';
 import type { LookupInit } from '../../api/server/listeners.js';
 import { SimClock } from './sim-clock.js';
 import { SimNetwork, type SimNetworkOptions } from './sim-network.js';
+import { isSimProto } from './sim-node.js';
 import { SimRepos, type SimReposOptions } from './sim-repos.js';
 import { closeSimApi, serveSimApi, type SimApi } from './sim-api.js';
 import type { ApiLog } from '../../api/server/log-limiter.js';
@@ -49,7 +50,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
   const out = o.out ?? (() => {});
   const run = await setUp(o, new SimClock(), out);
   try {
-    out(`sim: ${o.nodes} nodes on one switch, ${o.packetActors ?? 2} packet actors + 1 ARP-expiry actor each, ${o.seconds} s simulated at ${Number.isFinite(o.speed) ? `${o.speed}×` : 'full speed'}`);
+    out(`sim: ${o.nodes} nodes on one switch, ${o.packetActors ?? 2} packet actors + 1 ARP-expiry actor each, messages over ${(o.proto ?? 'tcp').toUpperCase()}, ${o.seconds} s simulated at ${Number.isFinite(o.speed) ? `${o.speed}×` : 'full speed'}`);
     run.net.announce();
     const t0 = performance.now();
     await runSteps(o, run, t0, out);
@@ -63,6 +64,7 @@ export async function runSim(o: SimOptions): Promise<SimResult> {
 function checkSimOptions(o: SimOptions): void {
   if (!Number.isInteger(o.nodes) || o.nodes < 2 || o.nodes > 250) throw new RangeError(`--nodes must be an integer from 2 to 250, got ${o.nodes}`);
   if (!(o.seconds > 0) || o.seconds > 86_400) throw new RangeError(`--seconds must be > 0 and at most 86400, got ${o.seconds}`);
+  if (o.proto !== undefined && !isSimProto(o.proto)) throw new RangeError(`--proto must be tcp or udp, got ${o.proto}`);
   if (!(o.speed > 0)) throw new RangeError(`--speed must be > 0 (or 'max'), got ${o.speed}`);
   const apiNode = o.apiNode ?? 0;
   if (o.api && (!Number.isInteger(apiNode) || apiNode < 0 || apiNode >= o.nodes)) throw new RangeError(`--api-node must be a node from 0 to ${o.nodes - 1}, got ${apiNode}`);
@@ -123,6 +125,7 @@ async function finish(run: SimRun): Promise<void> {
 function simResult(o: SimOptions, run: SimRun, realSeconds: number): SimResult {
   const stoppedBy = o.signal?.aborted ? String(o.signal.reason) : undefined;
   return {
+    proto: o.proto ?? 'tcp',
     simulatedSeconds: run.clock.now / 1000,
     realSeconds,
     frames: run.net.frames,
