@@ -283,6 +283,20 @@ describe('NatEngine after a merge settled a binding', () => {
   });
 });
 
+describe('NatEngine sweeping a dead flow it read off the table', () => {
+  test('a dead flow\'s binding, now a live flow\'s, keeps routing the live flow\'s return traffic', () => {
+    const store = new Store([natTable]);
+    const t = store.main.table(natTable);
+    new NatEngine(t).outbound('udp', CLIENT2, 7000, SERVER, 53, 0, 40, 0); // expires at 30 s, still in the table (no expiry run)
+    const nat = new NatEngine(t, { now: 31_000 }); // a restarted actor: reads the dead flow off the table, cold
+    assert.equal(nat.outbound('udp', CLIENT, 7000, SERVER, 53, 0, 40, 31_000), 7000, 'the dead flow\'s port is free');
+    nat.flush(31_000); // the sweep finds the dead cold flow and forgets it
+    const s = nat.inbound('udp', 7000, SERVER, 53, 0, 40, 31_001); // within a second of the last index rebuild
+    assert.ok(s >= 0, 'return traffic to the live flow finds it');
+    assert.equal(nat.insideIp(s), CLIENT);
+  });
+});
+
 describe('nat flow keys', () => {
   test('are packed in memory and readable in paths, both ways', () => {
     const k = natKey('udp', CLIENT, 40000, SERVER, 53);

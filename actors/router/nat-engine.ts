@@ -388,8 +388,15 @@ export class NatEngine {
       seen++;
       if (f.has(s, DIRTY) || expiresAtCode(f.state[s], f.lastSeen[s]) > now) continue;
       // Another actor may have kept a flow this one only read alive: ask the table before forgetting it.
-      if (f.has(s, COLD) && this.reload(s) >= 0 && expiresAtCode(f.state[s], f.lastSeen[s]) > now) continue;
-      if (f.has(s, USED)) this.forget(s);
+      // Only a live entry is loaded: a dead one's binding may be a live flow's by now, and loading would index it over that flow.
+      if (f.has(s, COLD)) {
+        const stored = this.table.get(this.keyOf(s));
+        if (stored !== undefined && expiresAt(stored.state, stored.lastSeen) > now) {
+          this.load(s, stored);
+          continue;
+        }
+      }
+      this.forget(s);
     }
   }
 
