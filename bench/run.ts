@@ -18,6 +18,9 @@ const suites: Record<string, () => Promise<Suite>> = {
   'router-idle': async () => (await import('./router-idle.js')).run,
   tcp: async () => (await import('./tcp.js')).run,
   frag: async () => (await import('./frag.js')).run,
+  dhcp: async () => (await import('./dhcp.js')).run,
+  dns: async () => (await import('./dns.js')).run,
+  'nat-remap': async () => (await import('./nat-remap.js')).run,
   git: async () => (await import('./git.js')).run,
   api: async () => (await import('./api.js')).run,
 };

@@ -8,6 +8,7 @@ import { registerRouter } from './router.js';
 import { registerStress } from './stress.js';
 import { registerApiCommands } from './api-commands.js';
 import { registerTcp } from './tcp.js';
+import { registerLeases } from './leases.js';
 import { registerEdits } from './edits.js';
 import { UsageError } from './usage.js';
 import { guardStdio } from './stop.js';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerStress(program);
   registerApiCommands(program);
   registerTcp(program);
+  registerLeases(program);
   registerEdits(program);
   return program;
 }

@@ -18,6 +18,11 @@ import type { LookupInit } from '../api/server/listeners.js';
 import { Store } from '../store/index.js';
 import { type GitStore } from '../store/git/index.js';
 import { routerTables } from '../actors/router/router-schema.js';
+import { AddressPool } from '../actors/dhcp/address-pool.js';
+import { leasesTable } from '../actors/dhcp/lease-table.js';
+import { clientLeaseTable } from '../actors/dhcp/client-lease-table.js';
+import { formatLeaseLine } from '../actors/dhcp/lease-file.js';
+import type { RouterServicesInit } from '../actors/runtime/messages.js';
 import { numberFlag, openPcapFlag, openTapFlag, requireGitStoreFor, storeFlag, UsageError } from './usage.js';
 import { openGit } from './git.js';
 import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
@@ -42,6 +47,8 @@ interface RouterConfig {
   /** Queues mode: virtio-net headers and segment offload on both TAPs. */
   offload: boolean;
   spinUs: number;
+  /** The router's own services (--dhcp-range, --lease, --dns-upstream, --outside NAME:dhcp); none: it only routes. */
+  services?: RouterServicesInit;
 }
 
 /** A flag that takes one of a few words. */
@@ -50,19 +57,58 @@ function wordFlag<T extends string>(flag: string, value: string | undefined, wor
   throw new UsageError(`${flag} must be ${words.join(' or ')}, got '${value}'`);
 }
 
+/** `1h`, `30m`, `3600s`, `3600` (seconds): a lease length in ms, from a minute to a year. */
+function leaseFlag(v: string | undefined): number {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(String(v ?? '1h').trim());
+  const ms = m ? Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 's'] : NaN;
+  if (!(ms >= 60_000 && ms <= 365 * 86_400_000)) throw new UsageError(`--lease must be a duration from 1m to 365d like 1h, 30m or 3600s, got '${v}'`);
+  return ms;
+}
+
+/** `--outside NAME:dhcp`: the address comes from a lease, 0.0.0.0 until then (/32: nothing is on-link before it). */
+const DHCP_SPEC = /^([^:]+):dhcp$/;
+
+/** The router's own services from their flags; undefined when none is asked for. */
+function servicesConfig(opts: Record<string, string | undefined>, inside: NetInterface, outsideDhcp: boolean): RouterServicesInit | undefined {
+  let dhcpRange: [number, number] | undefined;
+  if (opts.dhcpRange !== undefined) {
+    let pool: AddressPool;
+    try { pool = AddressPool.parse(opts.dhcpRange); } catch (err) { throw new UsageError(`--dhcp-range: ${(err as Error).message}`); }
+    if (!onLink(inside, pool.first) || !onLink(inside, pool.last) || pool.has(inside.ip)) {
+      throw new UsageError(`--dhcp-range ${opts.dhcpRange} must lie in the inside network and leave out the router's ${ipv4ToString(inside.ip)}`);
+    }
+    dhcpRange = [pool.first, pool.last];
+  } else if (opts.lease !== undefined) {
+    throw new UsageError('--lease needs --dhcp-range');
+  }
+  let dnsUpstream: number | undefined;
+  if (opts.dnsUpstream !== undefined) {
+    try { dnsUpstream = parseIpv4(opts.dnsUpstream); } catch { throw new UsageError(`--dns-upstream must be an IPv4 address, got '${opts.dnsUpstream}'`); }
+  }
+  const dns = dnsUpstream !== undefined || outsideDhcp;
+  if (dhcpRange === undefined && !dns) return undefined;
+  return { dhcpRange, leaseMs: dhcpRange ? leaseFlag(opts.lease) : undefined, dnsUpstream, dns, outsideDhcp };
+}
+
 /** Every flag checked before anything is opened or printed. */
 function routerConfig(opts: Record<string, string | undefined>, cmd: Command): RouterConfig {
   const parse = (flag: string, spec: string | undefined, n: number) => {
+    const mac = localMac((process.pid & 0xffff) * 4 + n);
+    const dhcp = flag === '--outside' ? DHCP_SPEC.exec(String(spec)) : null;
     try {
-      return parseInterfaceSpec(String(spec), localMac((process.pid & 0xffff) * 4 + n));
+      // A name checked as any interface's is (the address part is a placeholder).
+      if (dhcp) return { ...parseInterfaceSpec(`${dhcp[1]}:10.0.0.1/24`, mac), ip: 0, prefix: 32 };
+      return parseInterfaceSpec(String(spec), mac);
     } catch (err) {
       throw new UsageError(`${flag}: ${(err as Error).message}`);
     }
   };
   const inside = parse('--inside', opts.inside, 1);
   const outside = parse('--outside', opts.outside, 2);
+  const outsideDhcp = outside.ip === 0;
   if (inside.name === outside.name) throw new UsageError('--inside and --outside must be different devices');
-  if (onLink(inside, outside.ip) || onLink(outside, inside.ip)) throw new UsageError('--inside and --outside must be on different networks');
+  if (!outsideDhcp && (onLink(inside, outside.ip) || onLink(outside, inside.ip))) throw new UsageError('--inside and --outside must be on different networks');
+  if (outsideDhcp && opts.gateway !== undefined) throw new UsageError('--gateway goes with a static --outside address: with NAME:dhcp the lease gives the router');
   let gateway: number | undefined;
   if (opts.gateway !== undefined) {
     try { gateway = parseIpv4(opts.gateway); } catch { throw new UsageError(`--gateway must be an IPv4 address, got '${opts.gateway}'`); }
@@ -72,6 +118,8 @@ function routerConfig(opts: Record<string, string | undefined>, cmd: Command): R
   requireGitStoreFor(cmd, storeSpec);
   const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router');
   if (api && storeSpec.kind === 'hashtable') throw new UsageError('--api needs the store (memory or git:DIR): in hashtable mode there are no tables to serve');
+  // The lease reaches the other actors by merges, and the hashtable baseline merges nothing.
+  if (outsideDhcp && storeSpec.kind === 'hashtable') throw new UsageError('--outside NAME:dhcp needs the store (memory or git:DIR): in hashtable mode the lease would reach no other actor');
   return {
     inside, outside, gateway, storeSpec, api, pcap: opts.pcap,
     flushIntervalMs: numberFlag('--flush-interval', opts.flushInterval, 10, 3_600_000),
@@ -84,6 +132,7 @@ function routerConfig(opts: Record<string, string | undefined>, cmd: Command): R
     steering: wordFlag('--steering', opts.steering, ['kernel', 'handoff'] as const),
     offload: wordFlag('--offload', opts.offload, ['on', 'off'] as const) === 'on' && !opts.dispatcher && !opts.pcap,
     spinUs: numberFlag('--spin-us', opts.spinUs, 0, 2_000, true),
+    services: servicesConfig(opts, inside, outsideDhcp),
   };
 }
 
@@ -115,6 +164,7 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
     const actors = new RouterActors(links[0], links[1], {
       inside: c.inside, outside: c.outside, gateway: c.gateway, packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs,
       store: c.storeSpec.kind, maxFlows: c.maxFlows, logger: log, primary, api: c.api, steering: c.steering, spinUs: c.spinUs, vnetHdr: c.offload,
+      services: c.services,
     });
     git?.start();
     return { tapIn, tapOut, pcaps, git, actors };
@@ -156,11 +206,25 @@ async function stopRouter(r: RunningRouter, log: Logger): Promise<void> {
   log.info({ natEntries: r.actors.store.main.table(natTable).size, stats: r.actors.store.stats }, 'stopped');
 }
 
+/** The services the ready line names: `dhcp` (its range), `dns` (its upstream, or the lease's), `dhcp-client`. */
+function servicesLine(s: RouterServicesInit | undefined): object {
+  if (s === undefined) return {};
+  const range = s.dhcpRange;
+  return {
+    services: {
+      ...(range ? { dhcp: { range: `${ipv4ToString(range[0])}-${ipv4ToString(range[1])}`, leaseS: (s.leaseMs ?? 0) / 1000 } } : {}),
+      ...(s.dns ? { dns: { upstream: s.dnsUpstream !== undefined ? ipv4ToString(s.dnsUpstream) : 'from the outside lease' } } : {}),
+      ...(s.outsideDhcp ? { 'dhcp-client': true } : {}),
+    },
+  };
+}
+
 function readyLine(c: RouterConfig, steering: Steering | null): string {
   const { inside, outside, api, storeSpec } = c;
   return JSON.stringify({
     event: 'ready', inside: { dev: inside.name, ip: ipv4ToString(inside.ip), mac: macToString(inside.mac) },
-    outside: { dev: outside.name, ip: ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers: c.workers,
+    outside: { dev: outside.name, ip: outside.ip === 0 ? 'dhcp' : ipv4ToString(outside.ip), mac: macToString(outside.mac) }, workers: c.workers,
+    ...servicesLine(c.services),
     io: c.io, ...(c.io === 'queues' ? { steering: steering ?? c.steering, offload: c.offload } : {}),
     store: storeSpec.git ? `git:${storeSpec.git}` : storeSpec.kind, pid: process.pid,
     ...(api ? { api: { unix: api.unix, tcp: api.tcp ? `${api.tcp.host}:${api.tcp.port}` : undefined, http: api.http ? `http://${api.http.host}:${api.http.port}/api` : undefined } } : {}),
@@ -175,7 +239,10 @@ function logTableSummary(r: RunningRouter, c: RouterConfig, log: Logger, stats: 
     ? [`hashtable mode: no primary table; flows per actor: ${stats.filter((s) => s.kind === 'packet').map((s) => `${s.name}=${s.counters['nat.flows']}`).join(' ')}`]
     : [...actors.store.main.table(natTable).entries()].map(([, e]) => formatNatEntry(e, c.outside.ip, now));
   const arp = [...actors.store.main.table(arpTable).entries()].map(([ip, e]) => ({ ip: ipv4ToString(ip), mac: macToString(e.mac), kind: e.kind }));
-  log.info({ nat, arp, store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, ...tapCounters(tapIn, tapOut) }, 'table summary');
+  const leases = [...actors.store.main.table(leasesTable).entries()].map(([ip, e]) => `${formatLeaseLine(ip, e)} ${e.state} ${e.kind}`);
+  const lease = actors.store.main.table(clientLeaseTable).get(c.outside.name);
+  const dhcpClient = lease && { ...lease, ip: ipv4ToString(lease.ip), gateway: ipv4ToString(lease.gateway), server: ipv4ToString(lease.server), dns: lease.dns.map(ipv4ToString) };
+  log.info({ nat, arp, leases, ...(c.services?.outsideDhcp ? { dhcpClient: dhcpClient ?? 'no lease yet' } : {}), store: actors.store.stats, git: git?.stats, actors: stats.map((s) => ({ name: s.name, incarnation: s.incarnation, counters: s.counters })), supervisor: actors.supervisor.counters, ...tapCounters(tapIn, tapOut) }, 'table summary');
 }
 
 /** The TAPs' counters when this thread reads them (with queues, each actor counts its own, in its stats). */
@@ -188,7 +255,7 @@ export function registerRouter(program: Command): void {
     .command('router')
     .description('a NAT router between two TAP devices (root): masquerade on the outside, tables on the versioned store')
     .requiredOption('--inside <name:addr/prefix>', "inside TAP and the router's address on it, e.g. tap-in:10.201.0.1/24")
-    .requiredOption('--outside <name:addr/prefix>', "outside TAP and the router's address on it, e.g. tap-out:10.202.0.1/24")
+    .requiredOption('--outside <name:addr/prefix>', "outside TAP and the router's address on it, e.g. tap-out:10.202.0.1/24, or NAME:dhcp for an address leased by the outside network's DHCP server")
     .option('--gateway <addr>', 'default route: next hop on the outside network (default: connected networks only)')
     .option('--workers <n>', 'packet actors', '2')
     .option('--store <kind>', "memory (branches and merges), hashtable (plain Maps, the baseline), or git:DIR", 'memory')
@@ -200,7 +267,10 @@ export function registerRouter(program: Command): void {
     .option('--dispatcher', 'read both TAPs on the main thread and pass frames to the actors over rings (default: each actor owns a queue of each TAP; --pcap implies this)')
     .option('--steering <how>', "with queues: 'kernel' (an eBPF program puts each frame on its owner's queue; hand-off rings for the rest) or 'handoff' (actors hand misplaced frames to their owner)", 'kernel')
     .option('--offload <on|off>', 'with queues: virtio-net headers and TCP segment offload on the TAPs (64 KiB segments NATed whole)', 'on')
-    .option('--spin-us <us>', 'with queues: busy-poll a queue this many µs after frames arrive (0: never spin)', '50');
+    .option('--spin-us <us>', 'with queues: busy-poll a queue this many µs after frames arrive (0: never spin)', '50')
+    .option('--dhcp-range <first-last>', 'serve DHCP on the inside from this range, e.g. 10.201.0.100-10.201.0.200 (hosts get the router as gateway and DNS server)')
+    .option('--lease <duration>', 'with --dhcp-range: lease length, e.g. 1h, 30m, 3600s (default 1h)')
+    .option('--dns-upstream <addr>', "run a DNS cache on the inside address forwarding to this server (with --outside NAME:dhcp: default the lease's DNS server)");
   addApiOptions(cmd).action(runRouter);
 }
 

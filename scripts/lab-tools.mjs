@@ -25,6 +25,7 @@ export const TOOLS = [
   ['unshare', 'util-linux', 'test'], // the docs' examples run in a private mount and pid namespace
   ['dnsmasq', 'dnsmasq-base', 'test'], // the binary only: no system service on :53
   ['dig', 'bind9-dnsutils', 'test'],
+  ['udhcpc', 'udhcpc', 'test'], // the DHCP server's clients in test/router-dhcp-e2e and router-services-hostile
   ['iperf3', 'iperf3', 'test'],
   ['curl', 'curl', 'test'],
   ['/usr/bin/python3', 'python3', 'test'], // the router lab's helpers; node-gyp

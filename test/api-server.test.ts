@@ -259,6 +259,9 @@ describe('the protocol', () => {
       ['nat', false, 'udp:10.201.0.2:40000:10.202.0.2:53'],
       ['dnat', true, 'tcp:8080'],
       ['frag', false, '10.0.0.1>10.0.0.2:17:4660'],
+      ['leases', true, '10.201.0.150'],
+      ['dhcp-client', true, 'tap-out'],
+      ['dns', true, 'www.example.com~A~IN'],
     ]);
     assert.deepEqual(h.scopes, ['read:*'], 'the Unix socket reads without a token');
     assert.equal(h.now, now);
@@ -578,7 +581,7 @@ describe('access control', () => {
     const root = await client(bare, 'unix', T.admin);
     await refused(root.set('arp', '10.201.0.161', STATIC(0x61)), 'read-only-table', /arp takes no writes/);
     await refused(root.set('dnat', 'tcp:8082', { ...RULE, port: 8082 }), 'read-only-table', /dnat takes no writes/);
-    assert.deepEqual((await root.hello()).tables.map((t) => [t.name, t.writable, t.keyExample]), [['arp', false, ''], ['nat', false, ''], ['dnat', false, ''], ['frag', false, '']]);
+    assert.deepEqual((await root.hello()).tables.map((t) => [t.name, t.writable, t.keyExample]), [['arp', false, ''], ['nat', false, ''], ['dnat', false, ''], ['frag', false, ''], ['leases', false, ''], ['dhcp-client', false, ''], ['dns', false, '']]);
     await root.close();
     await bare.close();
   });
@@ -1047,7 +1050,7 @@ describe('the HTTP view', () => {
 
     let r = await g('/api', T.readArp);
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body.tables.map((t: { name: string }) => t.name), ['arp', 'nat', 'dnat', 'frag']);
+    assert.deepEqual(r.body.tables.map((t: { name: string }) => t.name), ['arp', 'nat', 'dnat', 'frag', 'leases', 'dhcp-client', 'dns']);
     assert.deepEqual(r.body.scopes, ['read:arp']);
     assert.equal(r.body.now, now);
 
@@ -1148,7 +1151,7 @@ describe('the lookup actor in a router', () => {
     closers.push(() => c.close());
     const h = await c.hello();
     assert.equal(h.role, 'router');
-    assert.deepEqual(h.tables.map((t) => t.name), ['arp', 'nat', 'dnat', 'frag']);
+    assert.deepEqual(h.tables.map((t) => t.name), ['arp', 'nat', 'dnat', 'frag', 'leases', 'dhcp-client', 'dns']);
     assert.ok(Math.abs(h.now - Date.now()) < 5_000, 'the router\'s clock is the epoch');
     assert.deepEqual((await c.list('nat')).entries.map((e) => e.key), [NAT1]);
     assert.deepEqual((await c.get('nat', NAT1)).value, canonical('nat', NAT1, seedFlow));

@@ -7,10 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Store } from '../store/index.js';
-import { LocalActor } from '../actors/runtime/local-actor.js';
-import { BranchSource } from '../api/server/source.js';
-import { LookupServer } from '../api/server/lookup-server.js';
+import type { Branch, Table } from '../store/index.js';
+import { serveTables } from './support/api-fixture.js';
 import { tcpApiRule, tcpKey, tcpTable, type TcpEntry } from '../actors/tcp/tcp-table.js';
 import { arpTable } from '../actors/iface/arp-table.js';
 import { inProcess as netbranch, spawned } from './support/cli-run.js';
@@ -18,6 +16,11 @@ import { parseIpv4 } from '../wire/index.js';
 
 const DIR = mkdtempSync(join(tmpdir(), 'nb-cli-tcp-'));
 const closers: (() => unknown)[] = [];
+const serve = async (name: string, tables: Table<any, any>[], fill: (main: Branch) => void) => {
+  const f = await serveTables(join(DIR, name), { tables, fill, rules: { tcp: tcpApiRule }, now: NOW, token: TOKEN });
+  closers.push(f.close);
+  return f;
+};
 after(async () => {
   for (const c of closers.reverse()) await c();
   rmSync(DIR, { recursive: true, force: true });
@@ -58,28 +61,9 @@ let unix = '';
 let tcp = '';
 let noTcpTable = '';
 
-/** A primary holding `rows`, forked for the lookup actor and served on a Unix socket (and TCP, with a token). */
-async function serve(name: string, tables: typeof tcpTable[] | [typeof arpTable], rows: TcpEntry[]): Promise<{ unix: string; tcp: string }> {
-  const store = new Store(tables, { clock: () => NOW });
-  if (rows.length) {
-    for (const r of rows) store.main.table(tcpTable).set(tcpKey(r.localIp, r.localPort, r.remoteIp, r.remotePort), r);
-    store.main.commit({ author: 'endpoint', message: 'connections' });
-  }
-  const actor = new LocalActor('lookup', store.main, 100, NOW);
-  actor.tick(NOW, true);
-  const server = new LookupServer(new BranchSource(actor.branch, store.main), {
-    role: 'test', tokens: [{ name: 'reader', token: TOKEN, scopes: ['read:*'] }], clock: () => NOW, tables: { tcp: tcpApiRule },
-  });
-  const path = join(DIR, name, 'api.sock');
-  await server.listenUnix(path);
-  const port = await server.listenTcp('127.0.0.1', 0);
-  closers.push(() => server.close());
-  return { unix: `unix:${path}`, tcp: `tcp:127.0.0.1:${port}` };
-}
-
 before(async () => {
-  ({ unix, tcp } = await serve('tcp', [tcpTable], ROWS));
-  noTcpTable = (await serve('arp-only', [arpTable], [])).unix;
+  ({ unix, tcp } = await serve('tcp', [tcpTable], (main) => { for (const r of ROWS) main.table(tcpTable).set(tcpKey(r.localIp, r.localPort, r.remoteIp, r.remotePort), r); }));
+  noTcpTable = (await serve('arp-only', [arpTable], () => {})).unix;
 });
 
 

@@ -146,7 +146,7 @@ describe('the dnat table', () => {
   });
 
   test('is appended to the router\'s tables: arp and nat keep their indexes', () => {
-    assert.deepEqual(routerTables.map((t) => t.name), ['arp', 'nat', 'dnat', 'frag']);
+    assert.deepEqual(routerTables.map((t) => t.name), ['arp', 'nat', 'dnat', 'frag', 'leases', 'dhcp-client', 'dns']);
   });
 });
 

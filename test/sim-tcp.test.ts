@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { runSim } from '../actors/sim/sim.js';
 import type { SimNodeSummary, SimResult } from '../actors/sim/sim-summary.js';
 import { actorOfConnection, portForActor } from '../actors/sim/actor-port.js';
-import { frameMessage, MessageReader } from '../actors/sim/message-framing.js';
+import { frameMessage, MessageReader } from '../wire/stream-framing.js';
 import { flowHash } from '../actors/runtime/dispatcher.js';
 import { parseIpv4, TcpFlags } from '../wire/index.js';
 import { tcpFrame } from './support/frames.js';

@@ -36,6 +36,9 @@ export class DnsRepr {
     } catch (err) {
       throw asWireError(err, 'decode');
     }
+    // dns-packet reads a record cut off by the end as garbage ("1.2.undefined.undefined") without an error.
+    const read = dnsPacket.decode.bytes;
+    if (read > bytes.length) throw new WireError('dns', 'message', 'truncated', `records need ${read} bytes, has ${bytes.length}`);
     return new DnsRepr(deepFreeze(message), bytes);
   }
 
@@ -114,4 +117,39 @@ function deepFreeze<T>(value: T): T {
   if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || Object.isFrozen(value)) return value;
   for (const v of Object.values(value as object)) deepFreeze(v);
   return Object.freeze(value);
+}
+
+/** Header flag bits as dns-packet's `flags` holds them (RFC 1035 §4.1.1; QR is the message's `type`). */
+export const DnsFlag = {
+  Authoritative: 0x0400,
+  Truncated: 0x0200,
+  RecursionDesired: 0x0100,
+  RecursionAvailable: 0x0080,
+  AuthenticData: 0x0020,
+  CheckingDisabled: 0x0010,
+} as const;
+
+/** RCODE values (RFC 1035 §4.1.1, RFC 6895). */
+export const DnsRcode = { NoError: 0, FormErr: 1, ServFail: 2, NxDomain: 3, NotImp: 4, Refused: 5 } as const;
+
+/** The OPCODE of a message (0 = standard query). */
+export function dnsOpcode(message: DnsMessage | DnsMessageInit): number {
+  return ((message.flags ?? 0) >> 11) & 0xf;
+}
+
+/** The 4-bit RCODE of a message's header. */
+export function dnsRcode(message: DnsMessage | DnsMessageInit): number {
+  return (message.flags ?? 0) & 0xf;
+}
+
+/**
+ * `DnsRepr.parse` for the packet path: the message, or the WireError it would have thrown. Also refuses a message
+ * whose last record runs past the end, which dns-packet 5.6 decodes by reading undefined bytes ("1.2.undefined.undefined").
+ */
+export function tryParseDns(bytes: Uint8Array): DnsRepr | WireError {
+  try {
+    return DnsRepr.parse(bytes);
+  } catch (err) {
+    return err instanceof WireError ? err : asWireError(err, 'decode');
+  }
 }

@@ -56,6 +56,8 @@ export interface NatCounters {
   forwardClash: number;
   /** Masquerade port candidates skipped because a port-forward rule takes them. */
   forwardPortsSkipped: number;
+  /** Flows removed at once because the outside address changed under them (actors/router/nat-remap.ts). */
+  remapExpired: number;
 }
 
 /** Remembered flows one flush looks at for idle ones (and at most 16 times as many slots). */
@@ -78,7 +80,7 @@ export class NatEngine {
   readonly portSearchLimit: number;
   readonly counters: NatCounters = {
     created: 0, outbound: 0, inbound: 0, preserved: 0, tableFull: 0, portsExhausted: 0, noBinding: 0, reverseRebuilds: 0, flushedWrites: 0, expired: 0,
-    forwardCreated: 0, forwardClash: 0, forwardPortsSkipped: 0,
+    forwardCreated: 0, forwardClash: 0, forwardPortsSkipped: 0, remapExpired: 0,
   };
   private readonly flows: FlowColumns;
   /** A flow's inside 5-tuple, (protocol << 16 | inside port, inside address, remote address, remote port) → its slot. */
@@ -211,6 +213,31 @@ export class NatEngine {
     }
     this.counters.expired += dead.length;
     return dead.length;
+  }
+
+  /**
+   * Removes every flow of `proto` from the table (this actor's branch) and from this actor's memory, at
+   * once: the outside address changed and such flows cannot follow it (nat-remap.ts argues which).
+   * Returns how many rows it removed, how many other rows the table keeps untouched, and how many of
+   * those are live at `now` (one walk of the table: it is the cost of a remap).
+   */
+  dropProtocol(proto: NatProto, now: number): { dropped: number; kept: number; live: number } {
+    const dead: string[] = [];
+    let kept = 0, live = 0;
+    for (const [k, e] of this.table.entries()) {
+      if (e.proto === proto) {
+        dead.push(k);
+        continue;
+      }
+      kept++;
+      if (expiresAt(e.state, e.lastSeen) > now) live++;
+    }
+    for (const k of dead) this.table.delete(k);
+    // Cold slots too: a flow read off the table must not be warmed again from a replica that still has it.
+    const f = this.flows, code = protoCode(proto);
+    for (let s = 0; s < f.capacity; s++) if (f.has(s, USED) && f.proto[s] === code) this.forget(s);
+    this.counters.remapExpired += dead.length;
+    return { dropped: dead.length, kept, live };
   }
 
   get activeFlows(): number {

@@ -14,7 +14,7 @@ import type { NetInterface } from '../iface/net-interface.js';
 import { routerTables } from './router-schema.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import type { LookupInit } from '../../api/server/listeners.js';
-import type { RouterFrames } from '../runtime/messages.js';
+import type { RouterFrames, RouterServicesInit } from '../runtime/messages.js';
 import type { EchoLoadInit } from '../sim/echo-peers.js';
 
 /** How frames on TAP queues reach their owner: the kernel's eBPF steering program (plus hand-off for the rest), or hand-off alone. */
@@ -41,6 +41,8 @@ export interface RouterActorsOptions {
   vnetHdr?: boolean;
   /** A benchmark: no networks (both null); each packet actor forwards for peers simulated in its own thread. */
   echo?: EchoLoadInit;
+  /** The router's own services (DHCP server, DNS cache, outside DHCP client), run in every packet actor. */
+  services?: RouterServicesInit;
 }
 
 export class RouterActors {
@@ -115,7 +117,7 @@ export class RouterActors {
       prepare: () => ({
         merging: store === 'memory',
         router: {
-          frames: frames(i), inside: opts.inside, outside: opts.outside, gateway: opts.gateway, actor: i, actors: n, store, maxFlows: opts.maxFlows,
+          frames: frames(i), inside: opts.inside, outside: opts.outside, gateway: opts.gateway, actor: i, actors: n, store, maxFlows: opts.maxFlows, services: opts.services,
         },
       }),
       onDown: () => {

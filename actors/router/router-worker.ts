@@ -4,6 +4,7 @@
 // written to the branch just before each merge. The port-forward rules (`dnat`) are always read
 // from the replica: operators write them to the primary, and they arrive with the next merge (in
 // the hashtable baseline, which never merges, the rules are those of the snapshot it started from).
+// The router's own services (DHCP, DNS, the outside lease) run here too, on this actor's branch.
 import { ActorRuntime } from '../runtime/actor-runtime.js';
 import { actorInit } from '../runtime/actor-init.js';
 import { prefixed } from '../runtime/counters.js';
@@ -18,6 +19,12 @@ import { natTable, type NatEntry } from './nat-table.js';
 import { Router } from './router.js';
 import { routerSchema } from './router-schema.js';
 import type { TableView } from '../../store/index.js';
+import { DeadlineTimer } from '../host/deadline-timer.js';
+import { leasesTable } from '../dhcp/lease-table.js';
+import { clientLeaseTable } from '../dhcp/client-lease-table.js';
+import { AddressPool } from '../dhcp/address-pool.js';
+import { dnsTable } from '../dns/dns-table.js';
+import { LocalServices } from './local-services.js';
 
 const init = actorInit('router-packet');
 const cfg = init.router;
@@ -30,8 +37,15 @@ const frag: TableView<string, FragEntry> = hashtable ? new MapTable() : replica.
 // The port-forward rules steer frames too (steering.ts): re-read after every merge and resync (a few entries).
 const dnat = replica.table(dnatTable);
 let forwards: ForwardMaps = forwardMaps(dnat.entries(), cfg.inside);
+let services: LocalServices | null = null;
+let serviceTimers: DeadlineTimer | null = null;
 rt.onRebase = rt.onResync = () => {
   forwards = forwardMaps(dnat.entries(), cfg.inside);
+  if (services === null) return;
+  // The `dhcp-client` row may carry a new outside address: a lease the owner got, or an operator's edit.
+  const now = Date.now();
+  services.sync(now);
+  serviceTimers?.arm(now);
 };
 const { inside, outside, handoff, steered, echo } = openRouterLinks(cfg, () => forwards);
 const router = new Router(
@@ -40,6 +54,18 @@ const router = new Router(
   (f) => inside.send(f),
   (f) => outside.send(f),
 );
+const svc = cfg.services;
+if (svc !== undefined && (svc.dhcpRange !== undefined || svc.dns || svc.outsideDhcp)) {
+  services = new LocalServices(router, {
+    leases: hashtable ? new MapTable() : replica.table(leasesTable),
+    dhcpClient: hashtable ? new MapTable() : replica.table(clientLeaseTable),
+    dns: hashtable ? new MapTable() : replica.table(dnsTable),
+  }, (f) => inside.send(f), (f) => outside.send(f), {
+    actor: cfg.actor, actors: cfg.actors, outsideDhcp: svc.outsideDhcp,
+    dhcp: svc.dhcpRange ? { pool: new AddressPool(svc.dhcpRange[0], svc.dhcpRange[1]), leaseMs: svc.leaseMs } : undefined,
+    dns: svc.dns ? { upstream: svc.dnsUpstream } : undefined,
+  });
+}
 if (steered !== null) {
   // Queues: a datagram reassembled here whose port another actor owns goes on to it (router.ts, DatagramHandOff).
   router.handOff = {
@@ -64,6 +90,7 @@ rt.counters = () => ({
   ...prefixed('link.inside', inside.counters),
   ...prefixed('link.outside', outside.counters),
   ...(echo ? { 'echo.forwarded': echo.forwarded } : {}),
+  ...(services ? services.stats() : {}),
 });
 const arpRetries = new ArpRetryTimer(
   () => router.insideArp.resolver.pendingCount + router.outsideArp.resolver.pendingCount > 0,
@@ -77,16 +104,32 @@ setInterval(() => {
     rt.notePending();
   }
 }, 1000);
-inside.onFrames((frames) => {
-  router.receiveInside(frames, Date.now());
+// The services' timers (DHCP probes and expiries, DNS timeouts, the client's T1/T2, the DNS endpoint's TCP).
+serviceTimers = services === null ? null : new DeadlineTimer(() => services!.nextDeadline(), (now) => {
+  services!.poll(now);
   rt.notePending();
   arpRetries.arm();
+});
+inside.onFrames((frames) => {
+  const now = Date.now();
+  router.receiveInside(frames, now);
+  rt.notePending();
+  arpRetries.arm();
+  serviceTimers?.arm(now);
 });
 outside.onFrames((frames) => {
-  router.receiveOutside(frames, Date.now());
+  const now = Date.now();
+  router.receiveOutside(frames, now);
   rt.notePending();
   arpRetries.arm();
+  serviceTimers?.arm(now);
 });
+if (services !== null) {
+  const now = Date.now();
+  services.start(now);
+  arpRetries.arm();
+  serviceTimers!.arm(now);
+}
 if (hashtable) {
   setInterval(() => {
     const now = Date.now();

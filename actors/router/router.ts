@@ -45,6 +45,17 @@ export interface RouterTables {
 }
 
 /**
+ * The router's own services (actors/router/local-services.ts): given each datagram for one of its addresses
+ * (or broadcast) before NAT, with `ip` pointing at its checked header; true when a service took it.
+ */
+export interface RouterLocal {
+  inside(ip: Ipv4Packet, now: number): boolean;
+  outside(ip: Ipv4Packet, now: number): boolean;
+  /** Every ARP frame from the inside, before the router's ARP sees it (the DHCP server's probes watch them). */
+  insideArp(frame: Uint8Array): void;
+}
+
+/**
  * How a packet actor that owns queues hands a datagram it reassembled to the actor that must translate
  * it (the owner of its port): over the hand-off rings, cut again into fragments (rings take MTU-sized frames).
  */
@@ -101,6 +112,10 @@ export interface RouterCounters {
   dnatNoRule: number;
   /** A rule the router cannot use: its value disagrees with its key, or its target is not an inside host (also `unsolicited`). */
   dnatBadRule: number;
+  /** Inside traffic to masquerade while the outside interface has no address yet (DHCP not bound): dropped. */
+  noOutsideAddress: number;
+  /** Inside datagrams to the limited broadcast address that no local service took: never forwarded. */
+  broadcastDropped: number;
 }
 
 /** The NAT table's name for TCP or UDP. */
@@ -123,7 +138,7 @@ export class Router {
   readonly counters: RouterCounters = {
     rxInside: 0, rxOutside: 0, forwardedOut: 0, forwardedIn: 0, notForUs: 0, malformed: 0, badChecksum: 0, ttlExceeded: 0,
     noRoute: 0, fragments: 0, unsupported: 0, echoAnswered: 0, unsolicited: 0, icmpErrorsTranslated: 0, hostUnreachable: 0, insideUnreachable: 0,
-    dnatHits: 0, dnatNoRule: 0, dnatBadRule: 0,
+    dnatHits: 0, dnatNoRule: 0, dnatBadRule: 0, noOutsideAddress: 0, broadcastDropped: 0,
   };
   private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(64));
   private readonly ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
@@ -140,6 +155,8 @@ export class Router {
   };
   /** Queues mode: where a reassembled datagram goes when another actor owns its port; null: translated here. */
   handOff: DatagramHandOff | null = null;
+  /** The router's own services (DHCP, DNS); null: every datagram is routed. */
+  local: RouterLocal | null = null;
   /** While a reassembled datagram is forwarded: the size it is cut to on the way out; 0 otherwise. */
   private refragmentAt = 0;
 
@@ -192,9 +209,14 @@ export class Router {
     this.counters.rxInside++;
     const me = this.cfg.inside;
     const type = this.l2(frame, me);
-    if (type === EtherType.Arp) { this.insideArp.receive(frame, now); return; }
+    if (type === EtherType.Arp) {
+      this.local?.insideArp(frame);
+      this.insideArp.receive(frame, now);
+      return;
+    }
     if (type !== EtherType.Ipv4 || !this.l3()) return;
     if (this.ip.isFragment) { this.fragment(frame, true, now); return; }
+    if (this.local !== null && this.local.inside(this.ip, now)) return;
     this.routeOut(frame, now);
   }
 
@@ -203,8 +225,10 @@ export class Router {
     const me = this.cfg.inside;
     const ip = this.ip;
     const dst = ip.dst;
-    if (dst === me.ip || dst === this.cfg.outside.ip) { this.local(frame, me, this.sendInside); return; }
+    if (dst === me.ip || dst === this.cfg.outside.ip) { this.ownAddress(frame, me, this.sendInside); return; }
     if (onLink(me, dst)) { this.counters.unsupported++; return; } // hairpin within the inside network
+    if (dst >>> 0 === 0xffff_ffff) { this.counters.broadcastDropped++; return; }
+    if (this.cfg.outside.ip === 0) { this.counters.noOutsideAddress++; return; } // --outside NAME:dhcp before the lease
     const nextHop = onLink(this.cfg.outside, dst) ? dst : this.cfg.gateway;
     if (nextHop === undefined) {
       this.counters.noRoute++;
@@ -255,7 +279,8 @@ export class Router {
     if (type === EtherType.Arp) { this.outsideArp.receive(frame, now); return; }
     if (type !== EtherType.Ipv4 || !this.l3()) return;
     const ip = this.ip;
-    if (ip.dst !== me.ip) { this.counters.unsolicited++; return; } // masquerade: only replies come back
+    if (this.local !== null && !ip.isFragment && this.local.outside(ip, now)) return;
+    if (ip.dst !== me.ip || me.ip === 0) { this.counters.unsolicited++; return; } // masquerade: only replies come back
     if (ip.isFragment) { this.fragment(frame, false, now); return; }
     this.routeIn(frame, now);
   }
@@ -315,7 +340,7 @@ export class Router {
     const icmp = this.icmp.resetIn(ip, ip.headerLength, ip.payloadLength);
     if (icmp.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return -1; }
     const t = icmp.type;
-    if (t === Icmpv4Type.EchoRequest) { this.local(frame, this.cfg.outside, this.sendOutside); return -1; }
+    if (t === Icmpv4Type.EchoRequest) { this.ownAddress(frame, this.cfg.outside, this.sendOutside); return -1; }
     let flow: number;
     if (t === Icmpv4Type.EchoReply) flow = this.echoReply(now);
     else if (isTranslatedError(t)) flow = this.translateError();
@@ -406,8 +431,8 @@ export class Router {
     return ip.protocol === IpProtocol.Tcp ? this.tcp.resetIn(ip, ip.headerLength, ip.payloadLength).flags : 0;
   }
 
-  /** A packet for one of our own addresses: answer echo requests, drop the rest (counted). */
-  private local(frame: Uint8Array, me: NetInterface, send: (f: Uint8Array) => void): void {
+  /** A packet for one of our own addresses no service took: answer echo requests, drop the rest (counted). */
+  private ownAddress(frame: Uint8Array, me: NetInterface, send: (f: Uint8Array) => void): void {
     const ip = this.ip;
     if (ip.protocol !== IpProtocol.Icmp || ip.isFragment) { this.counters.unsupported++; return; }
     const icmp = this.icmp.resetIn(ip, ip.headerLength, ip.payloadLength);

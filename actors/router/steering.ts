@@ -2,6 +2,7 @@
 // (or echo identifier), return traffic to the owner of the port it is addressed to, and port
 // forwards bend both rules so a forwarded flow's two directions meet on one actor. Fragments carry
 // no ports but the first: every fragment of a datagram goes to one actor (docs/router.md#fragments).
+// The router's own services follow the same rules (docs/router.md#local-services): see dhcpOwner, dnsUpstreamPort.
 import {
   EtherType, EthernetPacket, ETHERNET_HEADER_LEN, ICMPV4_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Packet, Icmpv4Type, IpProtocol,
   Ipv4Packet, IPV4_MIN_HEADER_LEN, NatPorts, NAT_PORTS_LEN,
@@ -55,6 +56,29 @@ export function natPort(f: Uint8Array, outbound: boolean): number {
     if (qproto === IpProtocol.Tcp || qproto === IpProtocol.Udp || qproto === IpProtocol.Icmp) return qp.srcPort;
   }
   return -1;
+}
+
+/**
+ * The actor that serves DHCP, both the server inside and the client outside. Every DHCP message from a client
+ * comes from port 68, and every reply to our client goes to port 68: by the port rule all of them land on the
+ * owner of 68 (inside by source port, outside by destination port), so one branch writes every lease, and no
+ * steering exception is needed.
+ */
+export function dhcpOwner(actors: number): number {
+  return portOwner(68, actors);
+}
+
+/** Where the low ports our upstream DNS source ports are taken from: below NAT's slices, which start at 1024. */
+const DNS_UPSTREAM_BASE = 960;
+
+/**
+ * The source port of actor `actor`'s upstream DNS queries: a port below 1024 that it owns (portOwner of a low
+ * port is the port modulo the actors), so the answers are steered back to it. NAT never hands a low port out;
+ * it keeps one only when an inside host sends from it, and then an answer whose id is not ours goes on to NAT.
+ */
+export function dnsUpstreamPort(actor: number, actors: number): number {
+  const n = Math.max(1, actors);
+  return DNS_UPSTREAM_BASE - (DNS_UPSTREAM_BASE % n) + actor;
 }
 
 /** A rule's inside end as one number (address, protocol, port): the key of the inside dispatcher's map. */

@@ -82,6 +82,22 @@ export interface RouterActorInit {
   /** 'memory': tables on a replica of the primary; 'hashtable': plain Maps, nothing merged. */
   store: 'memory' | 'hashtable';
   maxFlows?: number;
+  /** The router's own services (actors/router/local-services.ts); none: it only routes. */
+  services?: RouterServicesInit;
+}
+
+/** Which of the router's own services run, and their settings (plain data: it crosses to the actor thread). */
+export interface RouterServicesInit {
+  /** The DHCP server's range, first and last address (--dhcp-range). */
+  dhcpRange?: [number, number];
+  /** Its lease length, ms (--lease). */
+  leaseMs?: number;
+  /** The DNS cache's upstream (--dns-upstream); absent with `dns`: the outside lease's DNS server. */
+  dnsUpstream?: number;
+  /** Run the DNS cache on the inside address. */
+  dns?: boolean;
+  /** The outside address comes from DHCP (--outside NAME:dhcp). */
+  outsideDhcp?: boolean;
 }
 
 /** The router's expiry actor (actors/router/router-expiry-worker.ts): ARP entries and NAT flows. */

@@ -1,7 +1,7 @@
 // One TCP connection carrying the sim's length-prefixed messages: what the socket will not take yet
 // waits in an outbox until it is writable; what arrives is cut into whole messages.
 import type { TcpSocket } from '../tcp/tcp-endpoint.js';
-import { frameMessage, MessageReader } from './message-framing.js';
+import { frameMessage, MessageReader } from '../../wire/stream-framing.js';
 
 export type CloseReason = 'closed' | 'reset' | 'timeout' | 'refused';
 

@@ -23,7 +23,8 @@ export const plain = table<string, number>({ name: 'def', key: keys.string, valu
 export const neighbours = table<string, Neighbour>({
   name: 'rec',
   key: keys.ipv4,
-  value: values.record({ mac: values.mac, expires: values.uint, hits: values.uint }),
+  // hits: a counter merges as a + b - old, and the properties edit it freely (down too): any integer, not uint.
+  value: values.record({ mac: values.mac, expires: values.uint, hits: values.number }),
   merge: option(record<Neighbour>({ mac: defaultMerge<string>(), expires: max<number>(), hits: counter() }), { onDeleteModify: 'keep' }),
 });
 export const tallies = table<string, Readonly<Record<string, number>>>({

@@ -1,5 +1,5 @@
-// Length-prefixed messages over a TCP byte stream (a 2-byte big-endian length, then the message), so a
-// message survives being split over segments or sent in one with others.
+// Length-prefixed messages over a TCP byte stream (a 2-byte big-endian length, then the message), as DNS over
+// TCP frames them (RFC 1035 §4.2.2) and the sim's messages do: a message survives being split over segments.
 export const MAX_MESSAGE_LEN = 0xffff;
 const PREFIX_LEN = 2;
 
