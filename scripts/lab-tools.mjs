@@ -56,10 +56,11 @@ export function missingTools(purpose) {
 }
 
 /**
- * How a test file asks for root: process.getuid itself, or test/support/cli.ts's `noTap` (which asks it).
- * A test that needs root uses one of the two; this is the one place that knows both.
+ * How a test file asks for root: process.getuid itself, test/support/cli.ts's `noTap` or
+ * test/support/services-lab.ts's `noLab` (which ask it). A test that needs root uses one of the three; this is
+ * the one place that knows them.
  */
-const NEEDS_ROOT = /\bgetuid\b|\bnoTap\b/;
+const NEEDS_ROOT = /\bgetuid\b|\bnoTap\b|\bnoLab\b/;
 
 /** Test files (names without .test.ts) that skip some or all of their tests without root. */
 function rootOnlyTests() {
@@ -72,7 +73,7 @@ const unique = (xs) => [...new Set(xs)];
 function say(line) { process.stdout.write(`lab-tools: ${line}\n`); }
 
 function notRoot(purpose, missing) {
-  const what = purpose === 'bench' ? 'the root-only benchmarks (tap, arp, router-e2e) report "not measured"'
+  const what = purpose === 'bench' ? 'the root-only benchmarks (tap, arp, router-e2e; the TAP figures of tcp, dns, nat-remap) report "not measured"'
     : `the namespace tests are skipped (${rootOnlyTests().join(', ')})`;
   const lack = missing.length ? `; missing here: ${missing.map((m) => m.probe).join(' ')}` : '';
   say(`not root, so ${what}: they need TAP devices and network namespaces; run \`npm ${purpose === 'bench' ? 'run bench' : 'test'}\` as root to run them (it installs what is missing with apt-get)${lack}`);
