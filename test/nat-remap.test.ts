@@ -196,6 +196,27 @@ describe('remapOutside', () => {
     assert.equal(s.outside.prefix, 28);
     assert.equal(s.r.cfg.gateway, ip('192.0.2.1'));
   });
+  test('a restart binds the lease it had from 0.0.0.0: the TCP rows from the store are live flows and stay', () => {
+    const store = new Store([arpTable, natTable]);
+    const a = rig(store.main.fork('a'));
+    const fl: Flow = { proto: 'tcp', client: 0, port: 40000, server: 0, rport: 80 };
+    const port = open(a, fl, 0);
+    a.r.flush(0);
+    a.b.commit();
+    store.main.merge(a.b);
+    // The restarted actor starts unbound (--outside NAME:dhcp) and follows the `dhcp-client` row back to OLD.
+    const b = rig(store.main.fork('b'));
+    b.outside.ip = 0;
+    b.outside.prefix = 32;
+    const res = remapOutside(b.r, 0, OLD, 10, { prefix: 24 });
+    assert.equal(res.changed, true);
+    assert.equal(res.expired, 0);
+    assert.equal(res.kept, 1);
+    assert.equal(b.r.nat.counters.remapExpired, 0);
+    const delivered = b.sends(() => b.r.receiveOutside([back(fl, OLD, port)], 11)).inside;
+    assert.equal(delivered.length, 1);
+    assert.equal(dstPortOf(delivered[0]), fl.port);
+  });
 });
 
 describe('remap across packet actors and merges', () => {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Store } from '../store/index.js';
 import { IpProtocol, Ipv4Packet, Ipv4Repr, parseIpv4 } from '../wire/ipv4.js';
 import { fragmentIpv4 } from '../wire/ipv4-fragment.js';
-import { fragKey, fragTable } from '../actors/iface/frag-table.js';
+import { expireAbandoned, FRAG_GRACE_MS, fragKey, fragTable } from '../actors/iface/frag-table.js';
 import { DATAGRAM_OVERHEAD, Reassembler } from '../actors/iface/reassembly.js';
 import { prng } from '../actors/sim/prng.js';
 
@@ -197,5 +197,47 @@ describe('the memory bound', () => {
     assert.ok(r.memoryBytes <= DATAGRAM_OVERHEAD + 60 + 2500);
     assert.ok(r.counters.overMemory > 0);
     assert.equal(r.counters.reassembled, 0);
+  });
+});
+
+describe('abandoned rows (the expiry actor, frag-table.ts expireAbandoned)', () => {
+  test('an actor crashes mid-reassembly and restarts: its row goes once past deadline + grace, nothing live is touched', () => {
+    const store = new Store([fragTable]);
+    const main = store.main;
+    // Actor A takes the first fragment of D1 at t=0, merges, and crashes: its reassembler (the bytes) is gone.
+    const a = main.fork('packet-0');
+    const d1 = fragmentIpv4(datagram(3000, 1, 0x0101), 1500);
+    assert.equal(new Reassembler(a.table(fragTable)).accept(view(d1[0]), 0), null);
+    a.commit({ author: 'packet-0' });
+    main.merge(a);
+    const k1 = fragKey(SRC, DST, IpProtocol.Udp, 0x0101);
+    assert.ok(main.table(fragTable).has(k1), 'the crashed actor left its row');
+    // Its next incarnation, on a fresh fork, knows nothing of D1 and starts D2 at t=20 s.
+    const a2 = main.fork('packet-0 again');
+    const r2 = new Reassembler(a2.table(fragTable));
+    const d2src = datagram(3000, 2, 0x0202);
+    const d2 = fragmentIpv4(d2src, 1500);
+    assert.equal(r2.accept(view(d2[0]), 20_000), null);
+    // The expiry actor, on its own fork: D1's deadline is 30 s; inside the grace nothing goes.
+    const e = main.fork('expiry');
+    assert.equal(expireAbandoned(e.table(fragTable), 30_000 + FRAG_GRACE_MS - 1), 0);
+    assert.equal(expireAbandoned(e.table(fragTable), 30_000 + FRAG_GRACE_MS), 1);
+    e.commit({ author: 'expiry' });
+    a2.commit({ author: 'packet-0' });
+    main.merge(e);
+    main.merge(a2);
+    assert.deepEqual([...main.table(fragTable).entries()].map(([k]) => k), [fragKey(SRC, DST, IpProtocol.Udp, 0x0202)], 'D1 gone, D2 kept');
+    // D2, live on the restarted actor, completes whole: the sweep took no byte anyone still held.
+    let whole: Uint8Array | null = null;
+    for (const p of d2.slice(1)) whole = r2.accept(view(p), 21_000);
+    assert.ok(whole !== null && Buffer.compare(Buffer.from(whole), Buffer.from(d2src)) === 0);
+  });
+
+  test('a live reassembler removes its own rows at the deadline, before the grace runs out', () => {
+    const { table, r } = withStore();
+    r.accept(view(fragmentIpv4(datagram(3000, 3), 1500)[0]), 0);
+    r.poll(30_000);
+    assert.equal(table.size, 0);
+    assert.equal(expireAbandoned(table, 30_000 + FRAG_GRACE_MS), 0);
   });
 });

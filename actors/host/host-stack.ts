@@ -65,6 +65,12 @@ export class HostStack {
   private readonly icmp = Icmpv4Packet.newUnchecked(new Uint8Array(64));
   private readonly udp = UdpPacket.newUnchecked(new Uint8Array(64));
   private ident = 1;
+  /** Outgoing IPv4 frames are built here: `send` and ARP copy what they keep, so nothing is allocated per packet. */
+  private readonly txFrame = new Uint8Array(ETHERNET_HEADER_LEN + 0xffff);
+  private readonly txEthView = EthernetPacket.newUnchecked(this.txFrame);
+  private readonly txIpView = Ipv4Packet.newUnchecked(this.txFrame, ETHERNET_HEADER_LEN);
+  private readonly txEth = new EthernetRepr({ dst: 0, src: 0, ethertype: EtherType.Ipv4 });
+  private readonly txIp = new Ipv4Repr({ src: 0, dst: 0, protocol: 0, payloadLen: 0, ttl: IPV4_DEFAULT_TTL, ident: 0, dontFragment: true });
   /** The time of the last call in: the TCP endpoint's `out` has none of its own, and ARP wants one. */
   private now = 0;
 
@@ -172,10 +178,16 @@ export class HostStack {
   sendIpv4(dst: number, protocol: number, payload: Uint8Array, now: number): boolean {
     if (!onLink(this.iface, dst)) { this.counters.noRoute++; return false; }
     this.ident = (this.ident + 1) & 0xffff;
-    const frame = new Uint8Array(ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + payload.length);
-    new EthernetRepr({ dst: 0, src: this.iface.mac, ethertype: EtherType.Ipv4 }).emit(EthernetPacket.newUnchecked(frame)); // dst: filled once resolved
-    const ip = new Ipv4Repr({ src: this.iface.ip, dst, protocol, payloadLen: payload.length, ttl: IPV4_DEFAULT_TTL, ident: this.ident, dontFragment: true });
-    ip.emit(Ipv4Packet.newUnchecked(frame, ETHERNET_HEADER_LEN));
+    const frame = this.txFrame.subarray(0, ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN + payload.length);
+    this.txEth.src = this.iface.mac;
+    this.txEth.emit(this.txEthView); // dst: filled once resolved
+    const ip = this.txIp;
+    ip.src = this.iface.ip;
+    ip.dst = dst;
+    ip.protocol = protocol;
+    ip.payloadLen = payload.length;
+    ip.ident = this.ident;
+    ip.emit(this.txIpView);
     frame.set(payload, ETHERNET_HEADER_LEN + IPV4_MIN_HEADER_LEN);
     return this.arp.sendTo(dst, frame, now);
   }

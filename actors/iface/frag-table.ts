@@ -1,7 +1,7 @@
 // The `frag` table: one row per IPv4 datagram being reassembled, keyed by (src, dst, protocol,
 // identification) as RFC 791 names it. The fragments' bytes stay in the reassembling actor; the row
 // is what the store sees: which bytes are still missing, and when the datagram is given up.
-import { table, values, option, custom, CodecError, type KeyCodec, type Merge } from '../../store/index.js';
+import { table, values, option, custom, CodecError, type KeyCodec, type Merge, type TableView } from '../../store/index.js';
 import { ipv4ToString, tryParseIpv4 } from '../../wire/ipv4.js';
 import type { TableRule } from '../../api/server/requests.js';
 
@@ -49,9 +49,10 @@ export const fragDatagramKey: KeyCodec<string> = {
 };
 
 /**
- * One actor owns a datagram (fragments are steered by their key), so two branches hold one row only
- * when an operator edited it: the row with more bytes received is the more recent knowledge; ties go
- * to the later deadline, then to the canonical form (a total order: the merge is commutative).
+ * Two branches hold one row when a datagram moved between actors (the hand-off in queues mode) or the expiry
+ * actor removed it: the row with more bytes received is the more recent knowledge; ties go to the later deadline,
+ * then to the canonical form (a total order: the merge is commutative). Nothing reads a row back (the bytes live
+ * in the reassembler), so a merge can lose bookkeeping, never a datagram.
  */
 export const mergeFragEntry: Merge<FragEntry> = custom((_old, a, b) => {
   if (a.received !== b.received) return a.received > b.received ? a : b;
@@ -80,3 +81,19 @@ export const fragTable = table<string, FragEntry>({
 
 /** The API serves `frag` read-only: rows are the reassembler's bookkeeping. */
 export const fragApiRule: TableRule = { keyExample: '10.0.0.1>10.0.0.2:17:4660' };
+
+/** Past its deadline by this much, a row's actor is gone: a live one removes its own rows at its next poll (once a second). */
+export const FRAG_GRACE_MS = 5_000;
+
+/**
+ * Removes the rows of datagrams no reassembler can still hold (its actor crashed before the deadline): the
+ * reassembler never reads a row back and drops its datagram at the deadline, so a row past it by the grace is
+ * garbage. Returns how many went.
+ */
+export function expireAbandoned(rows: TableView<string, FragEntry>, now: number, graceMs = FRAG_GRACE_MS): number {
+  if (rows.sizeBound === 0) return 0;
+  const gone: string[] = [];
+  for (const [k, e] of rows.entries()) if (e.deadline + graceMs <= now) gone.push(k);
+  for (const k of gone) rows.delete(k);
+  return gone.length;
+}

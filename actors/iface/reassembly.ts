@@ -157,9 +157,12 @@ export class Reassembler {
   acceptFrame(frame: Uint8Array, ip: Ipv4Packet, now: number): Uint8Array | null {
     const datagram = this.accept(ip, now);
     if (datagram === null) return null;
-    const whole = new Uint8Array(ETHERNET_HEADER_LEN + datagram.length);
+    // The header's room in front (HEADROOM less the IP header) usually holds the Ethernet header too: no copy.
+    const whole = datagram.byteOffset >= ETHERNET_HEADER_LEN
+      ? new Uint8Array(datagram.buffer, datagram.byteOffset - ETHERNET_HEADER_LEN, ETHERNET_HEADER_LEN + datagram.length)
+      : new Uint8Array(ETHERNET_HEADER_LEN + datagram.length);
+    if (whole.buffer !== datagram.buffer) whole.set(datagram, ETHERNET_HEADER_LEN);
     whole.set(frame.subarray(0, ETHERNET_HEADER_LEN));
-    whole.set(datagram, ETHERNET_HEADER_LEN);
     return whole;
   }
 

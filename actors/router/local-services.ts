@@ -89,8 +89,10 @@ export class LocalServices implements RouterLocal {
     const me = this.router.cfg.inside.ip;
     const dst = ip.dst;
     if (ip.protocol === IpProtocol.Udp) {
+      // Forwarded traffic (to neither us nor the broadcast) leaves here, before any header is read.
+      if (dst !== me && dst >>> 0 !== LIMITED_BROADCAST) return false;
       const to = this.dstPort(ip, this.udp);
-      if (to === DhcpServerPort && this.dhcp !== null && (dst === me || dst >>> 0 === LIMITED_BROADCAST)) {
+      if (to === DhcpServerPort && this.dhcp !== null) {
         const payload = this.udpPayload(ip);
         if (payload !== null) this.dhcp.receive(payload, now);
         return true;

@@ -1,9 +1,10 @@
 // Moves the outside address, and every NAT binding with it, to a new one (a new DHCP lease, an operator's edit
 // of the lease row) or to none (a lost lease), in one step per packet actor, on the merge that brings the change.
-// UDP and ICMP echo bindings survive untouched; TCP flows are expired at once (docs/router.md#nat-remap).
+// UDP and ICMP echo bindings survive untouched; TCP flows on the old address are expired (docs/router.md#nat-remap).
 import { performance } from 'node:perf_hooks';
 import { ArpOperation, ArpPacket, ArpRepr, ARP_ETHERNET_IPV4_LEN, BROADCAST_MAC, EtherType, EthernetPacket, EthernetRepr, ETHERNET_HEADER_LEN } from '../../wire/index.js';
 import type { NatEngine } from './nat-engine.js';
+import { expiresAt } from './conntrack.js';
 import type { NetInterface } from '../iface/net-interface.js';
 
 /** What a remap changes: a packet actor's NAT engine and its outside interface (a Router has both). */
@@ -39,7 +40,8 @@ export interface RemapResult {
  * Moves `target`'s outside address from `oldIp` to `newIp` at `now`. The `nat` rows need no change:
  * they hold the outside port, never the address, and the port is unique per (protocol, remote end)
  * whatever the address, so every UDP/ICMP binding is valid on the new one as it stands. TCP rows are
- * deleted on this actor's branch (every actor deletes them, so the deletes agree in any merge order).
+ * deleted on this actor's branch when it moves from a real address (every actor deletes them, so the deletes
+ * agree in any merge order); from 0.0.0.0 they are kept (see below).
  */
 export function remapOutside(target: RemapTarget, oldIp: number, newIp: number, now: number, link: RemapLink = {}): RemapResult {
   const t0 = performance.now();
@@ -47,7 +49,9 @@ export function remapOutside(target: RemapTarget, oldIp: number, newIp: number, 
   if (outside.ip === newIp || !isHostAddress(newIp)) return { changed: false, stale: false, kept: target.nat.table.size, live: 0, expired: 0, ms: performance.now() - t0, announcement: null };
   // The flows were made on whatever address the interface holds: a caller's stale `oldIp` is reported, not trusted.
   const stale = outside.ip !== oldIp;
-  const { dropped, kept, live } = target.nat.dropProtocol('tcp', now);
+  // From 0.0.0.0 (a start or restart, or after an unbind, which expired TCP already) the TCP rows here are the
+  // store's, made on the row's address: live flows, not garbage. Only a move from a real address kills them.
+  const { dropped, kept, live } = outside.ip === 0 ? { dropped: 0, ...liveRows(target.nat, now) } : target.nat.dropProtocol('tcp', now);
   outside.ip = newIp;
   if (link.prefix !== undefined) outside.prefix = link.prefix;
   if (link.gateway !== undefined) target.cfg.gateway = link.gateway;
@@ -67,6 +71,13 @@ export function unbindOutside(target: RemapTarget, now: number): RemapResult {
   outside.ip = 0;
   outside.prefix = 32;
   return { changed: true, stale: false, kept, live, expired: dropped, ms: performance.now() - t0, announcement: null };
+}
+
+/** Every row kept, and how many are live at `now`. */
+function liveRows(nat: NatEngine, now: number): { kept: number; live: number } {
+  let live = 0;
+  for (const [, e] of nat.table.entries()) if (expiresAt(e.state, e.lastSeen) > now) live++;
+  return { kept: nat.table.size, live };
 }
 
 /** Not 0.0.0.0, not the limited broadcast: an address a lease (or an operator) may give the interface. */

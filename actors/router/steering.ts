@@ -142,11 +142,15 @@ export function forwardedPort(f: Uint8Array, outbound: boolean, port: number, ma
 
 /** The actor that reassembles a datagram: a hash of its RFC 791 key (src, dst, protocol, identification). */
 export function datagramOwner(src: number, dst: number, proto: number, ident: number, actors: number): number {
-  if (actors <= 1) return 0;
+  return actors <= 1 ? 0 : datagramHash(src, dst, proto, ident) % actors;
+}
+
+/** The RFC 791 key's hash (FNV-1a over its words, folded), unsigned 32 bits. */
+function datagramHash(src: number, dst: number, proto: number, ident: number): number {
   let h = Math.imul(src ^ 0x811c9dc5, 0x01000193);
   h = Math.imul(h ^ dst, 0x01000193);
   h = Math.imul(h ^ ((proto << 16) | ident), 0x01000193);
-  return ((h ^ (h >>> 15)) >>> 0) % actors;
+  return (h ^ (h >>> 15)) >>> 0;
 }
 
 /** The frame's datagram owner when it is a fragment; -1 when it is not one. */
@@ -176,7 +180,8 @@ export class FirstFragmentOwners {
   /** The owner of the fragment `ip` points at: `firstOwner` for a first fragment (remembered), else the first's. */
   place(firstOwner: number, actors: number): number {
     const k = (ip.protocol << 16) | ip.ident;
-    const s = datagramOwner(ip.src, ip.dst, ip.protocol, ip.ident, 0x7fffffff) % this.slots;
+    const h = datagramHash(ip.src, ip.dst, ip.protocol, ip.ident);
+    const s = h % this.slots;
     if (ip.fragmentOffset === 0) {
       this.src[s] = ip.src;
       this.dst[s] = ip.dst;
@@ -185,7 +190,7 @@ export class FirstFragmentOwners {
       return firstOwner;
     }
     if (this.key[s] === k && this.src[s] === (ip.src | 0) && this.dst[s] === (ip.dst | 0)) return this.owner[s];
-    return datagramOwner(ip.src, ip.dst, ip.protocol, ip.ident, actors);
+    return actors <= 1 ? 0 : h % actors; // datagramOwner's rule, the hash already taken
   }
 }
 

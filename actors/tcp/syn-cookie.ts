@@ -10,17 +10,25 @@ const SLOT_MS = 64_000;
 
 /** A keyed 32-bit mix (murmur3's finalizer over the words): cheap per SYN, unpredictable without the key. */
 function mix(key: Uint32Array, a: number, b: number, c: number, slot: number): number {
-  let h = key[0];
-  for (const w of [a, b, c, slot, key[1], key[2], key[3]]) {
-    h = Math.imul(h ^ w, 0xcc9e2d51);
-    h = (h << 15) | (h >>> 17);
-    h = Math.imul(h, 0x1b873593) ^ key[1];
-  }
+  // Word by word, not over an array of them: a SYN flood calls this once a segment.
+  let h = round(key[0], a, key[1]);
+  h = round(h, b, key[1]);
+  h = round(h, c, key[1]);
+  h = round(h, slot, key[1]);
+  h = round(h, key[1], key[1]);
+  h = round(h, key[2], key[1]);
+  h = round(h, key[3], key[1]);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
+}
+
+function round(h: number, w: number, k: number): number {
+  h = Math.imul(h ^ w, 0xcc9e2d51);
+  h = (h << 15) | (h >>> 17);
+  return Math.imul(h, 0x1b873593) ^ k;
 }
 
 export class SynCookies {
