@@ -13,6 +13,9 @@ import { decodeBody, encodeFrame, FrameReader, FrameTooLargeError } from './fram
 import {
   DEFAULT_MAX_FRAME,
   type AuthResult,
+  type CommitsResult,
+  type DiffResult,
+  type StatsResult,
   type ChangeEvent,
   type DeleteResult,
   type Entry,
@@ -233,6 +236,21 @@ export class Client {
     return this.request<ListResult>('list', { table, ...defined(opts) });
   }
 
+  /** The server's counters, and (from a router or host) the whole stack's report under `stack`. */
+  stats(): Promise<StatsResult> {
+    return this.request<StatsResult>('stats', {});
+  }
+
+  /** The primary's newest commits, newest first (merges with their actors and settled conflicts). */
+  commits(limit?: number): Promise<CommitsResult> {
+    return this.request<CommitsResult>('commits', defined({ limit }));
+  }
+
+  /** What changed between two commits of the primary (`to` default: the head). */
+  diff(from: number, to?: number, limit?: number): Promise<DiffResult> {
+    return this.request<DiffResult>('diff', defined({ from, to, limit }));
+  }
+
   /** Every entry (with the prefix), page after page. */
   async *listAll(table: string, opts: { prefix?: string; pageSize?: number } = {}): AsyncGenerator<Entry, void, undefined> {
     let after: string | undefined;
@@ -281,11 +299,6 @@ export class Client {
   /** Removes an entry; `existed` says whether there was one. */
   delete(table: string, key: string): Promise<DeleteResult> {
     return this.request<DeleteResult>('delete', { table, key });
-  }
-
-  /** The server's counters (its own shape: the protocol does not fix it). */
-  stats(): Promise<Record<string, unknown>> {
-    return this.request<Record<string, unknown>>('stats', {});
   }
 
   /**

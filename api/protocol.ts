@@ -6,7 +6,7 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame either side accepts by default (bytes of msgpack after the length). */
 export const DEFAULT_MAX_FRAME = 1 << 20;
 
-export type Op = 'hello' | 'auth' | 'get' | 'list' | 'watch' | 'unwatch' | 'history' | 'set' | 'delete' | 'stats';
+export type Op = 'hello' | 'auth' | 'get' | 'list' | 'watch' | 'unwatch' | 'history' | 'set' | 'delete' | 'stats' | 'commits' | 'diff';
 
 /** Every request carries an id the response (and a watch's events) echo, and may carry a token. */
 export interface RequestBase {
@@ -37,8 +37,12 @@ export interface HistoryRequest extends RequestBase { op: 'history'; table: stri
 export interface SetRequest extends RequestBase { op: 'set'; table: string; key: string; value: unknown }
 export interface DeleteRequest extends RequestBase { op: 'delete'; table: string; key: string }
 export interface StatsRequest extends RequestBase { op: 'stats' }
+/** The primary's recent commits, newest first: merges with their actors and settled conflicts. */
+export interface CommitsRequest extends RequestBase { op: 'commits'; /** At most this many (1–1,024, default 100). */ limit?: number }
+/** What changed between two retained commits of the primary (`to` default: the head). */
+export interface DiffRequest extends RequestBase { op: 'diff'; from: number; to?: number; /** At most this many changes (default 1,000). */ limit?: number }
 
-export type Request = HelloRequest | AuthRequest | GetRequest | ListRequest | WatchRequest | UnwatchRequest | HistoryRequest | SetRequest | DeleteRequest | StatsRequest;
+export type Request = HelloRequest | AuthRequest | GetRequest | ListRequest | WatchRequest | UnwatchRequest | HistoryRequest | SetRequest | DeleteRequest | StatsRequest | CommitsRequest | DiffRequest;
 
 export type ErrorCode =
   | 'bad-frame' // not msgpack, or not a map with a numeric id and an op
@@ -88,9 +92,21 @@ export interface HelloResult {
   maxFrame: number;
   /** The tables' clock now (ms): `expires`, `lastSeen` etc. are on it (the epoch in a router, simulated time in a sim). */
   now: number;
+  /** The stack's interfaces, where it has them (a router's inside and outside). */
+  interfaces?: InterfaceInfo[];
 }
 
 export interface AuthResult { name: string; scopes: string[] }
+/** `stats`: the API server's own counters at the top level, per-op requests, errors by code, and the stack's report. */
+export interface StatsResult {
+  [counter: string]: unknown;
+  requestsByOp: Record<string, number>;
+  errorsByCode: Record<string, number>;
+  /** Absent where the server has no stack behind it (a test fixture). */
+  stack?: StackReport;
+}
+/** A network interface of the stack as `hello` reports it (the outside one's address may come from a lease: 0.0.0.0 until then). */
+export interface InterfaceInfo { role: 'inside' | 'outside' | 'host'; dev: string; ip: string; prefix: number; mac: string }
 export interface Entry { key: string; value: unknown }
 export interface GetResult { table: string; key: string; value: unknown }
 export interface ListResult { table: string; entries: Entry[]; more: boolean; next?: string }
@@ -112,4 +128,71 @@ export function hasScope(scopes: readonly string[], want: string): boolean {
   if (scopes.includes('admin') || scopes.includes(want)) return true;
   const [kind] = want.split(':');
   return scopes.includes(`${kind}:*`);
+}
+
+/** One commit of the primary as `commits` answers it. `parents[1]` of a merge is the actor branch's head. */
+export interface CommitInfo {
+  seq: number;
+  kind: 'root' | 'commit' | 'merge' | 'fast-forward' | 'sync' | 'revert';
+  parents: number[];
+  /** The actor (replica id `name#incarnation`) or person that made it. */
+  author: string;
+  time: number;
+  message: string;
+  /** Changed entries per table name. */
+  changes: Record<string, number>;
+  /** Conflicts its merge settled by the table's rule. */
+  conflicts: { table: string; key: string; reason: string }[];
+}
+export interface CommitsResult { head: number; commits: CommitInfo[]; /** False when older commits were released. */ complete: boolean }
+export interface DiffChange { table: string; key: string; /** null: absent. */ before: unknown; after: unknown }
+export interface DiffResult { from: number; to: number; changes: DiffChange[]; more: boolean }
+
+/** One actor's counters (its thread's stats call): merges, conflicts, and each component's counters by name. */
+export interface ActorReport {
+  name: string;
+  /** 'packet' (host or router), 'arp-expiry', 'router-expiry', 'lookup'. */
+  kind: string;
+  incarnation: number;
+  /** The primary commit its replica is based on. */
+  base: number;
+  pendingEdits: number;
+  pushes: number;
+  heads: number;
+  conflicts: number;
+  rejected: number;
+  resyncs: number;
+  /** `component.counter` → value, e.g. `nat.created`, `inside.rxFrames`, `arp.requestsAnswered`. */
+  counters: Record<string, number>;
+}
+
+/** A histogram as Prometheus keeps one: cumulative counts per upper bound (`le`, ms), their sum and count. */
+export interface Histogram { buckets: [le: number, count: number][]; sum: number; count: number }
+
+/**
+ * The whole stack at one moment, gathered on the main thread: what `stats` answers under `stack`, what
+ * `/metrics`, `netbranch stats` and the router's SIGUSR1 show.
+ */
+export interface StackReport {
+  role: string;
+  /** Epoch ms when gathered, and seconds since the process started. */
+  now: number;
+  uptimeS: number;
+  /** The primary's head commit. */
+  head: number;
+  /** Entries per table on the primary, and the configured limit where one exists (`nat`: max flows × actors). */
+  tables: { name: string; entries: number; limit?: number }[];
+  actors: ActorReport[];
+  /** Restarts by actor name (crashes and start-up retries). */
+  restarts: Record<string, number>;
+  /** The supervisor's own counters: deltas merged, crashes, ... */
+  supervisor: Record<string, number>;
+  /** The store's counters: commits, merges, fastForwards, conflicts, released, rejectedDeltas, ... */
+  store: Record<string, number>;
+  /** Conflicts settled on the primary, by table (each table settles by its own rule). */
+  conflictsByTable: Record<string, number>;
+  /** How long merging one actor's delta into the primary took (ms). */
+  mergeMs: Histogram;
+  /** With --store git:DIR: the backend's counters, the last flush's duration, and commits not yet flushed. */
+  git?: Record<string, number>;
 }

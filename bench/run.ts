@@ -23,6 +23,8 @@ const suites: Record<string, () => Promise<Suite>> = {
   'nat-remap': async () => (await import('./nat-remap.js')).run,
   git: async () => (await import('./git.js')).run,
   api: async () => (await import('./api.js')).run,
+  metrics: async () => (await import('./metrics.js')).run,
+  web: async () => (await import('./web.js')).run,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

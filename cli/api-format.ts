@@ -1,11 +1,13 @@
-// How the API's entries read on a terminal: ARP like `ip neigh`, NAT flows like `conntrack -L` (the
-// line format is actors/router/nat-format.ts's), history, changes and the table list. The values
-// come in the API's readable form (dotted addresses), so every field is checked before it is shown.
-import type { HistoryEntry, TableInfo } from '../api/protocol.js';
-import { formatConntrack } from '../actors/router/nat-format.js';
+// How the API's entries read on a terminal: ARP like `ip neigh`, NAT flows like `conntrack -L` and
+// `conntrack -E` (the line format is actors/router/nat-format.ts's), history, changes and the table
+// list. The values come in the API's readable form (dotted addresses), so every field is checked before
+// it is shown. Times are relative (`in 41s`, `3s ago`: cli/time-format.ts) on the tables' clock `now`.
+import type { HelloResult, HistoryEntry, TableInfo } from '../api/protocol.js';
+import { formatConntrack, type ConntrackEvent } from '../actors/router/nat-format.js';
 import { dnatKey, forwardedBy } from '../actors/router/dnat-table.js';
 import { expiresAt, TIMEOUTS } from '../actors/router/conntrack.js';
 import type { ConnState } from '../actors/router/nat-table.js';
+import { formatFields, formatRelative } from './time-format.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -16,8 +18,7 @@ export function formatArpEntry(key: string, value: unknown, now: number): string
   const head = `${key} lladdr ${value.mac}`;
   if (value.kind !== 'dynamic') return `${head} ${String(value.kind ?? 'static')}`;
   if (typeof value.expires !== 'number') return `${head} dynamic`;
-  const left = value.expires - now;
-  return left > 0 ? `${head} dynamic expires in ${Math.ceil(left / 1000)}s` : `${head} dynamic expired ${Math.floor(-left / 1000)}s ago`;
+  return `${head} dynamic ${value.expires > now ? 'expires' : 'expired'} ${formatRelative(value.expires, now)}`;
 }
 
 /** dnat-table.ts's rule on the readable forms: the flow's outside port is a rule's (by key, `tcp:8080`), to that rule's target. */
@@ -29,41 +30,57 @@ export function isForwarded(flow: unknown, rules: ReadonlyMap<string, unknown>):
   });
 }
 
-/**
- * A NAT flow as the API shows it (dotted addresses), in conntrack's style. The value does not name
- * the router's outside address, so `dst=` is left out where it would be (printed when a value has
- * `outsideIp`). `forwarded`: made by a port-forward rule, printed as conntrack prints a DNAT connection.
- */
-export function formatNatValue(value: unknown, now: number, forwarded = false): string {
+/** The router's outside address from `hello` (its `interfaces`), or undefined: not told, or no lease yet (0.0.0.0). */
+export function outsideAddress(hello: Pick<HelloResult, 'interfaces'>): string | undefined {
+  const ip = hello.interfaces?.find((i) => i.role === 'outside')?.ip;
+  return ip === undefined || ip === '0.0.0.0' ? undefined : ip;
+}
+
+export interface NatLineOptions {
+  /** Made by a port-forward rule: printed as conntrack prints a DNAT connection. */
+  forwarded?: boolean;
+  /** The router's outside address (`dst=` of the reply direction); undefined leaves that field out. */
+  outsideIp?: string;
+  /** A `conntrack -E` line for this event instead of a `conntrack -L` line. */
+  event?: ConntrackEvent;
+}
+
+/** A NAT flow as the API shows it (dotted addresses), as conntrack prints it. */
+export function formatNatValue(value: unknown, now: number, opts: NatLineOptions = {}): string {
   if (!isObj(value) || typeof value.proto !== 'string') return JSON.stringify(value);
   const v = value;
   const n = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : '?');
   const s = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : '?');
+  const time = (k: string) => (typeof v[k] === 'number' ? (v[k] as number) : undefined);
   const state = typeof v.state === 'string' ? v.state : undefined;
-  let expires: number | undefined;
-  if (typeof v.expires === 'number') expires = v.expires;
-  else if (state && state in TIMEOUTS && typeof v.lastSeen === 'number') expires = expiresAt(state as ConnState, v.lastSeen);
+  let expires = time('expires');
+  if (expires === undefined && state && state in TIMEOUTS && typeof v.lastSeen === 'number') expires = expiresAt(state as ConnState, v.lastSeen);
   return formatConntrack({
     proto: v.proto as string, expires, state,
     insideIp: s('insideIp'), insidePort: n('insidePort'), remoteIp: s('remoteIp'), remotePort: n('remotePort'), outPort: n('outPort'),
-    outsideIp: typeof v.outsideIp === 'string' ? v.outsideIp : undefined,
+    outsideIp: opts.outsideIp, created: time('created'), lastSeen: time('lastSeen'),
     pktsOut: n('pktsOut'), pktsIn: n('pktsIn'), bytesOut: n('bytesOut'), bytesIn: n('bytesIn'),
-  }, now, forwarded);
+  }, now, { forwarded: opts.forwarded, event: opts.event });
+}
+
+/** An entry's value on one line: `mac: 02:…, expires: in 41s, kind: dynamic`. */
+export function formatValueLine(value: unknown, now: number): string {
+  return formatFields(value, now).join(', ');
 }
 
 /**
- * `#12 2025-01-01T10:00:00.000Z router: merge packet-1`, then the value after the change, indented.
- * Times are on the tables' clock: the epoch in a router, simulated ms in a sim (shown as `t=1.600s`).
+ * `#12 3m 5s ago router: merge packet-1`, then the value after the change (times relative to `now`), indented.
+ * Times are on the tables' clock: the epoch in a router, simulated ms in a sim.
  */
-export function formatHistoryEntry(e: HistoryEntry): string[] {
+export function formatHistoryEntry(e: HistoryEntry, now: number): string[] {
   const t = e.time;
-  const when = typeof t !== 'number' || !Number.isFinite(t) ? String(t) : t >= 1e12 ? new Date(t).toISOString() : `t=${(t / 1000).toFixed(3)}s`;
-  return [`#${e.seq} ${when} ${e.author}: ${e.message}`, e.value === null || e.value === undefined ? '    (removed)' : `    ${JSON.stringify(e.value)}`];
+  const when = typeof t === 'number' && Number.isFinite(t) ? formatRelative(t, now) : String(t);
+  return [`#${e.seq} ${when} ${e.author}: ${e.message}`, e.value === null || e.value === undefined ? '    (removed)' : `    ${formatValueLine(e.value, now)}`];
 }
 
-/** `arp 10.201.0.2 = {...}` or `arp 10.201.0.2 removed`. */
-export function formatChange(table: string, key: string, value: unknown): string {
-  return value === null || value === undefined ? `${table} ${key} removed` : `${table} ${key} = ${JSON.stringify(value)}`;
+/** `arp 10.201.0.2 = mac: …, expires: in 41s, kind: dynamic` or `arp 10.201.0.2 removed`. */
+export function formatChange(table: string, key: string, value: unknown, now: number): string {
+  return value === null || value === undefined ? `${table} ${key} removed` : `${table} ${key} = ${formatValueLine(value, now)}`;
 }
 
 export function formatTables(tables: readonly TableInfo[]): string {

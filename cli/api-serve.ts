@@ -12,7 +12,7 @@ export function addApiOptions(cmd: Command): Command {
   return cmd
     .option('--api [where]', `serve the external-lookup API on a Unix socket (mode 0600): unix:PATH, or no value for ${defaultApiSocket()}`)
     .option('--api-tcp <host:port>', 'also serve it on loopback TCP (every request needs a token: --tokens)')
-    .option('--http <host:port>', 'a read-only JSON view of the tables on loopback HTTP (Authorization: Bearer TOKEN; needs --tokens)')
+    .option('--http <host:port>', 'the web page, /metrics and a read-only JSON view of the tables on loopback HTTP (data needs Authorization: Bearer TOKEN; needs --tokens)')
     .option('--tokens <file>', 'API tokens and their scopes: {"tokens": [{"name", "token", "scopes": ["read:*", "write:arp", "admin"]}]}');
 }
 

@@ -16,7 +16,8 @@ import { stackTables } from '../actors/host/host-schema.js';
 import type { LookupInit } from '../api/server/listeners.js';
 import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
 import { numberFlag, openPcapFlag, openTapFlag, UsageError } from './usage.js';
-import { stderrLogger } from './log.js';
+import { addLogOptions, logOptions, stderrLogger, stderrSink } from './log.js';
+import { formatStats } from './stats-format.js';
 import { trapStop } from './stop.js';
 
 export function registerHost(program: Command): void {
@@ -32,7 +33,7 @@ export function registerHost(program: Command): void {
     .option('--queues', 'multi-queue TAP: each packet actor reads and writes its own queue in its own thread (no dispatcher hop)')
     .option('--spin-us <us>', 'with --queues: busy-poll a queue this many µs after frames arrive (0: never spin)', '50')
     .option('--tcp-echo <port>', 'serve TCP echo on this port (every packet actor listens; repeat the flag, or give a comma list, for more ports)', collect, []);
-  addApiOptions(cmd).action(runHost);
+  addLogOptions(addApiOptions(cmd)).action(runHost);
 }
 
 type HostFlags = Record<string, string | string[] | boolean | undefined>;
@@ -47,7 +48,7 @@ async function runHost(opts: HostFlags): Promise<void> {
   await checkApiListeners(c.api);
   const pcap = opts.pcap ? openPcapFlag(String(opts.pcap)) : null;
   const stop = trapStop(); // from here on, SIGTERM/SIGINT always end in a final merge and `stopped`
-  const log = stderrLogger('host');
+  const log = stderrLogger('host', c.log);
   let queues: TapQueueSet | null;
   let tap: TapLink | null;
   try {
@@ -67,7 +68,11 @@ async function runHost(opts: HostFlags): Promise<void> {
     log.info({ iface: describeInterface(c.iface), workers: c.workers, mode: queues ? 'queues' : 'dispatcher', tcpEcho: c.tcpEcho }, c.tcpEcho.length ? `host up, tcp echo on port ${c.tcpEcho.join(', ')}` : 'host up');
     process.stdout.write(JSON.stringify({ event: 'ready', iface: c.iface.name, ip: ipv4ToString(c.iface.ip), mac: macToString(c.iface.mac), workers: c.workers, tcpEcho: c.tcpEcho, pid: process.pid, ...apiFields(c.api) }) + '\n');
     // The time is read when the actors' stats are in, as the summary describes that moment.
-    process.on('SIGUSR1', () => void actors.supervisor.stats().then((stats) => logTableSummary(actors, tap, log, stats, Date.now())));
+    // The human table (netbranch stats's) on stderr, and the whole summary as one JSON log line for machines.
+    process.on('SIGUSR1', () => void actors.report(Date.now()).then((report) => {
+      stderrSink.write(formatStats(report).join('\n') + '\n');
+      logTableSummary(actors, tap, log, report.actors as ActorStats[], report.now);
+    }));
     log.info({ signal: await stop.requested }, 'stopping: final merge');
   }
   await actors.stop();
@@ -119,5 +124,6 @@ function hostConfig(opts: HostFlags) {
     spinUs: numberFlag('--spin-us', opts.spinUs, 0, 10_000),
     tcpEcho: [...new Set(((opts.tcpEcho ?? []) as string[]).map((p) => numberFlag('--tcp-echo', p, 1, 65_535, true)))],
     api: parseApiOptions(opts, stackTables.map((t) => t.name), 'host'),
+    log: logOptions(opts),
   };
 }

@@ -10,6 +10,8 @@ import { registerApiCommands } from './api-commands.js';
 import { registerTcp } from './tcp.js';
 import { registerLeases } from './leases.js';
 import { registerEdits } from './edits.js';
+import { registerEvents } from './events.js';
+import { registerStats } from './stats.js';
 import { UsageError } from './usage.js';
 import { guardStdio } from './stop.js';
 
@@ -32,6 +34,8 @@ export function buildProgram(): Command {
   registerTcp(program);
   registerLeases(program);
   registerEdits(program);
+  registerEvents(program);
+  registerStats(program);
   return program;
 }
 

@@ -1,5 +1,8 @@
 // `netbranch router`: a NAT router between two TAP devices; packet actors on their own branches of
 // the store (or, with --store hashtable, on plain Maps: the original experiment's baseline).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
@@ -23,10 +26,13 @@ import { leasesTable } from '../actors/dhcp/lease-table.js';
 import { clientLeaseTable } from '../actors/dhcp/client-lease-table.js';
 import { formatLeaseLine } from '../actors/dhcp/lease-file.js';
 import type { RouterServicesInit } from '../actors/runtime/messages.js';
-import { numberFlag, openPcapFlag, openTapFlag, requireGitStoreFor, storeFlag, UsageError } from './usage.js';
+import { numberFlag, openPcapFlag, openTapFlag, requireGitStoreFor, storeFlag, UsageError, wordFlag } from './usage.js';
 import { openGit } from './git.js';
 import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
-import { stderrLogger } from './log.js';
+import { addLogOptions, logOptions, stderrLogger, stderrSink, type LogOptions } from './log.js';
+import { formatStats } from './stats-format.js';
+import { addConfigOptions, ConfigFile, type ConfigSchema } from './config.js';
+import { ServiceNotifier } from './sd-notify.js';
 import { trapStop } from './stop.js';
 
 interface RouterConfig {
@@ -49,13 +55,38 @@ interface RouterConfig {
   spinUs: number;
   /** The router's own services (--dhcp-range, --lease, --dns-upstream, --outside NAME:dhcp); none: it only routes. */
   services?: RouterServicesInit;
+  log: LogOptions;
 }
 
-/** A flag that takes one of a few words. */
-function wordFlag<T extends string>(flag: string, value: string | undefined, words: readonly T[]): T {
-  if (words.includes(value as T)) return value as T;
-  throw new UsageError(`${flag} must be ${words.join(' or ')}, got '${value}'`);
-}
+/**
+ * `--config FILE`: every router flag's key (docs/operations.md, the config file). Addresses and the store at the
+ * top; each service, the API, the git store and the logs in a table of their own.
+ */
+export const ROUTER_CONFIG: ConfigSchema = {
+  inside: { flag: '--inside', type: 'string' },
+  outside: { flag: '--outside', type: 'string' },
+  gateway: { flag: '--gateway', type: 'string' },
+  workers: { flag: '--workers', type: 'integer' },
+  store: { flag: '--store', type: 'string' },
+  'merge-interval': { flag: '--merge-interval', type: 'number' },
+  'max-flows': { flag: '--max-flows', type: 'integer' },
+  pcap: { flag: '--pcap', type: 'string' },
+  dispatcher: { flag: '--dispatcher', type: 'boolean' },
+  steering: { flag: '--steering', type: 'string' },
+  offload: { flag: '--offload', type: 'string' },
+  'spin-us': { flag: '--spin-us', type: 'integer' },
+  'git.flush-interval': { flag: '--flush-interval', type: 'number' },
+  'git.history': { flag: '--git-history', type: 'integer' },
+  'dhcp.range': { flag: '--dhcp-range', type: 'string' },
+  'dhcp.lease': { flag: '--lease', type: 'duration' },
+  'dns.upstream': { flag: '--dns-upstream', type: 'string' },
+  'api.socket': { flag: '--api', type: 'socket' },
+  'api.tcp': { flag: '--api-tcp', type: 'string' },
+  'api.http': { flag: '--http', type: 'string' },
+  'api.tokens': { flag: '--tokens', type: 'string' },
+  'log.level': { flag: '--log-level', type: 'string' },
+  'log.format': { flag: '--log-format', type: 'string' },
+};
 
 /** `1h`, `30m`, `3600s`, `3600` (seconds): a lease length in ms, from a minute to a year. */
 function leaseFlag(v: string | undefined): number {
@@ -90,21 +121,41 @@ function servicesConfig(opts: Record<string, string | undefined>, inside: NetInt
   return { dhcpRange, leaseMs: dhcpRange ? leaseFlag(opts.lease) : undefined, dnsUpstream, dns, outsideDhcp };
 }
 
-/** Every flag checked before anything is opened or printed. */
-function routerConfig(opts: Record<string, string | undefined>, cmd: Command): RouterConfig {
-  const parse = (flag: string, spec: string | undefined, n: number) => {
-    const mac = localMac((process.pid & 0xffff) * 4 + n);
-    const dhcp = flag === '--outside' ? DHCP_SPEC.exec(String(spec)) : null;
+/**
+ * The router's MAC on a device: the same on every start on this machine (from the machine id and the device name,
+ * like systemd's MACAddressPolicy=persistent), so the neighbours' ARP caches still hold after a restart.
+ */
+function persistentMac(device: string): number {
+  let id = hostname();
+  for (const path of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
+    try {
+      const text = readFileSync(path, 'utf8').trim();
+      if (text) { id = text; break; }
+    } catch { /* the next, or the host name */ }
+  }
+  return localMac(createHash('sha256').update(`${id}\0netbranch\0${device}`).digest().readUInt32BE(0));
+}
+
+/** --inside and --outside (required, on the command line or in the config file): names, addresses, MACs. */
+function interfacesConfig(opts: Record<string, string | undefined>): { inside: NetInterface; outside: NetInterface } {
+  const parse = (flag: '--inside' | '--outside') => {
+    const spec = opts[flag.slice(2)];
+    if (spec === undefined) throw new UsageError(`${flag} is required: give it here, or as ${flag.slice(2)} in the --config file`);
+    const dhcp = flag === '--outside' ? DHCP_SPEC.exec(spec) : null;
     try {
       // A name checked as any interface's is (the address part is a placeholder).
-      if (dhcp) return { ...parseInterfaceSpec(`${dhcp[1]}:10.0.0.1/24`, mac), ip: 0, prefix: 32 };
-      return parseInterfaceSpec(String(spec), mac);
+      const iface = dhcp ? { ...parseInterfaceSpec(`${dhcp[1]}:10.0.0.1/24`, 0), ip: 0, prefix: 32 } : parseInterfaceSpec(spec, 0);
+      return { ...iface, mac: persistentMac(iface.name) };
     } catch (err) {
       throw new UsageError(`${flag}: ${(err as Error).message}`);
     }
   };
-  const inside = parse('--inside', opts.inside, 1);
-  const outside = parse('--outside', opts.outside, 2);
+  return { inside: parse('--inside'), outside: parse('--outside') };
+}
+
+/** Every flag checked before anything is opened or printed; `given` says which flags were given (on the command line or in the config file). */
+function routerConfig(opts: Record<string, string | undefined>, given: Pick<Command, 'getOptionValueSource'>): RouterConfig {
+  const { inside, outside } = interfacesConfig(opts);
   const outsideDhcp = outside.ip === 0;
   if (inside.name === outside.name) throw new UsageError('--inside and --outside must be different devices');
   if (!outsideDhcp && (onLink(inside, outside.ip) || onLink(outside, inside.ip))) throw new UsageError('--inside and --outside must be on different networks');
@@ -115,7 +166,7 @@ function routerConfig(opts: Record<string, string | undefined>, cmd: Command): R
     if (!onLink(outside, gateway)) throw new UsageError(`--gateway ${opts.gateway} is not on the outside network`);
   }
   const storeSpec = storeFlag(opts.store, true);
-  requireGitStoreFor(cmd, storeSpec);
+  requireGitStoreFor(given, storeSpec);
   const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router');
   if (api && storeSpec.kind === 'hashtable') throw new UsageError('--api needs the store (memory or git:DIR): in hashtable mode there are no tables to serve');
   // The lease reaches the other actors by merges, and the hashtable baseline merges nothing.
@@ -133,6 +184,7 @@ function routerConfig(opts: Record<string, string | undefined>, cmd: Command): R
     offload: wordFlag('--offload', opts.offload, ['on', 'off'] as const) === 'on' && !opts.dispatcher && !opts.pcap,
     spinUs: numberFlag('--spin-us', opts.spinUs, 0, 2_000, true),
     services: servicesConfig(opts, inside, outsideDhcp),
+    log: logOptions(opts),
   };
 }
 
@@ -164,7 +216,7 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
     const actors = new RouterActors(links[0], links[1], {
       inside: c.inside, outside: c.outside, gateway: c.gateway, packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs,
       store: c.storeSpec.kind, maxFlows: c.maxFlows, logger: log, primary, api: c.api, steering: c.steering, spinUs: c.spinUs, vnetHdr: c.offload,
-      services: c.services,
+      services: c.services, gitStats: git ? () => ({ ...git.stats, backlog: git.pendingChanges() }) : undefined,
     });
     git?.start();
     return { tapIn, tapOut, pcaps, git, actors };
@@ -254,8 +306,8 @@ export function registerRouter(program: Command): void {
   const cmd = program
     .command('router')
     .description('a NAT router between two TAP devices (root): masquerade on the outside, tables on the versioned store')
-    .requiredOption('--inside <name:addr/prefix>', "inside TAP and the router's address on it, e.g. tap-in:10.201.0.1/24")
-    .requiredOption('--outside <name:addr/prefix>', "outside TAP and the router's address on it, e.g. tap-out:10.202.0.1/24, or NAME:dhcp for an address leased by the outside network's DHCP server")
+    .option('--inside <name:addr/prefix>', "inside TAP and the router's address on it, e.g. tap-in:10.201.0.1/24 (required: here or in --config)")
+    .option('--outside <name:addr/prefix>', "outside TAP and the router's address on it, e.g. tap-out:10.202.0.1/24, or NAME:dhcp for an address leased by the outside network's DHCP server (required: here or in --config)")
     .option('--gateway <addr>', 'default route: next hop on the outside network (default: connected networks only)')
     .option('--workers <n>', 'packet actors', '2')
     .option('--store <kind>', "memory (branches and merges), hashtable (plain Maps, the baseline), or git:DIR", 'memory')
@@ -271,15 +323,40 @@ export function registerRouter(program: Command): void {
     .option('--dhcp-range <first-last>', 'serve DHCP on the inside from this range, e.g. 10.201.0.100-10.201.0.200 (hosts get the router as gateway and DNS server)')
     .option('--lease <duration>', 'with --dhcp-range: lease length, e.g. 1h, 30m, 3600s (default 1h)')
     .option('--dns-upstream <addr>', "run a DNS cache on the inside address forwarding to this server (with --outside NAME:dhcp: default the lease's DNS server)");
-  addApiOptions(cmd).action(runRouter);
+  addConfigOptions(addLogOptions(addApiOptions(cmd))).action(runRouter);
+}
+
+/** The flags, over the config file's values when there is one, every one checked (a bad one names its flag, or its key and the file). */
+function checkedConfig(cmd: Command): { c: RouterConfig; file: ConfigFile | null } {
+  const file = ConfigFile.load(cmd, ROUTER_CONFIG);
+  const c = file ? file.check(() => routerConfig(cmd.opts(), file.givenView())) : routerConfig(cmd.opts(), cmd);
+  return { c, file };
+}
+
+/** What runs, in a few words: for --check, and for systemd's STATUS= (`systemctl status`). */
+function routerSummary(c: RouterConfig, steering: Steering | null = null): string {
+  const where = (i: NetInterface) => `${i.name} ${i.ip === 0 ? 'dhcp' : `${ipv4ToString(i.ip)}/${i.prefix}`}`;
+  const range = c.services?.dhcpRange;
+  return [
+    `inside ${where(c.inside)}`, `outside ${where(c.outside)}${c.gateway !== undefined ? ` via ${ipv4ToString(c.gateway)}` : ''}`,
+    `${c.workers} workers${c.io === 'queues' ? ` (${steering ?? c.steering} steering)` : ' (dispatcher)'}`,
+    `store ${c.storeSpec.git ? `git:${c.storeSpec.git}` : c.storeSpec.kind}`,
+    ...(range ? [`dhcp ${ipv4ToString(range[0])}-${ipv4ToString(range[1])}`] : []), ...(c.services?.dns ? ['dns'] : []),
+    ...(c.api?.unix ? [`api ${c.api.unix}`] : []), ...(c.api?.tcp ? [`api-tcp ${c.api.tcp.host}:${c.api.tcp.port}`] : []), ...(c.api?.http ? [`http ${c.api.http.host}:${c.api.http.port}`] : []),
+  ].join(', ');
 }
 
 /** Starts the router, serves until a signal (or an actor lost for good), then stops it with a final merge and flush. */
-async function runRouter(opts: Record<string, string | undefined>, command: Command): Promise<void> {
-  const c = routerConfig(opts, command);
+async function runRouter(_opts: unknown, command: Command): Promise<void> {
+  const { c, file } = checkedConfig(command);
+  if (command.opts().check) {
+    process.stdout.write(`netbranch router: ${file ? file.path : 'flags'}: ok: ${routerSummary(c)} (checked only: nothing opened)\n`);
+    return;
+  }
   await checkApiListeners(c.api);
   const stop = trapStop(); // from here on, SIGTERM/SIGINT always end in stopRouter
-  const log = stderrLogger('router');
+  const log = stderrLogger('router', c.log);
+  const notify = ServiceNotifier.fromEnv((msg) => log.warn(msg)); // systemd Type=notify; nothing without $NOTIFY_SOCKET
   const r = await startRouter(c, log);
   const failed = await stop.until(r.actors.ready());
   if (failed) {
@@ -290,10 +367,17 @@ async function runRouter(opts: Record<string, string | undefined>, command: Comm
   if (!stop.reason) {
     log.info({ inside: describeInterface(c.inside), outside: describeInterface(c.outside), workers: c.workers, store: c.storeSpec.kind }, 'router up');
     process.stdout.write(readyLine(c, r.actors.steering));
+    notify.ready(`routing: ${routerSummary(c, r.actors.steering)}`);
     // The time is read when the actors' stats are in, as the summary describes that moment.
-    process.on('SIGUSR1', () => void r.actors.supervisor.stats().then((stats) => logTableSummary(r, c, log, stats, Date.now())));
+    // The human table (netbranch stats's) on stderr, and the whole summary as one JSON log line for machines.
+    process.on('SIGUSR1', () => void r.actors.report(Date.now()).then((report) => {
+      stderrSink.write(formatStats(report).join('\n') + '\n');
+      logTableSummary(r, c, log, report.actors as ActorStats[], report.now);
+    }));
   }
-  log.info({ signal: await stop.requested }, 'stopping: final merge');
+  const reason = await stop.requested;
+  notify.stopping(`stopping (${reason}): final merge and flush`);
+  log.info({ signal: reason }, 'stopping: final merge');
   await stopRouter(r, log);
   if (stop.failure) throw stop.failure; // after the final merge and flush: a runtime failure, exit 1
 }

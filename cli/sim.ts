@@ -5,15 +5,15 @@ import { formatSummary, type SimResult } from '../actors/sim/sim-summary.js';
 import { numberFlag, openPcapFlag, requireGitStoreFor, storeFlag, UsageError } from './usage.js';
 import { isSimProto, type SimProto } from '../actors/sim/sim-node.js';
 import { addApiOptions, checkApiListeners, parseApiOptions } from './api-serve.js';
-import { stderrLogger } from './log.js';
+import { addLogOptions, logOptions, stderrLogger, type LogOptions } from './log.js';
 import { trapStop } from './stop.js';
 import { stackTables } from '../actors/host/host-schema.js';
 
 type SimFlags = Record<string, string | boolean | undefined>;
 
 /** The API's refusals and writes go to stderr as pino lines. */
-function apiLog() {
-  const log = stderrLogger('sim');
+function apiLog(o: LogOptions) {
+  const log = stderrLogger('sim', o);
   return (level: 'info' | 'warn' | 'error', msg: string, fields: object = {}) => log[level](fields, msg);
 }
 
@@ -46,7 +46,7 @@ export function registerSim(program: Command): void {
     .option('--flush-interval <ms>', 'with --store git:DIR: simulated ms between commits to git', '1000')
     .option('--git-history <commits>', 'with --store git:DIR: commits of full history kept per node', '60')
     .option('--api-node <i>', "with --api: whose tables the API serves", '0');
-  addApiOptions(sim)
+  addLogOptions(addApiOptions(sim))
     .action(async (opts: SimFlags, cmd: Command) => {
       const o = simOptions(opts, cmd);
       await checkApiListeners(o.api);
@@ -63,6 +63,7 @@ function simOptions(opts: SimFlags, cmd: Command): Omit<SimOptions, 'signal' | '
   const store = storeFlag(opts.store, false);
   requireGitStoreFor(cmd, store);
   const speed = opts.speed === 'max' ? Infinity : num('--speed', String(opts.speed), 0.001, 1e6);
+  const log = logOptions(opts);
   return {
     nodes: num('--nodes', String(opts.nodes), 2, 250, true),
     seconds: num('--seconds', String(opts.seconds), 0.01, 86_400),
@@ -74,10 +75,10 @@ function simOptions(opts: SimFlags, cmd: Command): Omit<SimOptions, 'signal' | '
     git: store.git,
     gitFlushIntervalMs: num('--flush-interval', String(opts.flushInterval), 10, 3_600_000),
     gitHistory: num('--git-history', String(opts.gitHistory), 2, 10_000_000, true),
-    gitLogger: store.git ? stderrLogger('sim') : undefined,
+    gitLogger: store.git ? stderrLogger('sim', log) : undefined,
     api,
     apiNode: num('--api-node', String(opts.apiNode), 0, 249, true),
-    apiLog: api ? apiLog() : undefined,
+    apiLog: api ? apiLog(log) : undefined,
     out: opts.json ? undefined : (l: string) => process.stdout.write(l + '\n'),
   };
 }

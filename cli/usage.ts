@@ -42,6 +42,13 @@ export function requireGitStoreFor(cmd: Pick<Command, 'getOptionValueSource'>, s
   }
 }
 
+/** A flag that takes one of a few words: `--steering must be kernel or handoff, got 'x'`. */
+export function wordFlag<T extends string>(flag: string, value: string | undefined, words: readonly T[]): T {
+  if (words.includes(value as T)) return value as T;
+  const list = words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]}` : words[0];
+  throw new UsageError(`${flag} must be ${list}, got '${value}'`);
+}
+
 /** `--pcap PATH` for every command: missing parent directories are made; a path that cannot be written is one line naming the flag. */
 export function openPcapFlag(path: string): PcapWriter {
   try {

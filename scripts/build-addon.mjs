@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Builds the TAP addon (build/Release/tap.node) with node-gyp. Run by `npm install`; never fails the install:
-// everything but TAP devices works without the addon, and opening a TAP then says why it is missing.
+// Builds the native addons with node-gyp: build/Release/tap.node (TAP devices) and build/Release/sd_notify.node
+// (systemd readiness, cli/sd-notify.ts). Run by `npm install`; never fails the install: everything but TAP
+// devices works without them, opening a TAP then says why the addon is missing, and the router under systemd
+// says once that it cannot notify.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,10 +11,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
+/** What binding.gyp's targets make. */
+const ADDONS = ['tap.node', 'sd_notify.node'];
 
 function warn(message) {
-  process.stderr.write(`netbranch: TAP addon not built: ${message}\n` +
-    'netbranch: everything except TapLink works without it; to build it later: node scripts/build-addon.mjs\n');
+  process.stderr.write(`netbranch: native addons not built: ${message}\n` +
+    'netbranch: everything except TapLink and sd_notify works without them; to build them later: node scripts/build-addon.mjs\n');
 }
 
 function nodeGypPath() {
@@ -51,8 +55,9 @@ function main() {
     return warn(`node-gyp ${r.error ? r.error.message : `exited ${r.status}`}; a C++ compiler, make and python3 ` +
       `are needed (Debian: apt-get install build-essential python3)\n${tail}`);
   }
-  if (!existsSync(join(root, 'build', 'Release', 'tap.node'))) return warn('node-gyp succeeded but build/Release/tap.node is missing');
-  process.stdout.write(`netbranch: built build/Release/tap.node in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  const missing = ADDONS.filter((f) => !existsSync(join(root, 'build', 'Release', f)));
+  if (missing.length) return warn(`node-gyp succeeded but ${missing.map((f) => `build/Release/${f}`).join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing`);
+  process.stdout.write(`netbranch: built ${ADDONS.map((f) => `build/Release/${f}`).join(' and ')} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 }
 
 try {

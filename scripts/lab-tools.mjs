@@ -31,16 +31,20 @@ export const TOOLS = [
   ['/usr/bin/python3', 'python3', 'test'], // the router lab's helpers; node-gyp
   ['/usr/lib/python3/dist-packages/msgpack', 'python3-msgpack', 'test'], // docs/api.md's Python client example
   ['/usr/lib/python3/dist-packages/scapy', 'python3-scapy', 'test'], // test/tcp-synflood: spoofed SYNs from a namespace
+  ['chromium', 'chromium', 'test'], // test/web-page: the live page in a real headless browser (playwright-core drives it)
+  ['prometheus', 'prometheus', 'test'], // test/metrics-scrape: a real Prometheus scrapes /metrics
   ['g++', 'g++', 'test'], // with make and python3: builds the TAP addon
   ['make', 'make', 'test'],
   ['cc', 'gcc', 'bench'], // bench/tap.ts and router-e2e compile their UDP flood and sink
   ['taskset', 'util-linux', 'bench'], // tap and router-e2e pin the flood to one CPU
-  ['nft', 'nftables', 'bench'], // router-e2e's kernel reference: masquerade
+  ['nft', 'nftables', 'test'], // the kernel's masquerade: router-e2e's reference, and test/nat-format's real conntrack flows
+  ['conntrack', 'conntrack', 'test'], // test/nat-format: our `netbranch nat` line against conntrack -L's, field by field
   ['ethtool', 'ethtool', 'bench'], // router-e2e's kernel reference: offloads off
 ];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const ADDON = join(ROOT, 'build', 'Release', 'tap.node');
+/** Our N-API addons (binding.gyp): the TAP device, and systemd's readiness notification. */
+const ADDONS = ['tap.node', 'sd_notify.node'].map((f) => join(ROOT, 'build', 'Release', f));
 
 function onPath(cmd) {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin'];
@@ -90,10 +94,10 @@ function aptInstall(pkgs) {
 
 /** As root: the TAP addon, when `npm install` ran before a compiler was here. */
 function buildAddon(dryRun) {
-  if (existsSync(ADDON) || process.platform !== 'linux') return '';
-  if (dryRun) return '; would build the TAP addon';
+  if (ADDONS.every((a) => existsSync(a)) || process.platform !== 'linux') return '';
+  if (dryRun) return '; would build the addons (TAP, sd_notify)';
   spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-addon.mjs')], { stdio: 'inherit', timeout: 600_000 });
-  return existsSync(ADDON) ? '; built the TAP addon' : '; the TAP addon did not build (see above)';
+  return ADDONS.every((a) => existsSync(a)) ? '; built the addons (TAP, sd_notify)' : '; the addons did not all build (see above)';
 }
 
 function main(argv) {

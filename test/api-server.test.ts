@@ -1091,7 +1091,7 @@ describe('the HTTP view', () => {
       assert.equal(r.status, 405, method);
       assert.equal(r.allow, 'GET, HEAD');
     }
-    for (const path of ['/', '/foo', '/apix', '/api/arp/10.201.0.2/notes', '/api/arp/10.201.0.2/history/more']) {
+    for (const path of ['/foo', '/apix', '/api/arp/10.201.0.2/notes', '/api/arp/10.201.0.2/history/more']) {
       r = await g(path, T.admin);
       assert.equal(r.status, 404, path);
       assert.match(r.body.error.message, /routes:/);

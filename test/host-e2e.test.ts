@@ -163,8 +163,8 @@ test('fragmented UDP datagrams to `netbranch host --workers 2` are all reassembl
   assert.equal((await lone.result(20_000)).code, 0, lone.stderr);
   const key = `${KERNEL_IP}>${STACK_IP}:17:${ident}`;
   const row = await poll(20_000, async () => {
-    const r = await cli(['get', 'frag', key, '--api', `unix:${sock}`]);
-    return r.code === 0 ? (JSON.parse(r.stdout) as { holes: string; received: number }) : undefined;
+    const r = await cli(['get', 'frag', key, '--api', `unix:${sock}`, '--json']);
+    return r.code === 0 ? ((JSON.parse(r.stdout) as { value: { holes: string; received: number } }).value) : undefined;
   });
   assert.ok(row, `no frag row ${key}`);
   assert.deepEqual([row.holes, row.received], ['1480-*', 1480], JSON.stringify(row));

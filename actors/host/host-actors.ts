@@ -9,6 +9,9 @@ import { Dispatcher } from '../runtime/dispatcher.js';
 import type { NetInterface } from '../iface/net-interface.js';
 import { stackTables } from './host-schema.js';
 import { Supervisor } from '../runtime/supervisor.js';
+import { gatherReport } from '../runtime/stack-report.js';
+import type { StackReport } from '../../api/protocol.js';
+import { interfaceInfo } from '../iface/net-interface.js';
 import type { HostPacketInit, HostTcpInit } from '../runtime/messages.js';
 import { siblingModule } from '../../store/thread.js';
 import type { Logger } from '../../store/index.js';
@@ -35,6 +38,7 @@ export class StackActors {
   readonly store: Store;
   readonly host: ReplicaHost;
   readonly supervisor: Supervisor;
+  private readonly startedAt = Date.now();
   /** Null in queues mode: frames never pass through this thread. */
   readonly dispatcher: Dispatcher | null;
 
@@ -70,7 +74,13 @@ export class StackActors {
       prepare: () => ({ arp: opts.arp, tickMs: opts.expiryTickMs ?? 1_000 }),
     });
     const api = opts.api;
-    if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: api, stack: 'host' as const }) });
+    if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: { ...api, interfaces: [interfaceInfo('host', iface)] }, stack: 'host' as const }) });
+    this.supervisor.reporter = (now) => this.report(now);
+  }
+
+  /** The stack's counters now: each actor's, the primary's, the merges'. */
+  report(now: number): Promise<StackReport> {
+    return gatherReport({ role: 'host', supervisor: this.supervisor, store: this.store, startedAt: this.startedAt }, now);
   }
 
   ready(): Promise<void> {

@@ -1,5 +1,6 @@
 // One of the stack's own interfaces: its MAC, and its IPv4 address on a connected network.
 import { broadcastOf, networkOf, parseCidr, ipv4ToString, macToString } from '../../wire/index.js';
+import type { InterfaceInfo } from '../../api/protocol.js';
 
 export interface NetInterface {
   name: string;
@@ -37,4 +38,9 @@ export function describeInterface(iface: NetInterface): string {
 /** A locally administered unicast MAC derived from a number (02:nb:xx:xx:xx:xx). */
 export function localMac(n: number): number {
   return 0x02_6e_00_00_00_00 + (n >>> 0);
+}
+
+/** An interface as the API's `hello` reports it. */
+export function interfaceInfo(role: InterfaceInfo['role'], i: NetInterface): InterfaceInfo {
+  return { role, dev: i.name, ip: ipv4ToString(i.ip), prefix: i.prefix, mac: macToString(i.mac) };
 }

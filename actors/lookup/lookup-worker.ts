@@ -11,7 +11,7 @@ import { LookupServer } from '../../api/server/lookup-server.js';
 import { ReplicaSource } from '../../api/server/source.js';
 import { openListeners } from '../../api/server/listeners.js';
 import { routerSchema } from '../router/router-schema.js';
-import { routerApiRules } from '../router/router-api.js';
+import { leasedInterfaces, routerApiRules } from '../router/router-api.js';
 import { stackSchema } from '../host/host-schema.js';
 import { hostApiRules } from '../host/host-api.js';
 
@@ -34,6 +34,7 @@ const server = new LookupServer(source, {
   tables: stack.rules,
   maxFrame: init.maxFrame,
   maxConnections: init.maxConnections,
+  interfaces: init.interfaces && (() => (actor.stack === 'router' ? leasedInterfaces(init.interfaces!, replica) : init.interfaces!)),
   log: (level, msg, fields) => rt.log(level, fields && Object.keys(fields).length ? `${msg} ${JSON.stringify(fields)}` : msg),
 });
 const http = new HttpView(server);

@@ -64,6 +64,8 @@ export interface NatCounters {
 const SWEEP = 1024;
 /** Flows the typed storage holds before its first growth (less when maxEntries is smaller). */
 const INITIAL_FLOWS = 65_536;
+/** Flows one engine (one packet actor) holds before new ones are dropped, unless told otherwise (--max-flows). */
+export const DEFAULT_MAX_FLOWS = 65_536;
 
 function protoCode(p: NatProto): number {
   return p === 'tcp' ? IpProtocol.Tcp : p === 'udp' ? IpProtocol.Udp : IpProtocol.Icmp;
@@ -102,7 +104,7 @@ export class NatEngine {
   constructor(readonly table: TableView<string, NatEntry>, opts: NatOptions = {}, readonly rules?: TableView<string, DnatRule>) {
     this.actor = opts.actor ?? 0;
     this.actors = opts.actors ?? 1;
-    this.maxEntries = opts.maxEntries ?? 65_536;
+    this.maxEntries = opts.maxEntries ?? DEFAULT_MAX_FLOWS;
     this.portSearchLimit = opts.portSearchLimit ?? 2_048;
     this.slice = portSlice(this.actor, this.actors);
     this.cursor = this.slice[0];

@@ -16,6 +16,19 @@ import { Supervisor } from '../runtime/supervisor.js';
 import type { LookupInit } from '../../api/server/listeners.js';
 import type { RouterFrames, RouterServicesInit } from '../runtime/messages.js';
 import type { EchoLoadInit } from '../sim/echo-peers.js';
+import type { ActorReport, StackReport } from '../../api/protocol.js';
+import { gatherReport } from '../runtime/stack-report.js';
+import { DEFAULT_MAX_FLOWS } from './nat-engine.js';
+import { interfaceInfo } from '../iface/net-interface.js';
+import { prefixed } from '../runtime/counters.js';
+
+/** The main thread's dispatchers (with --dispatcher or --pcap) as one more line of the report. */
+function dispatcherReport(inside: Dispatcher, outside: Dispatcher): ActorReport {
+  return {
+    name: 'dispatcher', kind: 'dispatcher', incarnation: 1, base: 0, pendingEdits: 0, pushes: 0, heads: 0, conflicts: 0, rejected: 0, resyncs: 0,
+    counters: { ...prefixed('inside', inside.counters), ...prefixed('outside', outside.counters) },
+  };
+}
 
 /** How frames on TAP queues reach their owner: the kernel's eBPF steering program (plus hand-off for the rest), or hand-off alone. */
 export type Steering = 'kernel' | 'handoff';
@@ -43,6 +56,8 @@ export interface RouterActorsOptions {
   echo?: EchoLoadInit;
   /** The router's own services (DHCP server, DNS cache, outside DHCP client), run in every packet actor. */
   services?: RouterServicesInit;
+  /** With a git backend: its counters for the stack report (read when a report is gathered). */
+  gitStats?: () => Record<string, number>;
 }
 
 export class RouterActors {
@@ -57,6 +72,8 @@ export class RouterActors {
   /** The port-forward rules as the dispatchers use them, rebuilt from the primary's `dnat` table whenever a commit changes it. */
   forwards: ForwardMaps = { inside: new Map(), outside: new Map() };
   private readonly unwatch: () => void;
+  private readonly startedAt = Date.now();
+  readonly packetActors: number;
 
   /**
    * `inside`/`outside`: two Links, read on this thread and dispatched to the actors over rings; or two TapQueueSets
@@ -87,8 +104,20 @@ export class RouterActors {
       frames = (i) => ({ rings: { inside: ins.connect(i), outside: outs.connect(i) } });
     }
     for (let i = 0; i < n; i++) this.spawnPacketActor(i, n, frames);
+    this.packetActors = n;
+    this.supervisor.reporter = (now) => this.report(now);
     // The hashtable baseline merges nothing: no expiry on a primary, no tables to serve.
     if ((opts.store ?? 'memory') === 'memory') this.spawnExpiryAndLookup(opts.api);
+  }
+
+  /** The stack's counters now: each actor's, the primary's, the merges', git's; in dispatcher mode the main thread's too. */
+  async report(now: number): Promise<StackReport> {
+    const r = await gatherReport({
+      role: 'router', supervisor: this.supervisor, store: this.store, git: this.opts.gitStats, startedAt: this.startedAt,
+      limits: { nat: (this.opts.maxFlows ?? DEFAULT_MAX_FLOWS) * this.packetActors },
+    }, now);
+    if (this.insideDispatcher && this.outsideDispatcher) r.actors.push(dispatcherReport(this.insideDispatcher, this.outsideDispatcher));
+    return r;
   }
 
   /** Rebuilds the forwards whenever a commit on the primary changes the `dnat` table; returns the unwatch. */
@@ -130,7 +159,7 @@ export class RouterActors {
   /** The expiry actor, and the lookup actor when the API is served. */
   private spawnExpiryAndLookup(api: LookupInit | undefined): void {
     this.supervisor.spawn({ name: 'expiry', kind: 'router-expiry', module: siblingModule(import.meta.url, './router-expiry-worker'), prepare: () => ({ tickMs: 1_000 }) });
-    if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: api, stack: 'router' as const }) });
+    if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: { ...api, interfaces: [interfaceInfo('inside', this.opts.inside), interfaceInfo('outside', this.opts.outside)] }, stack: 'router' as const }) });
   }
 
   ready(): Promise<void> {

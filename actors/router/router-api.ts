@@ -5,7 +5,10 @@ import { fragApiRule } from '../iface/frag-table.js';
 import type { TableRule } from '../../api/server/requests.js';
 import { arpApiRule } from '../iface/arp-api.js';
 import { leasesApiRule } from '../dhcp/lease-table.js';
-import { clientLeaseApiRule } from '../dhcp/client-lease-table.js';
+import { clientLeaseApiRule, clientLeaseTable } from '../dhcp/client-lease-table.js';
+import type { InterfaceInfo } from '../../api/protocol.js';
+import type { Replica } from '../../store/index.js';
+import { ipv4ToString } from '../../wire/index.js';
 import { dnsApiRule } from '../dns/dns-table.js';
 
 export const routerApiRules: Readonly<Record<string, TableRule>> = {
@@ -17,3 +20,13 @@ export const routerApiRules: Readonly<Record<string, TableRule>> = {
   'dhcp-client': clientLeaseApiRule,
   dns: dnsApiRule,
 };
+
+/** The interfaces with a leased outside address filled in from the replica's `dhcp-client` row (0.0.0.0 until a lease). */
+export function leasedInterfaces(list: readonly InterfaceInfo[], replica: Replica): InterfaceInfo[] {
+  const leases = replica.table(clientLeaseTable);
+  return list.map((i) => {
+    if (i.ip !== '0.0.0.0') return i;
+    const lease = leases.get(i.dev);
+    return lease ? { ...i, ip: ipv4ToString(lease.ip), prefix: lease.prefix } : i;
+  });
+}

@@ -10,7 +10,7 @@ import { DeltaCodec, MergeCycle, Replica, type DeltaRejectedMessage, type HeadDe
 import { exposeControl } from './control.js';
 import { MergeTimer } from './merge-timer.js';
 import { actorInit } from './actor-init.js';
-import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, HistoryAnswer, StatsKind, ToActor } from './messages.js';
+import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, HistoryAnswer, PrimaryAnswer, PrimaryQueryBody, StatsKind, ToActor } from './messages.js';
 
 export class ActorRuntime {
   readonly init: ActorInit;
@@ -42,6 +42,7 @@ export class ActorRuntime {
   onResync: (() => void) | null = null;
   private historyId = 0;
   private readonly historyWaiters = new Map<number, (a: HistoryAnswer) => void>();
+  private readonly queryWaiters = new Map<number, (a: PrimaryAnswer) => void>();
   /** The primary's head commit (low 32 bits), written by the main thread: see turn(). */
   private readonly head: Int32Array | null;
 
@@ -188,7 +189,23 @@ export class ActorRuntime {
     });
   }
 
+  /** A question about the primary or the stack (report, commits, diff), answered on the main thread. */
+  query(query: PrimaryQueryBody, timeoutMs = 5_000): Promise<unknown> {
+    const id = ++this.historyId;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => { this.queryWaiters.delete(id); reject(new Error(`the main thread did not answer the ${query.op} query`)); }, timeoutMs);
+      this.queryWaiters.set(id, (a) => { clearTimeout(t); if (a.error !== undefined) reject(new Error(a.error)); else resolve(a.result); });
+      this.post({ type: 'query', id, query });
+    });
+  }
+
   private onMessage(m: ToActor): void {
+    if (m.type === 'query') {
+      const w = this.queryWaiters.get(m.id);
+      this.queryWaiters.delete(m.id);
+      w?.(m);
+      return;
+    }
     if (m.type === 'history') {
       const w = this.historyWaiters.get(m.id);
       this.historyWaiters.delete(m.id);

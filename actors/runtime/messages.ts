@@ -6,7 +6,7 @@ import type { NetInterface } from '../iface/net-interface.js';
 import type { ArpCacheOptions } from '../iface/arp-cache.js';
 import type { MessagePort } from 'node:worker_threads';
 import type { LookupInit } from '../../api/server/listeners.js';
-import type { HistoryEntry } from '../../api/protocol.js';
+import type { ActorReport, HistoryEntry } from '../../api/protocol.js';
 import type { TapQueueEnd } from '../../wire/link/tap.js';
 import type { EchoLoadInit } from '../sim/echo-peers.js';
 
@@ -170,7 +170,20 @@ export interface HistoryQuery {
   limit: number;
 }
 
-export type FromActor = DeltaPost | ResyncRequest | ActorReady | ActorLog | HistoryQuery;
+/** What the lookup actor may ask of the primary's side beyond an entry's history: the stack's report, commits, a diff. */
+export type PrimaryQueryBody =
+  | { op: 'report' }
+  | { op: 'commits'; limit: number }
+  | { op: 'diff'; from: number; to?: number; limit: number };
+
+/** actor → main: a question only the main thread can answer (the primary, the supervisor and the stack live there). */
+export interface PrimaryQuery {
+  type: 'query';
+  id: number;
+  query: PrimaryQueryBody;
+}
+
+export type FromActor = DeltaPost | ResyncRequest | ActorReady | ActorLog | HistoryQuery | PrimaryQuery;
 
 /** main → actor: SnapshotMessage, HeadDeltaMessage or DeltaRejectedMessage bytes. */
 export interface ReplicaPost {
@@ -187,7 +200,15 @@ export interface HistoryAnswer {
   error?: string;
 }
 
-export type ToActor = ReplicaPost | HistoryAnswer;
+/** main → actor: the answer to a PrimaryQuery (StackReport, CommitsResult or DiffResult), or why there is none. */
+export interface PrimaryAnswer {
+  type: 'query';
+  id: number;
+  result?: unknown;
+  error?: string;
+}
+
+export type ToActor = ReplicaPost | HistoryAnswer | PrimaryAnswer;
 
 /** What every actor answers over comlink. */
 export interface ActorControl {
@@ -199,16 +220,7 @@ export interface ActorControl {
   setMerging(on: boolean): Promise<void>;
 }
 
-export interface ActorStats {
-  name: string;
+/** An actor's stats: the API's ActorReport, with its kind narrowed. */
+export interface ActorStats extends ActorReport {
   kind: StatsKind;
-  incarnation: number;
-  base: number;
-  pendingEdits: number;
-  pushes: number;
-  heads: number;
-  conflicts: number;
-  rejected: number;
-  resyncs: number;
-  counters: Record<string, number>;
 }

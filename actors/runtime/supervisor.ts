@@ -12,7 +12,10 @@ import type { Remote } from 'comlink';
 import { startThread, type Logger, type ReplicaHost } from '../../store/index.js';
 import { releaseControl, wrapControl } from './control.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
-import type { ActorControl, ActorInitBase, ActorInitPart, ActorKind, ActorStats, FromActor, HistoryAnswer, ToActor } from './messages.js';
+import type { ActorControl, ActorInitBase, ActorInitPart, ActorKind, ActorStats, FromActor, HistoryAnswer, PrimaryAnswer, PrimaryQuery, ToActor } from './messages.js';
+import type { StackReport } from '../../api/protocol.js';
+import { commitsOf, diffOf } from '../../api/server/commit-view.js';
+import { MergeRecord } from './merge-record.js';
 
 export interface ActorSpec<K extends ActorKind = ActorKind> {
   name: string;
@@ -109,9 +112,14 @@ export class Supervisor extends EventEmitter {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** Crashes seen and restarts made, over all actors. */
   readonly counters = { crashes: 0, restarts: 0, deltas: 0, rejected: 0, startupFailures: 0, givenUp: 0 };
+  /** How long each delta's merge into the primary took, and the conflicts the merges settled. */
+  readonly merges: MergeRecord;
+  /** Gathers the stack's report for a lookup actor's `stats` (set by the stack that owns this supervisor). */
+  reporter: ((now: number) => Promise<StackReport>) | null = null;
 
   constructor(readonly host: ReplicaHost, opts: SupervisorOptions = {}) {
     super();
+    this.merges = new MergeRecord(host.branch);
     this.log = opts.logger ?? silent;
     this.opts = {
       mergeIntervalMs: opts.mergeIntervalMs ?? 100,
@@ -170,7 +178,9 @@ export class Supervisor extends EventEmitter {
     switch (m.type) {
       case 'delta': {
         this.counters.deltas++;
+        const t0 = performance.now();
         const answer = this.host.acceptBytes(m.bytes);
+        this.merges.merged(performance.now() - t0);
         this.send(w, answer);
         this.emit('merged', h);
         break;
@@ -200,9 +210,27 @@ export class Supervisor extends EventEmitter {
         w.postMessage(answer);
         break;
       }
+      case 'query':
+        void this.answer(w, m);
+        break;
       default:
         break;
     }
+  }
+
+  /** A lookup actor's question about the primary or the stack, answered here where they live. */
+  private async answer(w: Worker, m: PrimaryQuery): Promise<void> {
+    const answer: PrimaryAnswer = { type: 'query', id: m.id };
+    try {
+      const q = m.query;
+      if (q.op === 'commits') answer.result = commitsOf(this.host.branch, q.limit);
+      else if (q.op === 'diff') answer.result = diffOf(this.host.branch, q.from, q.to, q.limit);
+      else if (this.reporter) answer.result = await this.reporter(Date.now());
+      else answer.error = 'this stack gathers no report';
+    } catch (err) {
+      answer.error = (err as Error).message;
+    }
+    w.postMessage(answer);
   }
 
   private send(w: Worker, bytes: Uint8Array): void {

@@ -4,6 +4,7 @@
 import * as net from 'node:net';
 import { lstatSync } from 'node:fs';
 import type { TokenSpec } from './tokens.js';
+import type { InterfaceInfo } from '../protocol.js';
 import type { LookupServer } from './lookup-server.js';
 import type { HttpView } from './http-view.js';
 
@@ -20,6 +21,8 @@ export interface LookupInit {
   role: string;
   maxFrame?: number;
   maxConnections?: number;
+  /** The stack's interfaces, for hello (filled in by the stack, not by flags). */
+  interfaces?: InterfaceInfo[];
 }
 
 export type Listener = { kind: 'unix'; path: string } | { kind: 'tcp' | 'http'; host: string; port: number };

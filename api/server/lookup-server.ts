@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import { chmodSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decodeBody, encodeFrame, FrameReader, FrameTooLargeError } from '../frames.js';
-import { DEFAULT_MAX_FRAME, type ErrorCode, type Request } from '../protocol.js';
+import { DEFAULT_MAX_FRAME, type ChangeEvent, type ErrorCode, type InterfaceInfo, type Request, type StreamEvent } from '../protocol.js';
 import { CodecError, showValue } from '../../store/index.js';
 import type { LookupSource, SourceChange } from './source.js';
 import type { TokenSpec } from './tokens.js';
@@ -30,6 +30,8 @@ export interface LookupServerOptions {
   clock?: () => number;
   /** Per table: what the API may write and an example key. A table not named here is read-only. */
   tables?: Readonly<Record<string, TableRule>>;
+  /** The stack's interfaces as hello reports them, read at each hello (an outside address may come from a lease). */
+  interfaces?: () => InterfaceInfo[];
 }
 
 export interface LookupCounters {
@@ -47,6 +49,29 @@ export interface LookupCounters {
   events: number;
   droppedLogs: number;
 }
+
+/**
+ * A watch stream on another transport (the web page's Server-Sent Events, api/server/event-stream.ts): a session
+ * the server checks as it does a TCP client's, and feeds as it does a socket's watches, with the same slow-consumer bound.
+ */
+export interface StreamSink extends Session {
+  /** Bytes written and not yet taken by the client. */
+  readonly buffered: number;
+  /**
+   * Changes are held this long (ms) and a key changed several times goes out once, with its value at the end of the
+   * window: a page needs each busy flow once or twice a second, not at every merge. 0: each change as it comes.
+   */
+  readonly coalesceMs: number;
+  send(event: StreamEvent): void;
+  /** Ends the stream: after its end event, or at once (`drop`: a slow consumer, whom no goodbye would reach). */
+  close(drop: boolean): void;
+}
+
+/** Why a watch ends when the replica was reloaded. */
+const RESYNC = 'resync: the branch was reloaded; list the table again and watch anew';
+
+/** The id of a stream's one watch (its events carry it, as a socket watch's carry the watch request's id). */
+const STREAM_WATCH = 1;
 
 class Connection implements Session {
   readonly reader: FrameReader;
@@ -69,7 +94,13 @@ export class LookupServer {
     connections: 0, open: 0, requests: 0, errors: 0, refused: 0, badFrames: 0, oversized: 0, timeouts: 0,
     slowConsumers: 0, tooManyConnections: 0, writes: 0, events: 0, droppedLogs: 0,
   };
+  /** Errors answered by code, on every transport (the HTTP view counts its own through countError). */
+  private readonly errorsByCode: Record<string, number> = {};
   private readonly conns = new Set<Connection>();
+  /** Watch streams on other transports (openStream). */
+  private readonly sinks = new Set<StreamSink>();
+  /** A coalescing stream's open window: the changes held in it, by `table index:key` (values read when it ends). */
+  private readonly held = new Map<StreamSink, Map<string, SourceChange>>();
   private readonly servers: net.Server[] = [];
   private readonly opts: Required<Pick<LookupServerOptions, 'maxFrame' | 'maxConnections' | 'maxBuffered' | 'frameTimeoutMs'>>;
   private readonly requests: Requests;
@@ -88,7 +119,7 @@ export class LookupServer {
     this.logs = new LogLimiter(opts.log ?? (() => {}));
     this.requests = new Requests(source, {
       role: opts.role, tokens: opts.tokens, maxFrame: this.opts.maxFrame, maxWatchesPerConnection: opts.maxWatchesPerConnection ?? 32,
-      clock: opts.clock ?? Date.now, tables: opts.tables ?? {},
+      clock: opts.clock ?? Date.now, tables: opts.tables ?? {}, interfaces: opts.interfaces,
     }, this.requestHost());
     this.unsubscribe = source.subscribe((c) => this.onChanges(c, Date.now()), () => this.onReset(Date.now()));
   }
@@ -101,6 +132,7 @@ export class LookupServer {
       refused: (s, code, reason, req, now) => this.refuse(s, code, reason, req, now),
       log: (now, level, msg, fields) => this.log(now, level, msg, fields),
       stats: () => ({ ...this.counters }),
+      errorsByCode: () => ({ ...this.errorsByCode }),
     };
   }
 
@@ -141,6 +173,35 @@ export class LookupServer {
    */
   answerReadOnly(req: Request, token: string | undefined, now: number): Promise<unknown> {
     return this.requests.answerReadOnly(req, token, now);
+  }
+
+  /**
+   * Starts `sink`'s watch of `table` (keys under `prefix`), checked as a TCP client's `auth` then `watch` are: an
+   * unknown token, a missing read scope or an unknown table throws RequestError, refusals counted and logged as there.
+   */
+  openStream(sink: StreamSink, token: string, table: string, prefix: string | undefined, now: number): void {
+    if (this.stopping) throw new RequestError('shutting-down', 'the server is stopping');
+    if (this.sinks.size >= this.opts.maxConnections) {
+      this.counters.tooManyConnections++;
+      throw new RequestError('too-many-connections', `${this.opts.maxConnections} event streams are open`);
+    }
+    const steps: Request[] = [{ id: 0, op: 'auth', token }, { id: STREAM_WATCH, op: 'watch', table, prefix }];
+    for (const req of steps) {
+      try {
+        this.requests.answer(sink, req, now);
+      } catch (err) {
+        if (err instanceof RequestError && (err.code === 'forbidden' || err.code === 'unauthenticated')) this.refuse(sink, err.code, err.message, req, now);
+        throw err;
+      }
+    }
+    this.sinks.add(sink);
+  }
+
+  /** The stream's client went away: nothing more is sent to it. */
+  closeStream(sink: StreamSink): void {
+    this.sinks.delete(sink);
+    this.held.delete(sink);
+    sink.watches.clear();
   }
 
   // ------------------------------------------------------------------ connections and frames
@@ -255,7 +316,7 @@ export class LookupServer {
 
   /** Sends an error; `close` ends the connection (the stream can no longer be trusted). */
   private fail(c: Connection, id: number | null, code: ErrorCode, message: string, close: boolean, now: number, req?: Request): void {
-    this.counters.errors++;
+    this.countError(code);
     if (code === 'forbidden' || code === 'unauthenticated') this.refuse(c, code, message, req, now);
     else if (close) this.log(now, 'warn', `lookup: ${code}`, { client: c.name, kind: c.kind, reason: message });
     this.send(c, { id, ok: false, error: { code, message } }, now);
@@ -264,6 +325,12 @@ export class LookupServer {
       c.socket.end();
       setTimeout(() => c.socket.destroy(), 1_000).unref();
     }
+  }
+
+  /** One error answered, whatever the transport. */
+  countError(code: ErrorCode): void {
+    this.counters.errors++;
+    this.errorsByCode[code] = (this.errorsByCode[code] ?? 0) + 1;
   }
 
   private refuse(s: Session | null, code: ErrorCode, reason: string, req: Request | undefined, now: number): void {
@@ -285,11 +352,17 @@ export class LookupServer {
 
   /** Never buffer without bound for a client that does not read: drop it. */
   private checkBacklog(c: Connection, now: number): boolean {
-    if (c.socket.writableLength <= this.opts.maxBuffered || c.closed) return false;
-    this.counters.slowConsumers++;
+    if (c.closed || !this.tooSlow(c.socket.writableLength, c.name, now)) return false;
     c.closed = true;
-    this.log(now, 'warn', 'lookup: slow consumer dropped', { client: c.name, buffered: c.socket.writableLength });
     c.socket.destroy();
+    return true;
+  }
+
+  /** True when a client left more than maxBuffered bytes unread: it is to be dropped (counted and logged here). */
+  private tooSlow(buffered: number, client: string, now: number): boolean {
+    if (buffered <= this.opts.maxBuffered) return false;
+    this.counters.slowConsumers++;
+    this.log(now, 'warn', 'lookup: slow consumer dropped', { client, buffered });
     return true;
   }
 
@@ -304,6 +377,7 @@ export class LookupServer {
   // ------------------------------------------------------------------ streams
 
   private onChanges(changes: readonly SourceChange[], now: number): void {
+    for (const s of this.sinks) this.feedStream(s, changes, now);
     if (this.conns.size === 0) return;
     for (const c of this.conns) {
       if (c.watches.size === 0 || c.closed) continue;
@@ -317,8 +391,60 @@ export class LookupServer {
     }
   }
 
-  /** One watch's share of a batch of changes: those of its table under its prefix. */
+  /** One watch's share of a batch of changes, sent on the socket. */
   private sendChanges(c: Connection, id: number, w: Watch, changes: readonly SourceChange[], now: number): void {
+    for (const ev of this.changeEvents(id, w, changes)) this.send(c, ev, now, false);
+  }
+
+  /** A stream's share of a batch, its backlog judged before the batch as a socket's is. */
+  private feedStream(s: StreamSink, changes: readonly SourceChange[], now: number): void {
+    if (this.tooSlow(s.buffered, s.name, now)) {
+      this.closeStream(s);
+      s.close(true);
+      return;
+    }
+    if (s.coalesceMs > 0) this.hold(s, changes);
+    else this.sendToStream(s, changes);
+  }
+
+  private sendToStream(s: StreamSink, changes: readonly SourceChange[]): void {
+    for (const [id, w] of s.watches) for (const ev of this.changeEvents(id, w, changes)) s.send(ev);
+  }
+
+  /**
+   * A throttle with a leading edge: a batch that comes while no window is open goes out at once and opens one; what
+   * comes during the window is held, each key once, and goes out when it ends (opening the next, if it sent any). A
+   * quiet table's changes are never delayed; a busy one's reach the client once a window.
+   */
+  private hold(s: StreamSink, changes: readonly SourceChange[]): void {
+    const held = this.held.get(s);
+    if (!held) {
+      this.sendToStream(s, changes);
+      this.openWindow(s);
+      return;
+    }
+    const tables = new Set([...s.watches.values()].map((w) => w.table));
+    for (const c of changes) if (tables.has(c[0])) held.set(`${c[0]}:${c[1]}`, c);
+  }
+
+  private openWindow(s: StreamSink): void {
+    this.held.set(s, new Map());
+    setTimeout(() => this.release(s), s.coalesceMs).unref();
+  }
+
+  /** The window is over: each held key once, with its value now; the next window opens only if this one held any. */
+  private release(s: StreamSink): void {
+    const held = this.held.get(s);
+    this.held.delete(s);
+    if (!held || held.size === 0 || !this.sinks.has(s)) return;
+    const changes: SourceChange[] = [];
+    for (const [ti, k] of held.values()) changes.push([ti, k, this.source.table(ti).get(k)]);
+    this.sendToStream(s, changes);
+    this.openWindow(s);
+  }
+
+  /** One watch's share of a batch of changes: those of its table under its prefix, counted as events. */
+  private *changeEvents(id: number, w: Watch, changes: readonly SourceChange[]): Generator<ChangeEvent> {
     const tables = this.source.schema.tables;
     for (const [ti, k, v] of changes) {
       if (ti !== w.table) continue;
@@ -326,16 +452,26 @@ export class LookupServer {
       const key = t.key.encode(k as never);
       if (!key.startsWith(w.prefix)) continue;
       this.counters.events++;
-      this.send(c, { id, event: 'change', table: t.name, key, value: v === undefined ? null : showValue(t.value, v) }, now, false);
+      yield { id, event: 'change', table: t.name, key, value: v === undefined ? null : showValue(t.value, v) };
     }
+  }
+
+  /** Every stream on another transport ends with `reason` (its client lists again and watches anew, or stops). */
+  private endStreams(reason: string): void {
+    for (const s of this.sinks) {
+      for (const id of s.watches.keys()) s.send({ id, event: 'end', reason });
+      s.close(false);
+    }
+    this.sinks.clear();
   }
 
   /** A resync replaced the branch: watches end (their clients list again). */
   private onReset(now: number): void {
     for (const c of this.conns) {
-      for (const id of c.watches.keys()) this.send(c, { id, event: 'end', reason: 'resync: the branch was reloaded; list the table again and watch anew' }, now);
+      for (const id of c.watches.keys()) this.send(c, { id, event: 'end', reason: RESYNC }, now);
       c.watches.clear();
     }
+    this.endStreams(RESYNC);
   }
 
   /** Closes every listener and connection (watches end with 'shutting-down'). */
@@ -343,6 +479,7 @@ export class LookupServer {
     this.stopping = true;
     this.unsubscribe();
     const now = Date.now(); // the owner's shutdown: an edge, as a socket event is
+    this.endStreams('shutting-down');
     for (const c of this.conns) {
       for (const id of c.watches.keys()) this.send(c, { id, event: 'end', reason: 'shutting-down' }, now);
       c.socket.end();

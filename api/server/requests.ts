@@ -1,10 +1,10 @@
 // The external-lookup API's requests: what each op (hello, auth, get, list, watch, unwatch, history,
-// set, delete, stats) does to the tables, who may do it (tokens and scopes), and what it answers.
+// set, delete, stats, commits, diff) does to the tables, who may do it (tokens and scopes), and what it answers.
 // The transport around it (lookup-server.ts) owns the sockets, the framing and the limits.
 import {
   PROTOCOL_VERSION, hasScope,
   type AuthResult, type DeleteResult, type ErrorCode, type GetResult, type HelloResult, type HistoryResult, type ListResult,
-  type Request, type SetResult, type TableInfo, type WatchResult,
+  type Request, type SetResult, type TableInfo, type WatchResult, type Op, type StatsResult, type InterfaceInfo, type CommitsResult, type DiffResult,
 } from '../protocol.js';
 import { CodecError, showValue, type Table } from '../../store/index.js';
 import type { LookupSource, SourceChange } from './source.js';
@@ -47,7 +47,9 @@ export interface RequestHost {
   refused(s: Session, code: ErrorCode, reason: string, req: Request, now: number): void;
   log(now: number, level: 'info' | 'warn' | 'error', msg: string, fields?: object): void;
   /** The server's counters, as `stats` answers them. */
-  stats(): object;
+  stats(): Record<string, number>;
+  /** Errors answered, by code. */
+  errorsByCode(): Record<string, number>;
 }
 
 export interface RequestOptions {
@@ -59,6 +61,17 @@ export interface RequestOptions {
   clock: () => number;
   /** Per table: what the API may write and an example key. A table not named here is read-only. */
   tables: Readonly<Record<string, TableRule>>;
+  interfaces?: () => InterfaceInfo[];
+}
+
+/** The ops the HTTP view may ask (it never writes or streams over this path). */
+const READ_ONLY_OPS: readonly string[] = ['hello', 'get', 'list', 'history', 'stats', 'commits', 'diff'];
+
+/** An optional integer field within bounds (`fallback` undefined: required). */
+function intField(v: unknown, fallback: number | undefined, min: number, max: number, name: string): number {
+  const n = v === undefined ? fallback : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new RequestError('bad-request', `${name} must be an integer from ${min} to ${max}`);
+  return n;
 }
 
 /** A table a request names, found and access-checked. */
@@ -67,10 +80,13 @@ interface Named {
   t: Table;
 }
 
-const OPS = 'hello, auth, get, list, watch, unwatch, history, set, delete, stats';
+const OP_LIST: readonly Op[] = ['hello', 'auth', 'get', 'list', 'watch', 'unwatch', 'history', 'set', 'delete', 'stats', 'commits', 'diff'];
+const OPS = OP_LIST.join(', ');
 
 export class Requests {
   private readonly tokens = new Map<string, TokenSpec>();
+  /** Requests answered, by op (unknown ops are counted as errors only). */
+  private readonly byOp: Record<string, number> = {};
 
   constructor(private readonly source: LookupSource, private readonly opts: RequestOptions, private readonly host: RequestHost) {
     for (const t of opts.tokens) this.tokens.set(t.token, t);
@@ -78,6 +94,7 @@ export class Requests {
 
   /** The answer to one request (a promise for history); a refusal or bad field throws RequestError. */
   answer(s: Session, req: Request, now: number): unknown {
+    if (OP_LIST.includes(req.op)) this.byOp[req.op] = (this.byOp[req.op] ?? 0) + 1;
     switch (req.op) {
       case 'hello': return this.hello(s);
       case 'auth': return this.auth(s, req);
@@ -88,9 +105,9 @@ export class Requests {
       case 'history': return this.history(s, req);
       case 'set': return this.set(s, req, now);
       case 'delete': return this.delete(s, req, now);
-      case 'stats':
-        if (this.scopesFor(s, req).length === 0) throw new RequestError('unauthenticated', 'authenticate first');
-        return this.host.stats();
+      case 'stats': return this.stats(s, req);
+      case 'commits': return this.commits(s, req);
+      case 'diff': return this.diff(s, req);
       default:
         throw new RequestError('unknown-op', `unknown op '${String((req as { op: unknown }).op)}' (ops: ${OPS})`);
     }
@@ -101,7 +118,7 @@ export class Requests {
    * as a socket request (the op must be hello, get, list or history).
    */
   async answerReadOnly(req: Request, token: string | undefined, now: number): Promise<unknown> {
-    if (req.op !== 'hello' && req.op !== 'get' && req.op !== 'list' && req.op !== 'history') throw new RequestError('bad-request', 'the HTTP view is read-only');
+    if (!READ_ONLY_OPS.includes(req.op)) throw new RequestError('bad-request', 'the HTTP view is read-only');
     const session: Session = { kind: 'tcp', scopes: [], name: 'http', watches: new Map() };
     const t = token === undefined ? undefined : this.tokens.get(token);
     if (token !== undefined && !t) {
@@ -166,7 +183,8 @@ export class Requests {
 
   private hello(s: Session): HelloResult {
     const tables: TableInfo[] = this.source.schema.tables.map((t) => ({ name: t.name, writable: this.rule(t.name).write !== undefined, keyExample: this.rule(t.name).keyExample ?? '' }));
-    return { server: 'netbranch', protocol: PROTOCOL_VERSION, role: this.opts.role, tables, scopes: s.scopes, maxFrame: this.opts.maxFrame, now: this.opts.clock() };
+    return { server: 'netbranch', protocol: PROTOCOL_VERSION, role: this.opts.role, tables, scopes: s.scopes, maxFrame: this.opts.maxFrame, now: this.opts.clock(),
+      ...(this.opts.interfaces ? { interfaces: this.opts.interfaces() } : {}) };
   }
 
   private auth(s: Session, req: Request): AuthResult {
@@ -201,6 +219,50 @@ export class Requests {
     const page = rows.slice(0, limit);
     const more = rows.length > limit;
     return { table: t.name, entries: page.map(([key, v]) => ({ key, value: showValue(t.value, v) })), more, ...(more ? { next: page[page.length - 1][0] } : {}) };
+  }
+
+  private async stats(s: Session, req: Request): Promise<StatsResult> {
+    this.readScopes(s, req);
+    const out: StatsResult = { ...this.host.stats(), requestsByOp: { ...this.byOp }, errorsByCode: this.host.errorsByCode() };
+    try {
+      const stack = await this.source.report();
+      if (stack) out.stack = stack;
+    } catch (err) {
+      out.stackError = (err as Error).message; // the server's own counters are still worth answering with
+    }
+    return out;
+  }
+
+  /** The primary's commits; conflicts are shown only for the tables this session may read. */
+  private async commits(s: Session, req: Request & { op: 'commits' }): Promise<CommitsResult> {
+    const scopes = this.readScopes(s, req);
+    const limit = intField(req.limit, 100, 1, 1_024, 'limit');
+    const r = await this.source.commits(limit);
+    for (const c of r.commits) c.conflicts = c.conflicts.filter((x) => hasScope(scopes, `read:${x.table}`));
+    return r;
+  }
+
+  /** What changed between two commits, in the tables this session may read. */
+  private async diff(s: Session, req: Request & { op: 'diff' }): Promise<DiffResult> {
+    const scopes = this.readScopes(s, req);
+    const from = intField(req.from, undefined, 0, Number.MAX_SAFE_INTEGER, 'from');
+    const to = req.to === undefined ? undefined : intField(req.to, undefined, 0, Number.MAX_SAFE_INTEGER, 'to');
+    const limit = intField(req.limit, 1_000, 1, 100_000, 'limit');
+    let r: DiffResult;
+    try {
+      r = await this.source.diff(from, to, limit);
+    } catch (err) {
+      throw new RequestError('not-found', (err as Error).message); // a commit released from the log, or not yet made
+    }
+    return { ...r, changes: r.changes.filter((c) => hasScope(scopes, `read:${c.table}`)) };
+  }
+
+  /** The session's scopes, which must include some read scope. */
+  private readScopes(s: Session, req: Request): readonly string[] {
+    const scopes = this.scopesFor(s, req);
+    if (scopes.length === 0) throw new RequestError('unauthenticated', 'authenticate first');
+    if (!scopes.some((x) => x === 'admin' || x.startsWith('read:'))) throw new RequestError('forbidden', `${req.op} needs a read scope`);
+    return scopes;
   }
 
   private watch(s: Session, req: Request & { op: 'watch' }): WatchResult {

@@ -2,7 +2,8 @@
 // lookup actor's replica (fresh at every merge, changes from head deltas); in the sim, a fork of a
 // node's primary on the main thread. Either way the server never touches the packet actors.
 import type { Branch, HeadDeltaMessage, Replica, Schema, TableView } from '../../store/index.js';
-import type { HistoryEntry } from '../protocol.js';
+import type { CommitsResult, DiffResult, HistoryEntry, StackReport } from '../protocol.js';
+import { commitsOf, diffOf } from './commit-view.js';
 
 export interface SourceHistory {
   complete: boolean;
@@ -20,6 +21,12 @@ export interface LookupSource {
   /** Calls `fn` with every batch of changes; `reset` when everything may have changed (a resync). */
   subscribe(fn: (changes: readonly SourceChange[]) => void, reset: () => void): () => void;
   history(table: number, key: string | number, limit: number): Promise<SourceHistory>;
+  /** The primary's newest commits (readable form). */
+  commits(limit: number): Promise<CommitsResult>;
+  /** What changed between two commits of the primary. */
+  diff(from: number, to: number | undefined, limit: number): Promise<DiffResult>;
+  /** The whole stack's counters; undefined where nothing gathers them. */
+  report(): Promise<StackReport | undefined>;
 }
 
 /** What ReplicaSource needs of the actor that holds the replica (actors/runtime/actor-runtime.ts). */
@@ -30,6 +37,8 @@ export interface ReplicaActor {
   /** Hands the replica's edits to the merge loop now. */
   push(): unknown;
   history(table: number, key: string | number, limit: number): Promise<{ complete: boolean; entries: SourceHistory['entries']; error?: string }>;
+  /** A question answered on the main thread, where the primary lives (actor-runtime's PrimaryQuery). */
+  query(q: { op: 'report' } | { op: 'commits'; limit: number } | { op: 'diff'; from: number; to?: number; limit: number }): Promise<unknown>;
 }
 
 /** The router's lookup actor: a replica on its own thread. */
@@ -77,11 +86,37 @@ export class ReplicaSource implements LookupSource {
     if (a.error) throw new Error(a.error);
     return { complete: a.complete, entries: a.entries };
   }
+
+  commits(limit: number): Promise<CommitsResult> {
+    return this.rt.query({ op: 'commits', limit }) as Promise<CommitsResult>;
+  }
+
+  diff(from: number, to: number | undefined, limit: number): Promise<DiffResult> {
+    return this.rt.query({ op: 'diff', from, to, limit }) as Promise<DiffResult>;
+  }
+
+  report(): Promise<StackReport | undefined> {
+    return this.rt.query({ op: 'report' }) as Promise<StackReport>;
+  }
 }
 
 /** The sim: a fork of a node's primary, merged by the sim's clock. */
 export class BranchSource implements LookupSource {
-  constructor(private readonly branch: Branch, private readonly primary: Branch, private readonly onWrite: () => void = () => {}) {}
+  /** `reporter`: the stack's report, where the caller gathers one. */
+  constructor(private readonly branch: Branch, private readonly primary: Branch, private readonly onWrite: () => void = () => {},
+    private readonly reporter?: () => Promise<StackReport>) {}
+
+  async commits(limit: number): Promise<CommitsResult> {
+    return commitsOf(this.primary, limit);
+  }
+
+  async diff(from: number, to: number | undefined, limit: number): Promise<DiffResult> {
+    return diffOf(this.primary, from, to, limit);
+  }
+
+  async report(): Promise<StackReport | undefined> {
+    return this.reporter?.();
+  }
 
   get schema(): Schema {
     return this.branch.store.schema;

@@ -213,11 +213,13 @@ elif cmd == "nat":              # the router's NAT table (conntrack-style lines)
     j = json.load(open(sys.argv[2])); lines = j.get("nat") or []
     ip = r"10\.201\.0\.2"; srv = r"10\.202\.0\.2"; pub = r"10\.202\.0\.1"
     def l4(proto, dport, state):
-        return re.compile(rf"^{proto}\s+\d+ {state}src={ip} dst={srv} sport=(\d+) dport={dport} packets=(\d+) bytes=\d+ "
-                          rf"src={srv} dst={pub} sport={dport} dport=(\d+) packets=(\d+) bytes=\d+$")
+        # conntrack -L's line: protocol, its number, seconds left, [state], both directions, flags, mark=0 use=1
+        return re.compile(rf"^{proto}\s+\d+ \d+ {state}src={ip} dst={srv} sport=(\d+) dport={dport} packets=(\d+) bytes=\d+ (?:\[UNREPLIED\] )?"
+                          rf"src={srv} dst={pub} sport={dport} dport=(\d+) packets=(\d+) bytes=\d+(?: \[ASSURED\])? mark=0 use=1$")
     want = {"udp/53": l4("udp", 53, ""), "tcp/8000": l4("tcp", 8000, r"[A-Z_]+ "), "tcp/5201": l4("tcp", 5201, r"[A-Z_]+ "),
             "tcp/8080": l4("tcp", 8080, r"[A-Z_]+ "), "udp/5201": l4("udp", 5201, ""),
-            "icmp": re.compile(rf"^icmp\s+\d+ src={ip} dst={srv} id=(\d+) packets=(\d+) bytes=\d+ src={srv} dst={pub} id=(\d+) packets=(\d+) bytes=\d+$")}
+            "icmp": re.compile(rf"^icmp\s+1 \d+ src={ip} dst={srv} type=8 code=0 id=(\d+) packets=(\d+) bytes=\d+ (?:\[UNREPLIED\] )?"
+                               rf"src={srv} dst={pub} type=0 code=0 id=(\d+) packets=(\d+) bytes=\d+ mark=0 use=1$")}
     found = {}
     for l in lines:
         for k, rx in want.items():
@@ -225,7 +227,7 @@ elif cmd == "nat":              # the router's NAT table (conntrack-style lines)
             if m and int(m.group(2)) > 0 and int(m.group(4)) > 0:   # packets seen both ways
                 f = found.setdefault(k, {"entries": 0, "states": {}, "max_pkts_out": 0, "max_pkts_in": 0, "sample": l})
                 f["entries"] += 1
-                st = l.split()[2] if k.startswith("tcp") else "-"
+                st = l.split()[3] if k.startswith("tcp") else "-"
                 f["states"][st] = f["states"].get(st, 0) + 1
                 f["max_pkts_out"] = max(f["max_pkts_out"], int(m.group(2))); f["max_pkts_in"] = max(f["max_pkts_in"], int(m.group(4)))
     missing = [k for k in want if k not in found]
