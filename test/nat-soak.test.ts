@@ -49,6 +49,8 @@ interface Flow {
 const tupleKey = (f: Pick<Flow, 'tcp' | 'insideIp' | 'insidePort' | 'remoteIp' | 'remotePort'>) => `${f.tcp ? 't' : 'u'}${f.insideIp}:${f.insidePort}>${f.remoteIp}:${f.remotePort}`;
 const returnKey = (tcp: boolean, outPort: number, remoteIp: number, remotePort: number) => `${tcp ? 't' : 'u'}${outPort}<${remoteIp}:${remotePort}`;
 const alive = (f: Flow, now: number) => f.lastSeen + TIMEOUTS[f.state] > now;
+/** `f` holds outside port `p` now: it is alive and `p` is its current binding (a flow that died and came back may have another). */
+const holds = (f: Flow, p: number, now: number) => f.outPort === p && alive(f, now);
 
 /** A replica's merge cycle in steps, so other work can run between any two of them. */
 class MergeCycle {
@@ -138,7 +140,7 @@ test(`NAT soak: ${FLOWS} flows churning on ${ACTORS} actors while merges interle
     else {
       const rk = returnKey(f.tcp, p, f.remoteIp, f.remotePort);
       const h = holders.get(rk);
-      assert.ok(h === undefined || h === f || !alive(h, now), `seed ${seed}: port ${p} handed to ${tupleKey(f)} while ${h && tupleKey(h)} holds it`);
+      assert.ok(h === undefined || h === f || !holds(h, p, now), `seed ${seed}: port ${p} handed to ${tupleKey(f)} while ${h && tupleKey(h)} holds it`);
       holders.set(rk, f);
       if (!f.listed) { live.push(f); f.listed = true; }
       f.outPort = p;
@@ -155,7 +157,7 @@ test(`NAT soak: ${FLOWS} flows churning on ${ACTORS} actors while merges interle
    */
   function sendIn(f: Flow, flags: number): void {
     const h = holders.get(returnKey(f.tcp, f.outPort, f.remoteIp, f.remotePort));
-    const to = h !== undefined && alive(h, now) ? h : undefined;
+    const to = h !== undefined && holds(h, f.outPort, now) ? h : undefined;
     routers[portOwner(f.outPort, ACTORS)].receiveOutside([frameIn(f, flags)], now);
     const i = into.splice(0);
     if (to === undefined) {
