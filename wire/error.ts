@@ -19,6 +19,7 @@ export type WireProtocol =
   | 'dhcpv4'
   | 'dns'
   | 'virtio-net'
+  | 'vrrp'
   | 'pcap';
 
 const REASON_TEXT: Record<WireErrorReason, string> = {

@@ -16,3 +16,4 @@ export * from './dns.js';
 export * from './frame.js';
 export * from './pcap-file.js';
 export * from './virtio-net.js';
+export * from './vrrp.js';

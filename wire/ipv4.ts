@@ -5,7 +5,7 @@ import { WireStatus } from './status.js';
 import { WireView } from './view.js';
 
 /** IP protocol numbers this stack decodes; any other value is kept as its number. */
-export const IpProtocol = { Icmp: 1, Tcp: 6, Udp: 17 } as const;
+export const IpProtocol = { Icmp: 1, Tcp: 6, Udp: 17, Vrrp: 112 } as const;
 
 export const IPV4_MIN_HEADER_LEN = 20;
 export const IPV4_MAX_HEADER_LEN = 60;

@@ -14,6 +14,7 @@ import { encodeCommit, encodeTree, LooseObjects, looseFiles, readLoose, type Ide
 import { releaseLock, takeLock } from './git-lock.js';
 import { prune, PRUNE_GRACE_MS, restoreAside } from './git-prune.js';
 import { gitDirOf, parseCommit, parseTree, reachable, refTips, shallowCommits, type ObjectReader, type RefTip, type TypedObject } from './git-reach.js';
+import { GitRemote, PEER_REFS, type GitRemoteOptions, type GitRemoteStats, type RemoteResult } from './git-remote.js';
 import { keptFiles, REJECTED_BRANCH, REJECTED_NOTE, rejectedMessage, rejectedNote, type RejectedEdit, type RejectedFile } from './git-rejected.js';
 
 export interface GitRepoOptions {
@@ -27,6 +28,8 @@ export interface GitRepoOptions {
   readOnly?: boolean;
   /** Loose objects younger than this (ms, by file time) are never deleted; default PRUNE_GRACE_MS. Tests that count deletions pass 0. */
   pruneGraceMs?: number;
+  /** The shared server peer routers sync through (git-remote.ts): pushes and fetches run here, between flushes. */
+  remote?: Omit<GitRemoteOptions, 'branch'>;
 }
 
 export interface FlushBatch {
@@ -39,6 +42,8 @@ export interface FlushBatch {
   mergedEdits?: string;
   /** The files that edit had rejected: kept on the `rejected` branch. */
   rejected?: RejectedEdit;
+  /** Peer routers' heads merged since the last flush: parents after the edit's, so the next merge base is past them. */
+  mergedPeers?: string[];
 }
 
 export interface FlushResult {
@@ -74,6 +79,20 @@ export interface EditFile {
   /** The edit's blob and its mode (null: deleted). */
   oid: string | null;
   mode: string | null;
+  /** Several merge bases (criss-cross merges): the file at each, and at their own merge base(s), to merge into one ancestor. */
+  bases?: VirtualBase;
+}
+
+/** The file at several merge bases and, recursively, at theirs: merged by the table's rules it is the ancestor. */
+export interface VirtualBase {
+  texts: (string | null)[];
+  root: VirtualBase | string | null;
+}
+
+/** Merge bases and, while they are several, their own merge bases: the commits a virtual base is built from. */
+interface BaseGraph {
+  commits: string[];
+  root: BaseGraph | null;
 }
 
 /** A file an edit may not carry (not a regular file, too large): kept on `rejected` like a rejected one. */
@@ -86,6 +105,17 @@ export interface EditsResult {
   subject: string;
   files: EditFile[];
   /** Paths refused before parsing (not a regular file, too large), with the reason. */
+  refused: RefusedFile[];
+}
+
+/** What a peer router's head changed since its merge base with our branch. */
+export interface PeerDiff {
+  head: string;
+  /** The merge base with our branch (null: no common history, or our branch is empty). */
+  base: string | null;
+  /** All of them: more than one after criss-cross merges (both routers merging each other at once). */
+  bases: string[];
+  files: EditFile[];
   refused: RefusedFile[];
 }
 
@@ -116,7 +146,7 @@ interface Interruption {
 
 /** One history cut: where it falls, and what stays live across it. */
 interface CutPlan {
-  boundary: { oid: string; n: number; edit?: string };
+  boundary: Link;
   kept: Set<string>;
   cutOff: Set<string>;
   wasShallow: Set<string>;
@@ -124,6 +154,13 @@ interface CutPlan {
   rejected: { boundary: string | null; leaving: string[] };
   /** In main's kept history: a kept commit, or an object a kept commit's tree holds. */
   live: (oid: string) => boolean;
+}
+
+/** One of our commits: the flush that made it, and the heads it merged (an edit, peers' heads: its parents after the first). */
+interface Link {
+  oid: string;
+  n: number;
+  merged: string[];
 }
 
 const isDir = (n: Leaf | Dir): n is Dir => (n as Dir).entries !== undefined;
@@ -145,12 +182,16 @@ const OUR_TMP = /^tmp_obj_\d+_\d+$/;
 
 export class GitRepo {
   readonly gitdir: string;
-  readonly opts: Required<GitRepoOptions>;
+  readonly opts: Required<Omit<GitRepoOptions, 'remote'>>;
+  /** The peers' server, when there is one. */
+  private readonly remote: GitRemote | null;
+  /** The tail of the writes so far: a flush, push or fetch starts when the one before has ended. */
+  private serial: Promise<unknown> = Promise.resolve();
   private readonly objects: LooseObjects;
   private root: Dir = { entries: new Map(), oid: null };
   private head: string | null = null;
-  /** Our commits on the branch, oldest first, with the flush number that made them and the edit they merged. */
-  private chain: { oid: string; n: number; edit?: string }[] = [];
+  /** Our commits on the branch, oldest first, with the flush number that made them and what they merged. */
+  private chain: Link[] = [];
   private flushNo = 0;
   /** How many entries of the current tree point at each object (trees and blobs). */
   private readonly refs = new Map<string, number>();
@@ -184,6 +225,40 @@ export class GitRepo {
       pruneGraceMs: opts.pruneGraceMs ?? PRUNE_GRACE_MS,
     };
     this.objects = new LooseObjects(this.gitdir);
+    this.remote = opts.remote ? new GitRemote(this.gitdir, { ...opts.remote, branch: this.opts.branch }) : null;
+  }
+
+  /**
+   * One writer at a time: a fetch writes packs, refs and (for a shallow history) `shallow`, which a
+   * flush's history cut reads and rewrites; calls over the worker would otherwise interleave.
+   */
+  private exclusive<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.serial.then(run, run);
+    this.serial = p.catch(() => null);
+    return p;
+  }
+
+  private peers(): GitRemote {
+    if (this.remote === null) throw new Error(`${this.gitdir} has no peers' server configured (remote.url)`);
+    if (this.opts.readOnly) throw new Error(`${this.gitdir} was opened read-only: it does not sync with peers`);
+    return this.remote;
+  }
+
+  /** Our branch onto `routers/<name>` on the peers' server (git-remote.ts); a failure is returned, with its reason. */
+  async push(now: number): Promise<RemoteResult<string>> {
+    const remote = this.peers();
+    return this.exclusive(() => remote.push(now));
+  }
+
+  /** The peers' branches into `refs/peers/*`; resolves with their heads by router name. */
+  async fetch(now: number): Promise<RemoteResult<Map<string, string>>> {
+    const remote = this.peers();
+    return this.exclusive(() => remote.fetch(now));
+  }
+
+  /** The remote's counters (null: no peers' server). */
+  remoteStats(): GitRemoteStats | null {
+    return this.remote ? structuredClone(this.remote.stats) : null;
   }
 
   private get ref(): string {
@@ -391,17 +466,17 @@ export class GitRepo {
   /** The branch's first-parent chain back to the history cut-off. */
   private async loadChain(): Promise<void> {
     const shallow = await shallowCommits(this.gitdir);
-    const found: { oid: string; edit?: string }[] = [];
+    const found: { oid: string; merged: string[] }[] = [];
     let oid: string | undefined = this.head ?? undefined;
     while (oid) {
       let parents: string[];
       try {
         parents = (await this.readCommitFast(oid)).parents;
       } catch {
-        found.push({ oid });
+        found.push({ oid, merged: [] });
         break;
       }
-      found.push({ oid, edit: parents[1] });
+      found.push({ oid, merged: parents.slice(1) });
       if (shallow.has(oid)) break;
       oid = parents[0];
     }
@@ -459,6 +534,10 @@ export class GitRepo {
    */
   async flush(batch: FlushBatch): Promise<FlushResult> {
     if (this.opts.readOnly) throw new Error(`${this.gitdir} was opened read-only`);
+    return this.exclusive(() => this.flushNow(batch));
+  }
+
+  private async flushNow(batch: FlushBatch): Promise<FlushResult> {
     if (!this.flushFailed) fs.writeFileSync(this.marker, `${process.pid}\n`);
     try {
       const t0 = performance.now();
@@ -482,17 +561,18 @@ export class GitRepo {
       else this.put(path.split('/'), await this.objects.write('blob', Buffer.from(text)));
     }
     const tree = await this.writeTree(this.root);
-    if (this.root.entries.size === 0 && this.head === null && !batch.mergedEdits) return null;
     const parents = this.head ? [this.head] : [];
     if (batch.mergedEdits) parents.push(batch.mergedEdits);
-    if (this.head && !batch.mergedEdits && tree === (await this.headTree())) return null;
+    for (const p of batch.mergedPeers ?? []) if (!parents.includes(p)) parents.push(p);
+    if (this.root.entries.size === 0 && parents.length === 0) return null;
+    if (this.head && parents.length === 1 && tree === (await this.headTree())) return null;
     const when = { ...NETBRANCH, time: batch.time / 1000 };
     const oid = await this.objects.write('commit', encodeCommit({ tree, parents, author: when, committer: when, message: batch.message }));
     await this.writeRefFile(this.ref, oid);
     this.head = oid; // at once: should a step below fail, the next flush still builds on this commit
     this.headTreeOid = tree;
     this.flushNo++;
-    this.chain.push({ oid, n: this.flushNo, edit: batch.mergedEdits });
+    this.chain.push({ oid, n: this.flushNo, merged: parents.slice(1) });
     if (batch.mergedEdits) await this.fastForwardEdits(batch.mergedEdits, oid);
     if (batch.rejected?.files.length) await this.recordRejected(batch.rejected, oid, when);
     return oid;
@@ -672,7 +752,7 @@ export class GitRepo {
   private async trimHistory(): Promise<{ squashed: number; pruned: number }> {
     const keep = this.opts.historyCommits;
     if (this.chain.length <= keep + Math.max(1, keep >> 2)) return { squashed: 0, pruned: 0 };
-    const cut = Math.min(this.chain.length - keep, await this.unmergedEditBase());
+    const cut = Math.min(this.chain.length - keep, await this.unmergedEditBase(), await this.peerBase());
     if (cut < 1) return { squashed: 0, pruned: 0 };
     const boundary = this.chain[cut];
     const kept = new Set(this.chain.slice(cut).map((c) => c.oid));
@@ -684,7 +764,7 @@ export class GitRepo {
       rejected: await this.rejectedCut(wasShallow),
       live: (oid) => kept.has(oid) || this.refs.has(oid) || (this.deadAt.get(oid) ?? 0) > boundary.n,
     };
-    const merged = this.chain.slice(cut + 1).flatMap((c) => (c.edit ? [c.edit] : []));
+    const merged = this.chain.slice(cut + 1).flatMap((c) => c.merged);
     const found = await this.liveSet(merged, plan);
     if (!found) return { squashed: 0, pruned: 0 };
     fs.writeFileSync(this.marker, TRIMMING); // from here on a kill leaves old objects half deleted: the next start sweeps them
@@ -743,8 +823,8 @@ export class GitRepo {
       doomed.add(oid);
       this.deadAt.delete(oid);
     }
-    const leaving = [...this.chain.slice(0, cut + 1).flatMap((c) => (c.edit ? [c.edit] : [])), ...plan.rejected.leaving];
-    plan.boundary.edit = undefined;
+    const leaving = [...this.chain.slice(0, cut + 1).flatMap((c) => c.merged), ...plan.rejected.leaving];
+    plan.boundary.merged = [];
     const gone = await reachable(this.reader, leaving, { shallow: plan.wasShallow, stop: (oid) => spared(oid) || plan.cutOff.has(oid), budget: 100_000 });
     for (const oid of gone.objects) doomed.add(oid);
     return [...doomed].filter((oid) => !spared(oid));
@@ -774,7 +854,7 @@ export class GitRepo {
   private async unmergedEditBase(): Promise<number> {
     const edits = await this.resolve(`refs/heads/${this.opts.editsBranch}`);
     const index = new Map(this.chain.map((c, i) => [c.oid, i]));
-    if (!edits || edits === this.refusedEdits || index.has(edits) || this.chain.some((c) => c.edit === edits)) return Infinity;
+    if (!edits || edits === this.refusedEdits || index.has(edits) || this.chain.some((c) => c.merged.includes(edits))) return Infinity;
     let oldest = Infinity;
     const seen = new Set<string>();
     const stack = [edits];
@@ -785,6 +865,30 @@ export class GitRepo {
       const i = index.get(c);
       if (i !== undefined) oldest = Math.min(oldest, i);
       else stack.push(...(await this.readCommitFast(c).catch(() => ({ parents: [] }))).parents);
+    }
+    return oldest;
+  }
+
+  /**
+   * The oldest of our commits that is a merge base with a peer router's head (or a base of those), as an index into the
+   * chain: the cut stops there, or the next merge of that peer would have no ancestor and count its
+   * counters twice (the peers' own commits stay anyway: their refs keep them). Infinity: no peers.
+   */
+  private async peerBase(): Promise<number> {
+    if (this.head === null) return Infinity;
+    // A peer's commit is found through the commit of ours that merged it, which must not become the
+    // boundary: a shallow commit hides its parents from the merge-base walk.
+    const index = new Map<string, number>();
+    this.chain.forEach((c, i) => { for (const m of c.merged) if (!index.has(m)) index.set(m, i - 1); });
+    this.chain.forEach((c, i) => index.set(c.oid, i));
+    let oldest = Infinity;
+    const peers = await git.listRefs({ fs, gitdir: this.gitdir, filepath: PEER_REFS }).catch(() => [] as string[]);
+    for (const peer of peers) {
+      const head = await this.resolve(`${PEER_REFS}${peer}`);
+      // Criss-crosses: the bases' own bases too, which the virtual base is built from.
+      for (let g: BaseGraph | null = head ? await this.baseGraph(await this.mergeBases([head, this.head])) : null; g; g = g.root) {
+        for (const b of g.commits) oldest = Math.min(oldest, index.get(b) ?? Infinity);
+      }
     }
     return oldest;
   }
@@ -870,6 +974,77 @@ export class GitRepo {
     const refused: RefusedFile[] = [];
     await this.diffTrees(baseTree, commit.tree, '', files, refused);
     return { head, base, author: `${commit.author.name} <${commit.author.email}>`, subject: commit.message.split('\n')[0], files, refused };
+  }
+
+  /**
+   * The files a peer router's head changed since its merge base with `ourHead` (our branch's head by
+   * default). With no common history (or history cut off) the base is null and every ancestor absent.
+   * Null when the head is already part of our history.
+   */
+  async readPeer(peerHead: string, ourHead: string | null = this.head): Promise<PeerDiff | null> {
+    const bases = ourHead ? await this.mergeBases([peerHead, ourHead]) : [];
+    if (bases.includes(peerHead)) return null;
+    const files: EditFile[] = [];
+    const refused: RefusedFile[] = [];
+    const peerTree = await this.treeOf(peerHead);
+    const baseTrees: string[] = [];
+    for (const b of bases) baseTrees.push(await this.treeOf(b));
+    await this.diffTrees(baseTrees[0] ?? null, peerTree, '', files, refused);
+    if (bases.length > 1) await this.virtualBase(bases, baseTrees, peerTree, files, refused);
+    return { head: peerHead, base: bases[0] ?? null, bases, files, refused };
+  }
+
+  /** The best common ancestors (several after criss-cross merges); none when history does not reach one (cut off). */
+  private async mergeBases(oids: string[]): Promise<string[]> {
+    return git.findMergeBase({ fs, gitdir: this.gitdir, oids, cache: this.cache }).catch(() => [] as string[]);
+  }
+
+  private async treeOf(commit: string): Promise<string> {
+    return (await this.readCommitFast(commit)).tree;
+  }
+
+  /**
+   * Criss-cross merges (two routers merging each other at once) leave several merge bases, and no
+   * one of them is the ancestor: a counter would count the other base's increments twice. Like git's
+   * recursive merge, the ancestor is the bases merged with their own merge base as theirs; here each
+   * changed file carries its text at every base and at that root, for the table's rules to merge.
+   */
+  private async virtualBase(bases: string[], trees: string[], peerTree: string, files: EditFile[], refused: RefusedFile[]): Promise<void> {
+    const seen = new Set([...files.map((f) => f.path), ...refused.map((r) => r.path)]);
+    for (const t of trees.slice(1)) {
+      const more: EditFile[] = [];
+      const moreRefused: RefusedFile[] = [];
+      await this.diffTrees(t, peerTree, '', more, moreRefused);
+      for (const r of moreRefused) if (!seen.has(r.path)) { seen.add(r.path); refused.push(r); }
+      for (const f of more) if (!seen.has(f.path)) { seen.add(f.path); files.push({ ...f, baseText: await this.textAt(trees[0], f.path) }); }
+    }
+    const graph = await this.baseGraph(bases);
+    for (const f of files) f.bases = (await this.baseTexts(graph, f.path)) as VirtualBase;
+  }
+
+  /** The bases, and theirs while several (criss-crosses nest), down a few levels: deeper ones count as one. */
+  private async baseGraph(commits: string[], depth = 0): Promise<BaseGraph> {
+    if (commits.length < 2 || depth >= 8) return { commits: commits.slice(0, 1), root: null };
+    const roots = await this.mergeBases(commits);
+    return { commits, root: roots.length ? await this.baseGraph(roots, depth + 1) : null };
+  }
+
+  private async baseTexts(g: BaseGraph, path: string): Promise<VirtualBase | string | null> {
+    const texts: (string | null)[] = [];
+    for (const c of g.commits) texts.push(await this.textAt(await this.treeOf(c), path));
+    if (g.commits.length < 2) return texts[0] ?? null;
+    return { texts, root: g.root ? await this.baseTexts(g.root, path) : null };
+  }
+
+  /** The regular file at `path` under a tree (null: absent, not a file, or too large). */
+  private async textAt(tree: string | null, path: string): Promise<string | null> {
+    let node: { type: string; mode: string; oid: string } | undefined = tree ? { type: 'tree', mode: '40000', oid: tree } : undefined;
+    for (const seg of path.split('/')) {
+      if (node?.type !== 'tree') return null;
+      node = (await this.treeEntries(node.oid)).get(seg);
+    }
+    if (!node || node.type !== 'blob') return null;
+    return (await this.readText(node, path, [])) ?? null;
   }
 
   private async treeEntries(oid: string | null): Promise<Map<string, { type: string; mode: string; oid: string }>> {

@@ -2,20 +2,36 @@
 // interval and at close) renders them to files and hands them to the GitRepo, on a worker thread by
 // default, so nothing on the data path ever waits for git. Commits pushed to the `edits` branch with
 // plain git are parsed file by file and merged with the tables' own merge rules; files an edit had
-// rejected are kept on the `rejected` branch. One process per repository: GitRepo.open takes its lock.
+// rejected are kept on the `rejected` branch. With a peers' server (issue 17) it also syncs: pushes
+// its branch, fetches the peer routers' and merges what they changed the same way, each merge
+// recorded as a parent of the next commit. One process per repository: GitRepo.open takes its lock.
 import type { Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { comlinkEndpoint, siblingModule, startThread } from '../thread.js';
 import type { Branch } from '../branch.js';
 import type { Logger } from '../logger.js';
 import { changeCount } from '../commit.js';
-import { CodecError } from '../errors.js';
 import { entryPath, parseEntry, parseEntryPath, renderEntry } from './git-layout.js';
 import { releaseAtExit, releaseLock } from './git-lock.js';
-import { GitRepo, type EditsResult, type FlushResult, type GitRepoOptions, type LoadResult, type RepoStats } from './git-repo.js';
+import { peerChanges } from './git-peer.js';
+import type { GitRemoteStats, RemoteFailure } from './git-remote.js';
+import { GitRepo, type EditsResult, type FlushResult, type GitRepoOptions, type LoadResult, type PeerDiff, type RepoStats } from './git-repo.js';
 import type { RejectedEdit } from './git-rejected.js';
 
-export interface GitStoreOptions extends GitRepoOptions {
+export interface PeerSyncOptions {
+  /** The shared server's repository, e.g. http://host/tables.git. */
+  url: string;
+  /** This router's name: its branch there is `routers/<name>`. */
+  name: string;
+  /** How often to sync (ms); default 1000. */
+  syncMs?: number;
+  /** Longest a push or fetch may take (ms). */
+  timeoutMs?: number;
+}
+
+export interface GitStoreOptions extends Omit<GitRepoOptions, 'remote'> {
+  /** Peer routers to sync with through a shared git server. */
+  remote?: PeerSyncOptions;
   /** How often dirty entries are written out (ms). */
   flushIntervalMs?: number;
   /** How often the edits branch is looked at (ms). */
@@ -38,10 +54,41 @@ export interface GitStoreStats {
   editErrors: number;
   squashedCommits: number;
   prunedObjects: number;
+  /** Syncs that completed, and those a push, fetch, read or flush failed (each logged at error level). */
+  peerSyncs: number;
+  peerSyncErrors: number;
+  /** Peers' heads merged, their entries that changed ours, files rejected, conflicts settled by the merge rules. */
+  peerMerges: number;
+  peerEntriesApplied: number;
+  peerFilesRejected: number;
+  peerConflicts: number;
+}
+
+/** One peer router as last seen: its head, and when our primary last held all it had. */
+export interface PeerState {
+  /** Its head as last merged (or first seen). */
+  head: string;
+  /** `now` of the last fetch that listed it. */
+  seenAt: number;
+  /** `now` when its head as of then was merged (or held nothing new): `now - syncedAt` is its lag. */
+  syncedAt: number;
+}
+
+export interface SyncOutcome {
+  /** The step that failed (null: none), and why. */
+  failed: null | { step: 'flush' | 'push' | 'fetch' | 'read'; reason: RemoteFailure; message: string };
+  merged: { peer: string; head: string; applied: number; rejected: { path: string; reason: string }[]; conflicts: number }[];
+}
+
+export interface SyncStatus {
+  remote: GitRemoteStats | null;
+  peers: (PeerState & { name: string; lagMs: number })[];
+  /** Syncs failed in a row (0: the last one worked). */
+  failingFor: number;
 }
 
 /** The repository, here or on a worker: every call is async either way. */
-type RepoPort = Pick<GitRepo, 'open' | 'flush' | 'readEdits' | 'stats' | 'close'>;
+type RepoPort = Pick<GitRepo, 'open' | 'flush' | 'readEdits' | 'stats' | 'close' | 'push' | 'fetch' | 'readPeer' | 'remoteStats'>;
 
 export interface EditOutcome {
   head: string;
@@ -51,16 +98,13 @@ export interface EditOutcome {
   conflicts: number;
 }
 
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ');
-}
-
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
 export class GitStore {
   readonly stats: GitStoreStats = {
     flushes: 0, flushErrors: 0, lastFlushMs: 0, lastFlushChanges: 0, objectsWritten: 0, bytesWritten: 0,
     editsMerged: 0, editEntriesApplied: 0, editFilesRejected: 0, editErrors: 0, squashedCommits: 0, prunedObjects: 0,
+    peerSyncs: 0, peerSyncErrors: 0, peerMerges: 0, peerEntriesApplied: 0, peerFilesRejected: 0, peerConflicts: 0,
   };
   readonly flushIntervalMs: number;
   readonly editsPollMs: number;
@@ -72,6 +116,13 @@ export class GitStore {
   private conflictCount = 0;
   /** An edit merged into the primary and not yet written: the next flush records it (and polling waits). */
   private mergedEdits: { head: string; note: string; rejected: RejectedEdit } | null = null;
+  /** Peers' heads merged into the primary and not yet written: the next flush makes them parents, moving the merge base past them. */
+  private mergedPeers = new Map<string, { head: string; note: string }>();
+  private readonly peerSync: PeerSyncOptions | null;
+  private readonly peerState = new Map<string, PeerState>();
+  private syncing: Promise<SyncOutcome | null> | null = null;
+  private nextSync = 0;
+  private failingFor = 0;
   private lock: string | null = null;
   private flushing: Promise<FlushResult | null> | null = null;
   private polling: Promise<EditOutcome | null> | null = null;
@@ -91,6 +142,7 @@ export class GitStore {
     this.editsPollMs = opts.editsPollMs ?? 500;
     this.log = opts.logger ?? silent;
     this.readOnly = opts.readOnly ?? false;
+    this.peerSync = opts.remote ?? null;
     this.dirty = branch.tables.map(() => new Set());
     this.unwatch = branch.watch((ev) => {
       if (this.loading) return;
@@ -114,7 +166,8 @@ export class GitStore {
    * fresh primary: what git holds becomes one commit, before any actor forks from it.
    */
   static async open(dir: string, branch: Branch, opts: GitStoreOptions = {}): Promise<GitStore> {
-    const repoOpts: GitRepoOptions = { historyCommits: opts.historyCommits, branch: opts.branch, editsBranch: opts.editsBranch, maxFileBytes: opts.maxFileBytes, readOnly: opts.readOnly, pruneGraceMs: opts.pruneGraceMs };
+    const repoOpts: GitRepoOptions = { historyCommits: opts.historyCommits, branch: opts.branch, editsBranch: opts.editsBranch, maxFileBytes: opts.maxFileBytes, readOnly: opts.readOnly, pruneGraceMs: opts.pruneGraceMs,
+      remote: opts.remote ? { url: opts.remote.url, name: opts.remote.name, timeoutMs: opts.remote.timeoutMs } : undefined };
     let repo: RepoPort;
     let worker: Worker | null = null;
     if (opts.thread === false) {
@@ -180,7 +233,7 @@ export class GitStore {
     return this;
   }
 
-  /** Runs whatever is due at `now` (ms): a flush every interval, an edits poll. Never waits. */
+  /** Runs whatever is due at `now` (ms): a flush every interval, an edits poll, a sync with peers. Never waits. */
   tick(now: number): void {
     this.writable('flush or merge edits');
     if (this.closed) return;
@@ -191,6 +244,10 @@ export class GitStore {
     if (now >= this.nextFlush && this.flushing === null) {
       this.nextFlush = now + this.flushIntervalMs;
       void this.flush(now);
+    }
+    if (this.peerSync && now >= this.nextSync && this.syncing === null) {
+      this.nextSync = now + (this.peerSync.syncMs ?? 1_000);
+      void this.sync(now);
     }
   }
 
@@ -204,7 +261,7 @@ export class GitStore {
   async flush(now: number): Promise<FlushResult | null> {
     this.writable('flush');
     while (this.flushing) await this.flushing.catch(() => null);
-    if (this.pendingChanges() === 0 && this.mergedEdits === null) return null;
+    if (this.pendingChanges() === 0 && this.mergedEdits === null && this.mergedPeers.size === 0) return null;
     const p = this.flushOnce(now);
     this.flushing = p;
     try {
@@ -222,6 +279,8 @@ export class GitStore {
     taken.forEach((ks, ti) => { const t = this.branch.tables[ti]; for (const k of ks) snap.push([ti, k, t.committedValue(k)]); });
     const message = this.message(snap.length);
     const edits = this.mergedEdits;
+    const peers = this.mergedPeers;
+    this.mergedPeers = new Map();
     this.authors = new Map();
     this.conflicts = [];
     this.conflictCount = 0;
@@ -234,7 +293,8 @@ export class GitStore {
       if ((i & 511) === 511) await new Promise((r) => setImmediate(r));
     }
     try {
-      const r = await this.repo.flush({ files, message: edits ? `${message}\n\n${edits.note}` : message, time: now, mergedEdits: edits?.head, rejected: edits?.rejected });
+      const notes = [edits?.note, ...[...peers.values()].map((p) => p.note)].filter((n) => n !== undefined);
+      const r = await this.repo.flush({ files, message: [message, ...notes].join('\n\n'), time: now, mergedEdits: edits?.head, rejected: edits?.rejected, mergedPeers: [...peers.values()].map((p) => p.head) });
       if (edits) this.mergedEdits = null;
       this.stats.flushes++;
       this.stats.lastFlushMs = r.ms;
@@ -248,6 +308,7 @@ export class GitStore {
     } catch (err) {
       // Nothing is lost: the keys are dirty again and the next flush writes their newest values.
       taken.forEach((ks, ti) => { for (const k of ks) this.dirty[ti].add(k); });
+      for (const [peer, m] of peers) if (!this.mergedPeers.has(peer)) this.mergedPeers.set(peer, m);
       this.stats.flushErrors++;
       this.log.error({ err: (err as Error).message, dir: this.dir }, 'git: flush failed; will retry');
       throw err;
@@ -309,30 +370,8 @@ export class GitStore {
    * file at the merge base as the ancestor and the table's merge function deciding.
    */
   applyEdits(edits: EditsResult): EditOutcome {
-    const out: EditOutcome = { head: edits.head, applied: 0, unchanged: 0, rejected: [...edits.refused], conflicts: 0 };
-    const schema = this.branch.store.schema;
-    const tables = this.branch.tables;
-    const seen = new Set<string>();
-    const changes: [number, string | number, unknown, unknown][] = [];
-    for (const f of edits.files) {
-      try {
-        const { table, key } = parseEntryPath(schema, f.path);
-        const t = tables[table];
-        const seenKey = `${table}\0${String(key)}`;
-        if (seen.has(seenKey)) throw new Error('two files name this entry');
-        seen.add(seenKey);
-        const theirs = f.text === null ? undefined : parseEntry(t.def, f.text, f.path);
-        let old: unknown;
-        try {
-          old = f.baseText === null ? undefined : parseEntry(t.def, f.baseText, f.path);
-        } catch {
-          old = undefined; // the base file was itself bad: treat the entry as new there
-        }
-        changes.push([table, key, theirs, old]);
-      } catch (err) {
-        out.rejected.push({ path: f.path, reason: oneLine(err instanceof CodecError ? `${err.reason}${err.path !== f.path ? ` (at ${err.path})` : ''}` : (err as Error).message) });
-      }
-    }
+    const { changes, rejected } = peerChanges(this.branch.store.schema, edits);
+    const out: EditOutcome = { head: edits.head, applied: 0, unchanged: 0, rejected, conflicts: 0 };
     for (const r of out.rejected) this.log.error({ path: r.path, reason: r.reason, edit: edits.head }, 'git: edit rejected');
     const m = this.branch.mergeWithAncestors(changes, { author: `git edits ${edits.head.slice(0, 12)}`, message: `merge edits ${edits.head.slice(0, 12)}: ${edits.subject}` });
     out.applied = m.commit ? changeCount(m.commit) : 0;
@@ -345,6 +384,118 @@ export class GitStore {
     return out;
   }
 
+  /**
+   * Syncs with the peer routers now: writes what is dirty, pushes our branch, fetches theirs, and
+   * merges each peer's changes as git edits are merged (per entry, the tables' own rules deciding),
+   * writing each merge at once as a commit whose parents include the peer's head. A failure is
+   * counted and logged at error level with its reason; the next sync tries again.
+   */
+  async sync(now: number): Promise<SyncOutcome | null> {
+    this.writable('sync with peers');
+    if (this.peerSync === null) throw new Error(`git:${this.dir} has no peers' server (GitStoreOptions.remote)`);
+    while (this.syncing) await this.syncing.catch(() => null);
+    if (this.closed) return null;
+    const p = this.syncOnce(now);
+    this.syncing = p;
+    try {
+      return await p;
+    } finally {
+      this.syncing = null;
+    }
+  }
+
+  /** A sync now, between the interval's (a router's on-demand sync). */
+  syncNow(now: number): Promise<SyncOutcome | null> {
+    return this.sync(now);
+  }
+
+  private async syncOnce(now: number): Promise<SyncOutcome> {
+    const out: SyncOutcome = { failed: null, merged: [] };
+    // Our merges of earlier syncs must be written first: the merge base is read from the repository.
+    const written = await this.flushed(now);
+    if (written) return this.syncFailed(out, 'flush', 'other', written);
+    // A router with nothing written yet has no branch to push: it only takes the peers' tables.
+    const pushed = this.head === null ? null : await this.repo.push(now);
+    if (pushed && !pushed.ok) return this.syncFailed(out, 'push', pushed.reason, pushed.message);
+    const fetched = await this.repo.fetch(now);
+    if (!fetched.ok) return this.syncFailed(out, 'fetch', fetched.reason, fetched.message);
+    for (const [peer, head] of fetched.value) {
+      const known = this.peerState.get(peer);
+      const state = { head: known?.head ?? head, seenAt: now, syncedAt: known?.syncedAt ?? 0 };
+      this.peerState.set(peer, state);
+      if (this.closed) break;
+      if (known?.head !== head) {
+        const failed = await this.mergePeerHead(peer, head, now, out);
+        if (failed) return this.syncFailed(out, failed.step, 'other', failed.message);
+      }
+      state.head = head;
+      state.syncedAt = now;
+    }
+    this.stats.peerSyncs++;
+    if (this.failingFor) this.log.info({ failedSyncs: this.failingFor }, 'git: peer sync works again');
+    this.failingFor = 0;
+    return out;
+  }
+
+  /** Reads what a peer's head changed, merges it and writes the merge; resolves with what failed (null: nothing). */
+  private async mergePeerHead(peer: string, head: string, now: number, out: SyncOutcome): Promise<{ step: 'read' | 'flush'; message: string } | null> {
+    let diff: PeerDiff | null;
+    try {
+      diff = await this.repo.readPeer(head);
+    } catch (err) {
+      return { step: 'read', message: `peer ${peer} ${head.slice(0, 12)}: ${(err as Error).message}` };
+    }
+    // Nothing changed since the merge base (it merged only us): recording it would only bounce merges back and forth.
+    if (!diff || (diff.files.length === 0 && diff.refused.length === 0)) return null;
+    out.merged.push(this.mergePeer(peer, diff));
+    const failed = await this.flushed(now);
+    return failed ? { step: 'flush', message: failed } : null;
+  }
+
+  /** Writes what is pending; resolves with why it could not (null: written, or nothing to write). */
+  private async flushed(now: number): Promise<string | null> {
+    try {
+      await this.flush(now);
+      return this.mergedPeers.size ? 'a peer merge is still unwritten' : null;
+    } catch (err) {
+      return `flush: ${(err as Error).message}`;
+    }
+  }
+
+  private syncFailed(out: SyncOutcome, step: NonNullable<SyncOutcome['failed']>['step'], reason: RemoteFailure, message: string): SyncOutcome {
+    out.failed = { step, reason, message };
+    this.stats.peerSyncErrors++;
+    this.failingFor++;
+    this.log.error({ step, reason, message, failedSyncs: this.failingFor }, `git: peer sync failed at ${step} (${reason}); tables are not being shared`);
+    return out;
+  }
+
+  /** One peer's changes merged into the primary; the next flush records its head as a parent. */
+  private mergePeer(peer: string, diff: PeerDiff): SyncOutcome['merged'][number] {
+    const head12 = diff.head.slice(0, 12);
+    const { changes, rejected } = peerChanges(this.branch.store.schema, diff);
+    for (const r of rejected) this.log.error({ path: r.path, reason: r.reason, peer, head: diff.head }, 'git: peer file rejected');
+    const m = this.branch.mergeWithAncestors(changes, { author: `peer ${peer} ${head12}`, message: `merge peer ${peer} ${head12}` });
+    const applied = m.commit ? changeCount(m.commit) : 0;
+    const lines = [`Merge peer ${peer} ${head12}: ${applied} applied, ${changes.length - applied} unchanged, ${rejected.length} rejected, ${m.conflicts} conflicts`];
+    for (const r of rejected) lines.push(`  rejected ${r.path}: ${r.reason}`);
+    // A merge that changed nothing is not recorded: the base stays put, and re-merging no-ops changes
+    // nothing later either; recording it would bounce empty merge commits between routers forever.
+    if (applied > 0) this.mergedPeers.set(peer, { head: diff.head, note: lines.join('\n') });
+    this.stats.peerMerges++;
+    this.stats.peerEntriesApplied += applied;
+    this.stats.peerFilesRejected += rejected.length;
+    this.stats.peerConflicts += m.conflicts;
+    this.log.info({ peer, head: diff.head, applied, rejected: rejected.length, conflicts: m.conflicts }, 'git: peer merged');
+    return { peer, head: diff.head, applied, rejected, conflicts: m.conflicts };
+  }
+
+  /** The peers as last seen, with their lag at `now`, and the remote's counters (failures by reason). */
+  async syncStatus(now: number): Promise<SyncStatus> {
+    const peers = [...this.peerState].map(([name, p]) => ({ name, ...p, lagMs: now - p.syncedAt }));
+    return { remote: await this.repo.remoteStats(), peers: peers.sort((a, b) => (a.name < b.name ? -1 : 1)), failingFor: this.failingFor };
+  }
+
   async repoStats(): Promise<RepoStats> {
     return this.repo.stats();
   }
@@ -354,6 +505,7 @@ export class GitStore {
     if (this.timer) clearInterval(this.timer);
     this.closed = true;
     while (this.polling) await this.polling.catch(() => null);
+    while (this.syncing) await this.syncing.catch(() => null);
     let r: FlushResult | null = null;
     try {
       if (!this.readOnly) r = await this.flush(now);
