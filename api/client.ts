@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_FRAME,
   type AuthResult,
   type CommitsResult,
+  type SyncResult,
   type DiffResult,
   type StatsResult,
   type ChangeEvent,
@@ -244,6 +245,11 @@ export class Client {
   /** The primary's newest commits, newest first (merges with their actors and settled conflicts). */
   commits(limit?: number): Promise<CommitsResult> {
     return this.request<CommitsResult>('commits', defined({ limit }));
+  }
+
+  /** Syncs a router with its peers now (needs admin): what failed, and each peer merged. */
+  sync(): Promise<SyncResult> {
+    return this.request<SyncResult>('sync', {});
   }
 
   /** What changed between two commits of the primary (`to` default: the head). */

@@ -6,7 +6,7 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame either side accepts by default (bytes of msgpack after the length). */
 export const DEFAULT_MAX_FRAME = 1 << 20;
 
-export type Op = 'hello' | 'auth' | 'get' | 'list' | 'watch' | 'unwatch' | 'history' | 'set' | 'delete' | 'stats' | 'commits' | 'diff';
+export type Op = 'hello' | 'auth' | 'get' | 'list' | 'watch' | 'unwatch' | 'history' | 'set' | 'delete' | 'stats' | 'commits' | 'diff' | 'sync';
 
 /** Every request carries an id the response (and a watch's events) echo, and may carry a token. */
 export interface RequestBase {
@@ -42,7 +42,10 @@ export interface CommitsRequest extends RequestBase { op: 'commits'; /** At most
 /** What changed between two retained commits of the primary (`to` default: the head). */
 export interface DiffRequest extends RequestBase { op: 'diff'; from: number; to?: number; /** At most this many changes (default 1,000). */ limit?: number }
 
-export type Request = HelloRequest | AuthRequest | GetRequest | ListRequest | WatchRequest | UnwatchRequest | HistoryRequest | SetRequest | DeleteRequest | StatsRequest | CommitsRequest | DiffRequest;
+/** Syncs with the peer routers now (push, fetch, merge; docs/ha.md), between the interval's syncs. Needs `admin`. */
+export interface SyncRequest extends RequestBase { op: 'sync' }
+
+export type Request = HelloRequest | AuthRequest | GetRequest | ListRequest | WatchRequest | UnwatchRequest | HistoryRequest | SetRequest | DeleteRequest | StatsRequest | CommitsRequest | DiffRequest | SyncRequest;
 
 export type ErrorCode =
   | 'bad-frame' // not msgpack, or not a map with a numeric id and an op
@@ -195,4 +198,45 @@ export interface StackReport {
   mergeMs: Histogram;
   /** With --store git:DIR: the backend's counters, the last flush's duration, and commits not yet flushed. */
   git?: Record<string, number>;
+  /** With --peer: the sync with the peer routers through the git server (docs/ha.md). */
+  peers?: PeerSyncReport;
+  /** With --vrrp: this router's failover state (docs/ha.md). */
+  failover?: FailoverReport;
+}
+
+/** What one sync with the peers did: the step that failed (null: none), and each peer merged. */
+export interface SyncResult {
+  failed: null | { step: string; reason: string; message: string };
+  merged: { peer: string; head: string; applied: number; rejected: number; conflicts: number }[];
+}
+
+/** The sync with the peers through the shared git server, as a stack report shows it. */
+export interface PeerSyncReport {
+  /** The server's URL and this router's branch there (`routers/<name>`). */
+  url: string;
+  branch: string;
+  /** Syncs failed in a row (0: the last one worked); the log says why at error level each time. */
+  failingFor: number;
+  /** Epoch ms of the last push and fetch that worked (0: none yet). */
+  lastPushAt: number;
+  lastFetchAt: number;
+  /** The last failure's message (null: none since start). */
+  lastError: string | null;
+  /** Push/fetch failures by reason: connect, http, timeout, rejected, other. */
+  failures: Record<string, number>;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Each peer router: its head as merged, when it was last listed, and how far behind it our primary is (ms). */
+  peers: { name: string; head: string; seenAt: number; lagMs: number }[];
+}
+
+/** One VRRP virtual router (RFC 5798) as a stack report shows it. */
+export interface FailoverReport {
+  vrid: number;
+  priority: number;
+  state: 'initialize' | 'backup' | 'master';
+  /** Epoch ms of the last change of state. */
+  since: number;
+  /** Advertisements received and sent, drops by reason, transitions. */
+  counters: Record<string, number>;
 }

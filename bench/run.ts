@@ -25,6 +25,8 @@ const suites: Record<string, () => Promise<Suite>> = {
   api: async () => (await import('./api.js')).run,
   metrics: async () => (await import('./metrics.js')).run,
   web: async () => (await import('./web.js')).run,
+  ha: async () => (await import('./ha.js')).run,
+  'ha-sync': async () => (await import('./ha-sync.js')).run,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

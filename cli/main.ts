@@ -12,6 +12,8 @@ import { registerLeases } from './leases.js';
 import { registerEdits } from './edits.js';
 import { registerEvents } from './events.js';
 import { registerStats } from './stats.js';
+import { registerSync } from './sync.js';
+import { registerGitServe } from './git-serve.js';
 import { UsageError } from './usage.js';
 import { guardStdio } from './stop.js';
 
@@ -36,6 +38,8 @@ export function buildProgram(): Command {
   registerEdits(program);
   registerEvents(program);
   registerStats(program);
+  registerSync(program);
+  registerGitServe(program);
   return program;
 }
 

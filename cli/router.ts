@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { macToString, parseIpv4, ipv4ToString } from '../wire/index.js';
+import { macToString, parseIpv4, ipv4ToString, vrrpVirtualMac } from '../wire/index.js';
 import { TapLink, TapQueueSet, TunOffload } from '../wire/link/tap.js';
 import { tee, type PcapWriter } from '../wire/pcap.js';
 import type { Link } from '../wire/link/link.js';
@@ -34,6 +34,7 @@ import { formatStats } from './stats-format.js';
 import { addConfigOptions, ConfigFile, type ConfigSchema } from './config.js';
 import { ServiceNotifier } from './sd-notify.js';
 import { trapStop } from './stop.js';
+import { addPairOptions, pairConfig, PAIR_CONFIG, peerReport, syncResult, type PairConfig } from './pair.js';
 
 interface RouterConfig {
   inside: NetInterface;
@@ -55,6 +56,8 @@ interface RouterConfig {
   spinUs: number;
   /** The router's own services (--dhcp-range, --lease, --dns-upstream, --outside NAME:dhcp); none: it only routes. */
   services?: RouterServicesInit;
+  /** --peer (tables shared through a git server) and --vrrp (failover), docs/ha.md. */
+  pair: PairConfig;
   log: LogOptions;
 }
 
@@ -86,6 +89,7 @@ export const ROUTER_CONFIG: ConfigSchema = {
   'api.tokens': { flag: '--tokens', type: 'string' },
   'log.level': { flag: '--log-level', type: 'string' },
   'log.format': { flag: '--log-format', type: 'string' },
+  ...PAIR_CONFIG,
 };
 
 /** `1h`, `30m`, `3600s`, `3600` (seconds): a lease length in ms, from a minute to a year. */
@@ -137,7 +141,7 @@ function persistentMac(device: string): number {
 }
 
 /** --inside and --outside (required, on the command line or in the config file): names, addresses, MACs. */
-function interfacesConfig(opts: Record<string, string | undefined>): { inside: NetInterface; outside: NetInterface } {
+function interfacesConfig(opts: Record<string, string | undefined>, vrid?: number): { inside: NetInterface; outside: NetInterface } {
   const parse = (flag: '--inside' | '--outside') => {
     const spec = opts[flag.slice(2)];
     if (spec === undefined) throw new UsageError(`${flag} is required: give it here, or as ${flag.slice(2)} in the --config file`);
@@ -145,7 +149,8 @@ function interfacesConfig(opts: Record<string, string | undefined>): { inside: N
     try {
       // A name checked as any interface's is (the address part is a placeholder).
       const iface = dhcp ? { ...parseInterfaceSpec(`${dhcp[1]}:10.0.0.1/24`, 0), ip: 0, prefix: 32 } : parseInterfaceSpec(spec, 0);
-      return { ...iface, mac: persistentMac(iface.name) };
+      // A failover pair answers from one MAC, VRRP's, so the neighbours' caches hold across a takeover.
+      return { ...iface, mac: vrid === undefined ? persistentMac(iface.name) : vrrpVirtualMac(vrid) };
     } catch (err) {
       throw new UsageError(`${flag}: ${(err as Error).message}`);
     }
@@ -155,8 +160,11 @@ function interfacesConfig(opts: Record<string, string | undefined>): { inside: N
 
 /** Every flag checked before anything is opened or printed; `given` says which flags were given (on the command line or in the config file). */
 function routerConfig(opts: Record<string, string | undefined>, given: Pick<Command, 'getOptionValueSource'>): RouterConfig {
-  const { inside, outside } = interfacesConfig(opts);
+  const storeSpec = storeFlag(opts.store, true);
+  const pair = pairConfig(opts, given, storeSpec.git);
+  const { inside, outside } = interfacesConfig(opts, pair.failover?.vrid);
   const outsideDhcp = outside.ip === 0;
+  if (outsideDhcp && pair.failover) throw new UsageError('--vrrp needs a static --outside address: the pair shares it, and a lease belongs to one MAC and one router');
   if (inside.name === outside.name) throw new UsageError('--inside and --outside must be different devices');
   if (!outsideDhcp && (onLink(inside, outside.ip) || onLink(outside, inside.ip))) throw new UsageError('--inside and --outside must be on different networks');
   if (outsideDhcp && opts.gateway !== undefined) throw new UsageError('--gateway goes with a static --outside address: with NAME:dhcp the lease gives the router');
@@ -165,7 +173,6 @@ function routerConfig(opts: Record<string, string | undefined>, given: Pick<Comm
     try { gateway = parseIpv4(opts.gateway); } catch { throw new UsageError(`--gateway must be an IPv4 address, got '${opts.gateway}'`); }
     if (!onLink(outside, gateway)) throw new UsageError(`--gateway ${opts.gateway} is not on the outside network`);
   }
-  const storeSpec = storeFlag(opts.store, true);
   requireGitStoreFor(given, storeSpec);
   const api = parseApiOptions(opts, routerTables.map((t) => t.name), 'router');
   if (api && storeSpec.kind === 'hashtable') throw new UsageError('--api needs the store (memory or git:DIR): in hashtable mode there are no tables to serve');
@@ -184,6 +191,7 @@ function routerConfig(opts: Record<string, string | undefined>, given: Pick<Comm
     offload: wordFlag('--offload', opts.offload, ['on', 'off'] as const) === 'on' && !opts.dispatcher && !opts.pcap,
     spinUs: numberFlag('--spin-us', opts.spinUs, 0, 2_000, true),
     services: servicesConfig(opts, inside, outsideDhcp),
+    pair,
     log: logOptions(opts),
   };
 }
@@ -206,7 +214,7 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
   const undo: (() => unknown)[] = [];
   try {
     const primary = new Store(routerTables);
-    const git = c.storeSpec.git ? await openGit(c.storeSpec.git, primary, { flushIntervalMs: c.flushIntervalMs, historyCommits: c.gitHistory, logger: log }) : null;
+    const git = c.storeSpec.git ? await openGit(c.storeSpec.git, primary, { flushIntervalMs: c.flushIntervalMs, historyCommits: c.gitHistory, logger: log, remote: c.pair.peer }) : null;
     if (git) undo.push(() => git.close());
     const pcaps = openCaptures(c.pcap, undo);
     const tapIn = openTap('--inside', c, c.inside, undo);
@@ -217,7 +225,11 @@ async function startRouter(c: RouterConfig, log: Logger): Promise<RunningRouter>
       inside: c.inside, outside: c.outside, gateway: c.gateway, packetActors: c.workers, mergeIntervalMs: c.mergeIntervalMs,
       store: c.storeSpec.kind, maxFlows: c.maxFlows, logger: log, primary, api: c.api, steering: c.steering, spinUs: c.spinUs, vnetHdr: c.offload,
       services: c.services, gitStats: git ? () => ({ ...git.stats, backlog: git.pendingChanges() }) : undefined,
+      peers: git && c.pair.peer ? (now) => peerReport(git, c.pair.peer!, now) : undefined, failover: c.pair.failover,
     });
+    // A standby taking over merges what the peers pushed last, at once rather than at the next interval.
+    if (git && c.pair.peer && actors.failover) actors.failover.onMaster = (now) => void git.syncNow(now);
+    if (git && c.pair.peer) actors.supervisor.syncer = async (now) => syncResult(await git.syncNow(now));
     git?.start();
     return { tapIn, tapOut, pcaps, git, actors };
   } catch (err) {
@@ -279,6 +291,8 @@ function readyLine(c: RouterConfig, steering: Steering | null): string {
     ...servicesLine(c.services),
     io: c.io, ...(c.io === 'queues' ? { steering: steering ?? c.steering, offload: c.offload } : {}),
     store: storeSpec.git ? `git:${storeSpec.git}` : storeSpec.kind, pid: process.pid,
+    ...(c.pair.peer ? { peer: { url: c.pair.peer.url, branch: `routers/${c.pair.peer.name}`, syncMs: c.pair.peer.syncMs } } : {}),
+    ...(c.pair.failover ? { vrrp: c.pair.failover } : {}),
     ...(api ? { api: { unix: api.unix, tcp: api.tcp ? `${api.tcp.host}:${api.tcp.port}` : undefined, http: api.http ? `http://${api.http.host}:${api.http.port}/api` : undefined } } : {}),
   }) + '\n';
 }
@@ -323,7 +337,7 @@ export function registerRouter(program: Command): void {
     .option('--dhcp-range <first-last>', 'serve DHCP on the inside from this range, e.g. 10.201.0.100-10.201.0.200 (hosts get the router as gateway and DNS server)')
     .option('--lease <duration>', 'with --dhcp-range: lease length, e.g. 1h, 30m, 3600s (default 1h)')
     .option('--dns-upstream <addr>', "run a DNS cache on the inside address forwarding to this server (with --outside NAME:dhcp: default the lease's DNS server)");
-  addConfigOptions(addLogOptions(addApiOptions(cmd))).action(runRouter);
+  addConfigOptions(addLogOptions(addApiOptions(addPairOptions(cmd)))).action(runRouter);
 }
 
 /** The flags, over the config file's values when there is one, every one checked (a bad one names its flag, or its key and the file). */
@@ -342,6 +356,8 @@ function routerSummary(c: RouterConfig, steering: Steering | null = null): strin
     `${c.workers} workers${c.io === 'queues' ? ` (${steering ?? c.steering} steering)` : ' (dispatcher)'}`,
     `store ${c.storeSpec.git ? `git:${c.storeSpec.git}` : c.storeSpec.kind}`,
     ...(range ? [`dhcp ${ipv4ToString(range[0])}-${ipv4ToString(range[1])}`] : []), ...(c.services?.dns ? ['dns'] : []),
+    ...(c.pair.peer ? [`peer ${c.pair.peer.url} as routers/${c.pair.peer.name}`] : []),
+    ...(c.pair.failover ? [`vrrp ${c.pair.failover.vrid} priority ${c.pair.failover.priority}`] : []),
     ...(c.api?.unix ? [`api ${c.api.unix}`] : []), ...(c.api?.tcp ? [`api-tcp ${c.api.tcp.host}:${c.api.tcp.port}`] : []), ...(c.api?.http ? [`http ${c.api.http.host}:${c.api.http.port}`] : []),
   ].join(', ');
 }

@@ -4,7 +4,7 @@
 // packet-worker.ts, router-actors.ts's dispatcher line, nat-engine.ts, wire/link/link.ts).
 import type { ActorReport, StackReport, StatsResult } from '../api/protocol.js';
 import { quantile } from '../actors/runtime/histogram.js';
-import { formatDuration } from './time-format.js';
+import { formatDuration, formatRelative } from './time-format.js';
 
 /** The API server's own counters: `stats` without the stack's report. */
 export type ServerStats = Pick<StatsResult, 'requestsByOp' | 'errorsByCode'> & Record<string, unknown>;
@@ -108,6 +108,32 @@ function gitLines(r: StackReport): string[] {
     + `${g.editsMerged ?? 0} edits merged (${g.editFilesRejected ?? 0} files rejected)`];
 }
 
+/** The pair (docs/ha.md): the sync with the peers through the git server, loud when it fails; the failover state. */
+function pairLines(r: StackReport): string[] {
+  const lines: string[] = [];
+  const p = r.peers;
+  if (p) {
+    const when = (t: number) => (t === 0 ? 'never' : formatRelative(t, r.now));
+    const failures = Object.entries(p.failures).filter(([, n]) => n > 0);
+    lines.push(p.failingFor > 0
+      ? `PEER SYNC FAILING: the last ${p.failingFor} syncs with ${p.url} failed (${p.lastError ?? 'no message'}); the tables are not being shared`
+      : `Peers: synced through ${p.url} as ${p.branch}`);
+    lines.push(`  last push ${when(p.lastPushAt)}, last fetch ${when(p.lastFetchAt)}; ${p.bytesSent} bytes sent, ${p.bytesReceived} received; `
+      + `failures: ${failures.length ? failures.map(([k, n]) => `${k} ${n}`).join(', ') : 'none'}`);
+    const g = r.git ?? {};
+    lines.push(`  ${g.peerMerges ?? 0} peer merges, ${g.peerEntriesApplied ?? 0} entries applied, ${g.peerConflicts ?? 0} conflicts settled by rule, ${g.peerFilesRejected ?? 0} files rejected`);
+    if (p.peers.length) lines.push(...formatColumns(['peer', 'head', 'lag', 'last seen'], p.peers.map((x) => [x.name, x.head.slice(0, 12), x.lagMs < 0 ? 'not merged yet' : `${x.lagMs} ms`, when(x.seenAt)]), 4));
+    else lines.push('  no peer has pushed yet');
+  }
+  const f = r.failover;
+  if (f) {
+    const c = f.counters;
+    lines.push(`Failover: VRRP ${f.vrid} priority ${f.priority}, ${f.state.toUpperCase()} since ${formatRelative(f.since, r.now)}; `
+      + Object.entries(c).map(([k, n]) => `${k} ${n}`).join(', '));
+  }
+  return lines;
+}
+
 /** The API server's line: requests by op, refusals by code, connections. */
 export function formatServerStats(s: ServerStats): string[] {
   const n = (k: string) => (typeof s[k] === 'number' ? (s[k] as number) : 0);
@@ -120,6 +146,6 @@ export function formatServerStats(s: ServerStats): string[] {
 /** The whole report as lines: a header, tables, actors, NAT, merges, git, and the API server's counters if given. */
 export function formatStats(report: StackReport, server?: ServerStats): string[] {
   const head = `${report.role}: up ${formatDuration(report.uptimeS)}, head commit #${report.head}, ${report.actors.length} actors`;
-  const sections = [tableLines(report), actorLines(report), natLines(report), [...mergeLines(report), ...gitLines(report)], server ? formatServerStats(server) : []];
+  const sections = [tableLines(report), actorLines(report), natLines(report), [...mergeLines(report), ...gitLines(report)], pairLines(report), server ? formatServerStats(server) : []];
   return [head, ...sections.filter((s) => s.length).flatMap((s) => ['', ...s])];
 }

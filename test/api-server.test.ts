@@ -586,6 +586,15 @@ describe('access control', () => {
     await bare.close();
   });
 
+  test('sync: needs admin, and a stack with no peers says so', async () => {
+    const u = await client(AC);
+    const root = await client(AC, 'unix', T.admin);
+    await refused(u.sync(), 'forbidden', /sync needs the admin scope/);
+    await refused(root.sync(), 'not-found', /no peers to sync with/);
+    await u.close();
+    await root.close();
+  });
+
   test('what the tables refuse: a read-only table, bad values and keys, unknown tables and ops', async () => {
     const root = await client(AC, 'unix', T.admin);
     const lines = await refusals(AC, async () => {

@@ -160,6 +160,24 @@ describe('ARP as a host does it', () => {
     assert.ok(a.network.kind === 'arp' && a.network.arp.senderIp === ME.ip && a.network.arp.targetIp === ME.ip);
   });
 
+  test('while not active (a failover backup): answers no request or probe, sends no request or announcement, still learns', () => {
+    const { stack, sent, table } = stackOn();
+    let active = false;
+    stack.arp.active = () => active;
+    stack.receive([arpFrame({ op: 'request', srcMac: PEER_MAC, senderIp: PEER, targetIp: ME.ip })], 0);
+    stack.receive([arpFrame({ op: 'request', srcMac: PEER_MAC, senderIp: 0, targetIp: ME.ip })], 0);
+    stack.arp.sendRequest(ip('10.9.0.50'));
+    stack.arp.announce();
+    assert.equal(sent.length, 0);
+    assert.equal(table.get(PEER)?.mac, PEER_MAC, 'the request taught it the sender');
+    assert.equal(stack.arp.counters.silenced, 4);
+    assert.equal(stack.arp.counters.requestsAnswered + stack.arp.counters.probesAnswered + stack.arp.counters.requestsSent + stack.arp.counters.announcements, 0);
+    active = true;
+    stack.receive([arpFrame({ op: 'request', srcMac: PEER_MAC, senderIp: PEER, targetIp: ME.ip })], 10);
+    assert.equal(sent.length, 1);
+    assert.equal(stack.arp.counters.requestsAnswered, 1);
+  });
+
   test('answers an address probe (sender 0.0.0.0) without learning', () => {
     const { stack, sent, table } = stackOn();
     stack.receive([arpFrame({ op: 'request', srcMac: PEER_MAC, senderIp: 0, targetIp: ME.ip })], 0);

@@ -105,7 +105,7 @@ test('a bad value given on the command line is still named by its flag, not the 
 
 test('unknown keys: one line naming the file and the key, with the keys that may stand there', async () => {
   const top = goodWith({ wrkers: '3' });
-  await refused(['--config', top, '--check'], new RegExp(`^netbranch: ${top}: wrkers: unknown key \\(known: inside, outside, gateway, workers, .*, \\[git\\], \\[dhcp\\], \\[dns\\], \\[api\\], \\[log\\]\\)$`));
+  await refused(['--config', top, '--check'], new RegExp(`^netbranch: ${top}: wrkers: unknown key \\(known: inside, outside, gateway, workers, .*, \\[git\\], \\[dhcp\\], \\[dns\\], \\[api\\], \\[log\\], \\[peer\\], \\[vrrp\\]\\)$`));
   const inTable = goodWith({ 'dhcp.rnage': '"10.201.0.100-10.201.0.200"' });
   await refused(['--config', inTable, '--check'], `netbranch: ${inTable}: dhcp.rnage: unknown key ([dhcp] takes range, lease)`);
   const table = goodWith({ 'firewall.open': 'true' });

@@ -66,3 +66,37 @@ test('host --tap lo: one line naming the flag and what lo is, never a suggestion
   assert.match(r.stderr.trimEnd(), /^netbranch: --tap: 'lo' is the loopback device, not a TAP this process can open \(.*\)\. Fix: pick another name for the TAP\.$/);
   assert.equal(r.status, 2);
 });
+
+test('the pair flags: --peer needs git and an HTTP URL, each tuning flag needs its own, --vrrp a static outside', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nb-flags-'));
+  const git = ['--store', `git:${join(dir, 'store')}`];
+  try {
+    const r = ['router', '--inside', inside, '--outside', outside];
+    assertRefused([...r, '--peer', 'http://127.0.0.1:1/t.git'], /^netbranch: --peer needs --store git:DIR/);
+    assertRefused([...r, ...git, '--peer', 'git://127.0.0.1/t.git'], /^netbranch: --peer git:\/\/127\.0\.0\.1\/t\.git: only git's smart HTTP is spoken/);
+    assertRefused([...r, ...git, '--peer', 'not a url'], /^netbranch: --peer must be a URL like git\+http:\/\/HOST:PORT\/REPO, got 'not a url'$/);
+    assertRefused([...r, ...git, '--peer', 'git+http://127.0.0.1:1/t.git', '--router-name', 'a/b'], /^netbranch: --router-name must be 1-63 letters/);
+    assertRefused([...r, ...git, '--peer', 'git+http://127.0.0.1:1/t.git', '--sync-interval', '5'], /^netbranch: --sync-interval must be a number from 100 to 3600000, got '5'$/);
+    assertRefused([...r, '--router-name', 'a'], /^netbranch: --router-name needs --peer$/);
+    assertRefused([...r, '--sync-interval', '500'], /^netbranch: --sync-interval needs --peer$/);
+    assertRefused([...r, '--priority', '200'], /^netbranch: --priority needs --vrrp$/);
+    assertRefused([...r, '--advert-interval', '500'], /^netbranch: --advert-interval needs --vrrp$/);
+    assertRefused([...r, '--vrrp', '256'], /^netbranch: --vrrp must be an integer from 1 to 255, got '256'$/);
+    assertRefused([...r, '--vrrp', '7', '--priority', '255'], /^netbranch: --priority must be an integer from 1 to 254, got '255'$/);
+    assertRefused(['router', '--inside', inside, '--outside', `nbfo${id}:dhcp`, '--vrrp', '7'], /^netbranch: --vrrp needs a static --outside address/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--check names the pair: the peer branch and the VRRP router', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nb-flags-'));
+  try {
+    const res = runCli(['router', '--inside', inside, '--outside', outside, '--store', `git:${join(dir, 'store')}`,
+      '--peer', 'git+http://127.0.0.1:1/t.git', '--router-name', 'left', '--vrrp', '7', '--priority', '200', '--check'], 20_000);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /peer http:\/\/127\.0\.0\.1:1\/t\.git as routers\/left, vrrp 7 priority 200/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ActorReport, StackReport } from '../api/protocol.js';
 import { formatColumns, formatStats } from '../cli/stats-format.js';
+import { syncLines } from '../cli/sync.js';
 import { buildProgram } from '../cli/main.js';
 import { inProcess } from './support/cli-run.js';
 import { serveLive, type LiveTables } from './support/live-tables.js';
@@ -105,6 +106,32 @@ test('a stack with nothing yet: no merges timed, no NAT section, no git line, co
   assert.ok(!lines.some((l) => l.startsWith('NAT') || l.startsWith('Git') || l.startsWith('API')), lines.join('\n'));
 });
 
+test('the pair: a sync that fails is a loud line with its reason; each peer with its lag; the failover state', () => {
+  const lines = formatStats({
+    ...REPORT,
+    git: { ...REPORT.git, peerMerges: 12, peerEntriesApplied: 340, peerConflicts: 2, peerFilesRejected: 3 },
+    peers: {
+      url: 'http://10.0.9.1:8418/tables.git', branch: 'routers/a', failingFor: 4, lastPushAt: REPORT.now - 10_000, lastFetchAt: 0,
+      lastError: 'fetch http://10.0.9.1:8418/tables.git: connect ECONNREFUSED', failures: { connect: 4, http: 0, timeout: 1, rejected: 0, other: 0 },
+      bytesSent: 52_000, bytesReceived: 8_000, peers: [{ name: 'b', head: 'f'.repeat(40), seenAt: REPORT.now - 65_000, lagMs: 65_000 }],
+    },
+    failover: { vrid: 7, priority: 200, state: 'backup', since: REPORT.now - 125_000, counters: { received: 125, becameBackup: 1 } },
+  });
+  const at = lines.findIndex((l) => l.startsWith('PEER SYNC FAILING'));
+  assert.deepEqual(lines.slice(at, at + 6), [
+    'PEER SYNC FAILING: the last 4 syncs with http://10.0.9.1:8418/tables.git failed (fetch http://10.0.9.1:8418/tables.git: connect ECONNREFUSED); the tables are not being shared',
+    '  last push 10s ago, last fetch never; 52000 bytes sent, 8000 received; failures: connect 4, timeout 1',
+    '  12 peer merges, 340 entries applied, 2 conflicts settled by rule, 3 files rejected',
+    '  peer  head          lag       last seen',
+    '  b     ffffffffffff  65000 ms  1m 5s ago',
+    'Failover: VRRP 7 priority 200, BACKUP since 2m 5s ago; received 125, becameBackup 1',
+  ]);
+  const healthy = formatStats({ ...REPORT, peers: { url: 'http://s/t.git', branch: 'routers/a', failingFor: 0, lastPushAt: REPORT.now, lastFetchAt: REPORT.now, lastError: null, failures: {}, bytesSent: 0, bytesReceived: 0, peers: [] } });
+  assert.ok(healthy.includes('Peers: synced through http://s/t.git as routers/a'));
+  assert.ok(healthy.includes('  no peer has pushed yet'));
+  assert.ok(!healthy.some((l) => l.includes('FAILING')));
+});
+
 test('columns: names left-aligned, numbers right-aligned, trailing blanks trimmed', () => {
   assert.deepEqual(formatColumns(['a', 'bb'], [['xyz', '1'], ['q', '']]), ['  a    bb', '  xyz   1', '  q']);
   assert.deepEqual(formatColumns(['a', 'kind', 'n'], [['x', 'packet', '1']], 2), ['  a  kind    n', '  x  packet  1']);
@@ -198,4 +225,14 @@ describe('netbranch stats and nat against a running router', { skip: noLab }, ()
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^udp {6}17 \d+ src=10\.201\.0\.2 dst=10\.202\.0\.2 sport=40000 dport=5353 packets=1 bytes=32 src=10\.202\.0\.2 dst=10\.202\.0\.1 sport=5353 dport=\d+ packets=1 bytes=32 mark=0 use=1\n1 flow\n$/);
   });
+});
+
+test('netbranch sync: what each peer merge did, or the step that failed and why', () => {
+  assert.deepEqual(syncLines({ failed: null, merged: [{ peer: 'b', head: 'a'.repeat(40), applied: 12, rejected: 1, conflicts: 2 }] }), [
+    'merged peer b aaaaaaaaaaaa: 12 entries applied, 1 files rejected, 2 conflicts settled by rule', 'synced',
+  ]);
+  assert.deepEqual(syncLines({ failed: null, merged: [] }), ['synced: pushed, and no peer had anything new']);
+  assert.deepEqual(syncLines({ failed: { step: 'fetch', reason: 'connect', message: 'fetch http://s/t.git: connect ECONNREFUSED' }, merged: [] }), [
+    'sync failed at fetch (connect): fetch http://s/t.git: connect ECONNREFUSED',
+  ]);
 });

@@ -57,7 +57,14 @@ function routerStats(): StatsResult {
       conflictsByTable: { nat: 2 },
       mergeMs: h.snapshot(),
       git: { flushes: 4, flushErrors: 1, lastFlushMs: 137, lastFlushChanges: 30, backlog: 12, objectsWritten: 90, bytesWritten: 9000,
-        editsMerged: 0, editEntriesApplied: 0, editFilesRejected: 0, editErrors: 0, squashedCommits: 0, prunedObjects: 0 },
+        editsMerged: 0, editEntriesApplied: 0, editFilesRejected: 0, editErrors: 0, squashedCommits: 0, prunedObjects: 0,
+        peerSyncs: 30, peerSyncErrors: 4, peerMerges: 12, peerEntriesApplied: 340, peerFilesRejected: 3, peerConflicts: 2 },
+      peers: {
+        url: 'http://10.0.9.1:8418/tables.git', branch: 'routers/a', failingFor: 4, lastPushAt: 1_699_999_990_000, lastFetchAt: 1_699_999_995_000,
+        lastError: 'fetch http://10.0.9.1:8418/tables.git: connect ECONNREFUSED', failures: { connect: 4, http: 0, timeout: 1, rejected: 0, other: 0 },
+        bytesSent: 52_000, bytesReceived: 8_000, peers: [{ name: 'b', head: 'f'.repeat(40), seenAt: 1_699_999_995_000, lagMs: 5_000 }, { name: 'c', head: 'e'.repeat(40), seenAt: 1_699_999_999_000, lagMs: -1 }],
+      },
+      failover: { vrid: 7, priority: 200, state: 'master', since: 1_699_999_960_000, counters: { received: 4, becameMaster: 1, becameBackup: 1, advertsSent: 40, samePriority: 0 } },
     },
   };
 }
@@ -80,6 +87,21 @@ describe('the text format of a stack report', () => {
     // Names after node_exporter: a prefix and units.
     for (const name of fams.keys()) assert.match(name, /^netbranch_[a-z0-9_]+$/);
     assert.equal(text.split('\n').filter((l) => l.startsWith('# TYPE netbranch_table_entries ')).length, 1);
+  });
+
+  test('the pair: sync failing, failures by reason, last successes, lag per peer, merges; the VRRP state one-hot', () => {
+    assert.equal(valueOf(fams, 'netbranch_peer_sync_failing', {}), 4);
+    assert.deepEqual(samplesOf(fams, 'netbranch_peer_sync_failures_total').map((x) => [x.labels.reason, x.value]), [['connect', 4], ['http', 0], ['timeout', 1], ['rejected', 0], ['other', 0]]);
+    assert.equal(valueOf(fams, 'netbranch_peer_sync_last_success_timestamp_seconds', { op: 'fetch' }), 1_699_999_995);
+    assert.deepEqual(samplesOf(fams, 'netbranch_peer_lag_seconds').map((x) => [x.labels.peer, x.value]), [['b', 5]], 'a peer not merged yet has no lag');
+    assert.equal(valueOf(fams, 'netbranch_peer_seen_timestamp_seconds', { peer: 'c' }), 1_699_999_999);
+    assert.equal(valueOf(fams, 'netbranch_peer_sync_bytes_total', { direction: 'sent' }), 52_000);
+    assert.equal(valueOf(fams, 'netbranch_peer_merges_total', {}), 12);
+    assert.equal(valueOf(fams, 'netbranch_peer_conflicts_total', {}), 2);
+    assert.equal(valueOf(fams, 'netbranch_peer_files_rejected_total', {}), 3);
+    assert.deepEqual(samplesOf(fams, 'netbranch_vrrp_state').map((x) => [x.labels.state, x.value]), [['initialize', 0], ['backup', 0], ['master', 1]]);
+    assert.equal(valueOf(fams, 'netbranch_vrrp_priority', { vrid: '7' }), 200);
+    assert.equal(valueOf(fams, 'netbranch_vrrp_events_total', { vrid: '7', event: 'advertsSent' }), 40);
   });
 
   test('tables: entries for each, a limit where there is one (as node_nf_conntrack_entries and _limit)', () => {

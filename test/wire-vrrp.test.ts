@@ -4,8 +4,10 @@ import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { WireError } from '../wire/error.js';
 import {
-  VrrpPacket, VrrpRepr, vrrpVirtualMac, VRRP_MULTICAST_IPV4, IP_PROTOCOL_VRRP, VRRP_TTL,
+  VrrpPacket, VrrpRepr, vrrpVirtualMac, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_MAC, IP_PROTOCOL_VRRP, VRRP_TTL,
 } from '../wire/vrrp.js';
+import { IpProtocol } from '../wire/ipv4.js';
+import { macToString } from '../wire/ethernet.js';
 
 const SRC = 0x0a000001; // 10.0.0.1
 const DST = VRRP_MULTICAST_IPV4;
@@ -92,9 +94,13 @@ describe('VRRPv3', () => {
     assert.equal(bytes[4], 0);
   });
 
-  test('the constants of §5.1 and the virtual MAC of §7.3', () => {
+  test('the constants of §5.1, the group\'s MAC and the virtual MAC of §7.3', () => {
     assert.equal(IP_PROTOCOL_VRRP, 112);
+    assert.equal(IpProtocol.Vrrp, IP_PROTOCOL_VRRP);
     assert.equal(VRRP_MULTICAST_IPV4, 0xe0000012);
+    // RFC 1112 §6.4: 01:00:5e and the low 23 bits of the group.
+    assert.equal(macToString(VRRP_MULTICAST_MAC), '01:00:5e:00:00:12');
+    assert.equal(VRRP_MULTICAST_MAC, 0x01005e000000 + (VRRP_MULTICAST_IPV4 & 0x7fffff));
     assert.equal(VRRP_TTL, 255);
     assert.equal(vrrpVirtualMac(7), 0x00005e000107);
     assert.equal(vrrpVirtualMac(255), 0x00005e0001ff);

@@ -2,14 +2,16 @@
 // The checksum covers an IPv4 pseudo-header, as UDP's does (§5.2.8), and there is no "no checksum" value.
 import { fold, sumData, finish, pseudoHeaderSum } from './checksum.js';
 import { WireError, type WireProtocol } from './error.js';
-import type { ChecksumPolicy } from './ipv4.js';
+import { IpProtocol, type ChecksumPolicy } from './ipv4.js';
 import { WireStatus } from './status.js';
 import { WireView } from './view.js';
 
-/** IP protocol number of VRRP (§5.1.1.4). Belongs in ipv4.ts's IpProtocol as `Vrrp: 112`; kept here until it is. */
-export const IP_PROTOCOL_VRRP = 112;
+/** IP protocol number of VRRP (§5.1.1.4): ipv4.ts's `IpProtocol.Vrrp`. */
+export const IP_PROTOCOL_VRRP = IpProtocol.Vrrp;
 /** 224.0.0.18, where advertisements go (§5.1.1.2). */
 export const VRRP_MULTICAST_IPV4 = 0xe000_0012;
+/** 01:00:5e:00:00:12, the Ethernet group of 224.0.0.18 (RFC 1112 §6.4: 01:00:5e and the group's low 23 bits). */
+export const VRRP_MULTICAST_MAC = 0x0100_5e00_0012;
 /** Advertisements are sent with TTL 255 and one with any other TTL is dropped (§5.1.1.3, §7.1): it crossed a router. */
 export const VRRP_TTL = 255;
 export const VRRP_VERSION = 3;
@@ -25,7 +27,6 @@ export const VRRP_HEADER_LEN = 8;
 export const VRRP_MAX_ADVER_INTERVAL = 0x0fff;
 const IPV4_LEN = 4;
 
-/** 'vrrp' is not yet in error.ts's WireProtocol union (one line to add there); until then the name is cast. */
 const VRRP: WireProtocol = 'vrrp';
 
 /** The virtual router MAC 00-00-5E-00-01-{VRID} (§7.3): the master answers ARP for the virtual addresses with it. */

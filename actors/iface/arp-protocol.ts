@@ -20,6 +20,8 @@ export interface ArpCounters {
   notForUs: number;
   requestsSent: number;
   announcements: number;
+  /** Replies, requests and announcements not sent because the interface was not `active` (a failover backup). */
+  silenced: number;
 }
 
 const ARP_FRAME_LEN = ETHERNET_HEADER_LEN + ARP_ETHERNET_IPV4_LEN;
@@ -27,8 +29,13 @@ const ARP_FRAME_LEN = ETHERNET_HEADER_LEN + ARP_ETHERNET_IPV4_LEN;
 export class ArpProtocol {
   readonly resolver: ArpResolver;
   readonly counters: ArpCounters = {
-    received: 0, malformed: 0, unsupported: 0, requestsAnswered: 0, probesAnswered: 0, repliesLearned: 0, gratuitous: 0, notForUs: 0, requestsSent: 0, announcements: 0,
+    received: 0, malformed: 0, unsupported: 0, requestsAnswered: 0, probesAnswered: 0, repliesLearned: 0, gratuitous: 0, notForUs: 0, requestsSent: 0, announcements: 0, silenced: 0,
   };
+  /**
+   * False while another router holds this interface's address (a failover backup, actors/router/failover.ts): then
+   * nothing is answered or sent, so the link sees one owner of the address; what is heard is still learned.
+   */
+  active: () => boolean = () => true;
   /** Frames whose next hop did not answer, at `now` (the poll that gave up); the router answers them with ICMP host unreachable. */
   onUnreachable: ((ip: number, frames: Uint8Array[], now: number) => void) | null = null;
   private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(ARP_FRAME_LEN));
@@ -81,7 +88,7 @@ export class ArpProtocol {
     if (sha === me.mac) return; // our own frame, looped back by a switch
     if (sip === 0) {
       // An address probe (RFC 5227): say the address is taken when it is ours; learn nothing.
-      if (op === ArpOperation.Request && tip === me.ip) {
+      if (op === ArpOperation.Request && tip === me.ip && this.maySend()) {
         this.reply(sha, 0, sha);
         this.counters.probesAnswered++;
       }
@@ -101,7 +108,7 @@ export class ArpProtocol {
     }
     this.cache.learn(sip, sha, now);
     this.resolver.resolved(sip, sha);
-    if (op === ArpOperation.Request) {
+    if (op === ArpOperation.Request && this.maySend()) {
       this.reply(sha, sip, sha);
       this.counters.requestsAnswered++;
     } else if (op === ArpOperation.Reply) {
@@ -129,15 +136,24 @@ export class ArpProtocol {
 
   /** Broadcasts a gratuitous ARP request for our address (after coming up, or after a change). */
   announce(): void {
+    if (!this.maySend()) return;
     this.build(BROADCAST_MAC, ArpOperation.Request, this.iface.ip, 0, this.iface.ip);
     this.send(this.out);
     this.counters.announcements++;
   }
 
   sendRequest(ip: number): void {
+    if (!this.maySend()) return;
     this.build(BROADCAST_MAC, ArpOperation.Request, this.iface.ip, 0, ip);
     this.send(this.out);
     this.counters.requestsSent++;
+  }
+
+  /** True when the interface may send; counts what a backup keeps quiet. */
+  private maySend(): boolean {
+    if (this.active()) return true;
+    this.counters.silenced++;
+    return false;
   }
 
   private reply(dstMac: number, targetIp: number, targetMac: number): void {

@@ -3,6 +3,7 @@
 // writes its own queue of each TAP (the kernel steering by port, SPSC hand-off rings for the rest:
 // the main thread touches no packet), or the main thread's dispatchers pass them over rings (any
 // Link: tests, benches, captures). Which actor owns a frame is steering.ts's rule either way.
+// With failover, the pair's state machine runs here (failover.ts) and the packet actors follow it.
 import { ReplicaHost, Store, siblingModule, type Logger } from '../../store/index.js';
 import { forwardMaps, steer, type ForwardMaps } from './steering.js';
 import type { Link } from '../../wire/link/link.js';
@@ -16,11 +17,15 @@ import { Supervisor } from '../runtime/supervisor.js';
 import type { LookupInit } from '../../api/server/listeners.js';
 import type { RouterFrames, RouterServicesInit } from '../runtime/messages.js';
 import type { EchoLoadInit } from '../sim/echo-peers.js';
-import type { ActorReport, StackReport } from '../../api/protocol.js';
+import type { ActorReport, PeerSyncReport, StackReport } from '../../api/protocol.js';
 import { gatherReport } from '../runtime/stack-report.js';
 import { DEFAULT_MAX_FLOWS } from './nat-engine.js';
 import { interfaceInfo } from '../iface/net-interface.js';
 import { prefixed } from '../runtime/counters.js';
+import { macToString, vrrpVirtualMac } from '../../wire/index.js';
+import { Failover, receivedAdvertisement, type FailoverOptions } from './failover.js';
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
 
 /** The main thread's dispatchers (with --dispatcher or --pcap) as one more line of the report. */
 function dispatcherReport(inside: Dispatcher, outside: Dispatcher): ActorReport {
@@ -58,6 +63,13 @@ export interface RouterActorsOptions {
   services?: RouterServicesInit;
   /** With a git backend: its counters for the stack report (read when a report is gathered). */
   gitStats?: () => Record<string, number>;
+  /**
+   * One of a failover pair (docs/ha.md): both routers have the same addresses and, on both links, the MAC
+   * vrrpVirtualMac(vrid); the one VRRP elects master forwards, the other stays silent.
+   */
+  failover?: FailoverOptions;
+  /** With --peer: the sync with the peer routers for the stack report (read when a report is gathered). */
+  peers?: (now: number) => Promise<PeerSyncReport>;
 }
 
 export class RouterActors {
@@ -74,6 +86,8 @@ export class RouterActors {
   private readonly unwatch: () => void;
   private readonly startedAt = Date.now();
   readonly packetActors: number;
+  /** Null without `failover`. Started by ready(), stopped by stop(). */
+  readonly failover: Failover | null = null;
 
   /**
    * `inside`/`outside`: two Links, read on this thread and dispatched to the actors over rings; or two TapQueueSets
@@ -81,6 +95,7 @@ export class RouterActors {
    */
   constructor(readonly inside: Link | TapQueueSet | null, readonly outside: Link | TapQueueSet | null, readonly opts: RouterActorsOptions) {
     const queues = inside instanceof TapQueueSet && outside instanceof TapQueueSet;
+    if (opts.failover) checkVirtualMac(opts.failover.vrid, opts);
     if (!queues && (inside instanceof TapQueueSet || outside instanceof TapQueueSet)) throw new TypeError('RouterActors: both networks as TapQueueSets, or both as Links');
     if ((inside === null || outside === null) !== (opts.echo !== undefined)) throw new TypeError('RouterActors: null networks go with `echo`, and only with it');
     const n = queues ? inside.size : (opts.packetActors ?? 2);
@@ -90,6 +105,7 @@ export class RouterActors {
     this.supervisor = new Supervisor(this.host, { mergeIntervalMs: opts.mergeIntervalMs, logger: opts.logger });
     this.unwatch = this.watchForwards();
     this.refreshForwards();
+    if (opts.failover) this.failover = this.startFailover(opts.failover);
     let frames: (i: number) => RouterFrames;
     if (opts.echo) {
       const echo = opts.echo;
@@ -112,12 +128,28 @@ export class RouterActors {
 
   /** The stack's counters now: each actor's, the primary's, the merges', git's; in dispatcher mode the main thread's too. */
   async report(now: number): Promise<StackReport> {
+    const failover = this.failover;
     const r = await gatherReport({
       role: 'router', supervisor: this.supervisor, store: this.store, git: this.opts.gitStats, startedAt: this.startedAt,
       limits: { nat: (this.opts.maxFlows ?? DEFAULT_MAX_FLOWS) * this.packetActors },
+      ...(failover ? { failover: () => failover.report() } : {}),
+      ...(this.opts.peers ? { peers: this.opts.peers } : {}),
     }, now);
     if (this.insideDispatcher && this.outsideDispatcher) r.actors.push(dispatcherReport(this.insideDispatcher, this.outsideDispatcher));
     return r;
+  }
+
+  /**
+   * The pair's state machine, heard through the packet actors; what it sends goes out through the lowest-numbered
+   * packet actor that is up. It stays silent (every actor a backup) until ready() starts it.
+   */
+  private startFailover(f: FailoverOptions): Failover {
+    const failover = new Failover(f, this.opts.inside, (adverts, announce, timeoutMs) => {
+      const h = this.supervisor.actors.find((a) => a.spec.kind === 'router-packet' && a.up);
+      return h === undefined ? Promise.resolve(false) : this.supervisor.failoverSend(h, adverts, announce, timeoutMs);
+    }, this.opts.logger ?? silent, Date.now());
+    this.supervisor.onVrrp = (m, now) => void failover.heard(receivedAdvertisement(m), now);
+    return failover;
   }
 
   /** Rebuilds the forwards whenever a commit on the primary changes the `dnat` table; returns the unwatch. */
@@ -147,6 +179,7 @@ export class RouterActors {
         merging: store === 'memory',
         router: {
           frames: frames(i), inside: opts.inside, outside: opts.outside, gateway: opts.gateway, actor: i, actors: n, store, maxFlows: opts.maxFlows, services: opts.services,
+          ...(this.failover ? { failover: { forwarding: this.failover.forwarding } } : {}),
         },
       }),
       onDown: () => {
@@ -162,8 +195,10 @@ export class RouterActors {
     if (api) this.supervisor.spawn({ name: 'lookup', kind: 'lookup', module: siblingModule(import.meta.url, '../lookup/lookup-worker'), prepare: () => ({ lookup: { ...api, interfaces: [interfaceInfo('inside', this.opts.inside), interfaceInfo('outside', this.opts.outside)] }, stack: 'router' as const }) });
   }
 
-  ready(): Promise<void> {
-    return this.supervisor.ready();
+  /** Resolves when every actor is serving; then the failover starts (as a backup, silent). */
+  async ready(): Promise<void> {
+    await this.supervisor.ready();
+    void this.failover?.startup(Date.now());
   }
 
   /** Rebuilds the dispatchers' port-forward maps from the primary's `dnat` table (a few entries). */
@@ -173,11 +208,20 @@ export class RouterActors {
   }
 
   async stop(): Promise<void> {
+    // A master says it leaves (priority 0) while its actors can still send it: the backup takes over at once.
+    await this.failover?.shutdown(Date.now());
     this.unwatch();
     await this.supervisor.stop();
     this.insideDispatcher?.close();
     this.outsideDispatcher?.close();
   }
+}
+
+/** A failover pair shares one MAC on both links (the master's alone is ever heard): VRRP's virtual MAC for the VRID. */
+function checkVirtualMac(vrid: number, opts: RouterActorsOptions): void {
+  const mac = vrrpVirtualMac(vrid);
+  if (opts.inside.mac === mac && opts.outside.mac === mac) return;
+  throw new RangeError(`RouterActors: with failover both interfaces use the virtual MAC of VRID ${vrid}, ${macToString(mac)}`);
 }
 
 /** Asks the kernel to put each frame on its owner's queue: by source port inside, by destination port outside. */

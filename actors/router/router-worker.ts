@@ -5,6 +5,7 @@
 // from the replica: operators write them to the primary, and they arrive with the next merge (in
 // the hashtable baseline, which never merges, the rules are those of the snapshot it started from).
 // The router's own services (DHCP, DNS, the outside lease) run here too, on this actor's branch.
+// In a failover pair the main thread decides master or backup (failover.ts); the actor reads it per frame.
 import { ActorRuntime } from '../runtime/actor-runtime.js';
 import { actorInit } from '../runtime/actor-init.js';
 import { prefixed } from '../runtime/counters.js';
@@ -54,13 +55,24 @@ const router = new Router(
   (f) => inside.send(f),
   (f) => outside.send(f),
 );
+if (cfg.failover !== undefined) {
+  const forwarding = new Int32Array(cfg.failover.forwarding);
+  router.failover = {
+    active: () => Atomics.load(forwarding, 0) === 1,
+    heard: ({ repr, src, ttl }) => rt.vrrpHeard({ vrid: repr.vrid, priority: repr.priority, maxAdverInterval: repr.maxAdverInterval, addresses: repr.addresses, src, ttl }),
+  };
+  rt.onFailoverSend = (m) => {
+    router.failoverSend(m.adverts, m.announce);
+    return true;
+  };
+}
 const svc = cfg.services;
 if (svc !== undefined && (svc.dhcpRange !== undefined || svc.dns || svc.outsideDhcp)) {
   services = new LocalServices(router, {
     leases: hashtable ? new MapTable() : replica.table(leasesTable),
     dhcpClient: hashtable ? new MapTable() : replica.table(clientLeaseTable),
     dns: hashtable ? new MapTable() : replica.table(dnsTable),
-  }, (f) => inside.send(f), (f) => outside.send(f), {
+  }, router.sendInside, router.sendOutside, {
     actor: cfg.actor, actors: cfg.actors, outsideDhcp: svc.outsideDhcp,
     dhcp: svc.dhcpRange ? { pool: new AddressPool(svc.dhcpRange[0], svc.dhcpRange[1]), leaseMs: svc.leaseMs } : undefined,
     dns: svc.dns ? { upstream: svc.dnsUpstream } : undefined,
@@ -91,6 +103,7 @@ rt.counters = () => ({
   ...prefixed('link.outside', outside.counters),
   ...(echo ? { 'echo.forwarded': echo.forwarded } : {}),
   ...(services ? services.stats() : {}),
+  ...(router.failover ? { 'arp.silenced': router.insideArp.counters.silenced + router.outsideArp.counters.silenced } : {}),
 });
 const arpRetries = new ArpRetryTimer(
   () => router.insideArp.resolver.pendingCount + router.outsideArp.resolver.pendingCount > 0,

@@ -4,9 +4,10 @@
 // Headers are rewritten in place by wire/'s operations, with incremental checksums (RFC 1624);
 // nothing is allocated per forwarded packet of a known flow. Time is always an argument.
 // Fragments are reassembled before NAT and cut again on the way out (docs/router.md#fragments).
+// In a failover pair (docs/ha.md) a backup forwards nothing, answers nothing and sends nothing; both hear VRRP.
 import {
   BROADCAST_MAC, DestUnreachableCode, EtherType, EthernetPacket, ETHERNET_HEADER_LEN, ICMPV4_QUOTED_PAYLOAD_LEN, Icmpv4Packet, Icmpv4Type,
-  IpProtocol, Ipv4Packet, NatPorts, TcpPacket, TimeExceededCode, WireStatus,
+  IpProtocol, Ipv4Packet, NatPorts, TcpPacket, TimeExceededCode, VrrpPacket, VrrpRepr, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_MAC, WireError, WireStatus,
 } from '../../wire/index.js';
 import { FragmentRefusal, IPV4_MIN_MTU, tryFragmentFrame } from '../../wire/ipv4-fragment.js';
 import type { TableView } from '../../store/index.js';
@@ -22,6 +23,7 @@ import { NatEngine, type NatOptions } from './nat-engine.js';
 import type { NatEntry, NatProto } from './nat-table.js';
 import { onLink, type NetInterface } from '../iface/net-interface.js';
 import { datagramOwner } from './steering.js';
+import type { ReceivedAdvertisement } from './virtual-router.js';
 
 export interface RouterConfig {
   inside: NetInterface;
@@ -53,6 +55,17 @@ export interface RouterLocal {
   outside(ip: Ipv4Packet, now: number): boolean;
   /** Every ARP frame from the inside, before the router's ARP sees it (the DHCP server's probes watch them). */
   insideArp(frame: Uint8Array): void;
+}
+
+/**
+ * This router's side of a failover pair (actors/router/failover.ts): the main thread's VirtualRouter decides who is
+ * the master; the router asks per frame, and hands it the VRRP advertisements it hears on the inside.
+ */
+export interface RouterFailover {
+  /** True while this router is the master: it forwards, answers and sends. False: it stays silent. */
+  active(): boolean;
+  /** An advertisement from the inside that passed the codec's checks (checksum included). */
+  heard(adv: ReceivedAdvertisement, now: number): void;
 }
 
 /**
@@ -116,6 +129,16 @@ export interface RouterCounters {
   noOutsideAddress: number;
   /** Inside datagrams to the limited broadcast address that no local service took: never forwarded. */
   broadcastDropped: number;
+  /** Datagrams a failover backup received (to forward, or for its own services): dropped. */
+  backupDropped: number;
+  /** Frames a failover backup would have sent (ICMP errors, a service's timers): not sent. */
+  backupUnsent: number;
+  /** VRRP advertisements heard on the inside and handed to the failover. */
+  vrrpHeard: number;
+  /** Frames for VRRP's group that are no advertisement: wrong address or protocol, a fragment, or a field the codec refuses. */
+  vrrpMalformed: number;
+  /** VRRP advertisements whose checksum is wrong. */
+  vrrpBadChecksum: number;
 }
 
 /** The NAT table's name for TCP or UDP. */
@@ -139,6 +162,7 @@ export class Router {
     rxInside: 0, rxOutside: 0, forwardedOut: 0, forwardedIn: 0, notForUs: 0, malformed: 0, badChecksum: 0, ttlExceeded: 0,
     noRoute: 0, fragments: 0, unsupported: 0, echoAnswered: 0, unsolicited: 0, icmpErrorsTranslated: 0, hostUnreachable: 0, insideUnreachable: 0,
     dnatHits: 0, dnatNoRule: 0, dnatBadRule: 0, noOutsideAddress: 0, broadcastDropped: 0,
+    backupDropped: 0, backupUnsent: 0, vrrpHeard: 0, vrrpMalformed: 0, vrrpBadChecksum: 0,
   };
   private readonly eth = EthernetPacket.newUnchecked(new Uint8Array(64));
   private readonly ip = Ipv4Packet.newUnchecked(new Uint8Array(64));
@@ -149,6 +173,7 @@ export class Router {
   /** The datagram an ICMP error quotes, and its ICMP header when it is ICMP. */
   private readonly inner = Ipv4Packet.newUnchecked(new Uint8Array(64));
   private readonly innerIcmp = Icmpv4Packet.newUnchecked(new Uint8Array(64));
+  private readonly vrrp = VrrpPacket.newUnchecked(new Uint8Array(64));
   readonly reassembler: Reassembler;
   readonly fragCounters: FragmentCounters = {
     reassembled: 0, handedOff: 0, handOffDropped: 0, refragmented: 0, dontFragment: 0, badOptions: 0, timeExceeded: 0, timeExceededNoRoute: 0,
@@ -157,18 +182,31 @@ export class Router {
   handOff: DatagramHandOff | null = null;
   /** The router's own services (DHCP, DNS); null: every datagram is routed. */
   local: RouterLocal | null = null;
+  /** Failover (docs/ha.md): null, the router is always active and VRRP is not its business. */
+  failover: RouterFailover | null = null;
   /** While a reassembled datagram is forwarded: the size it is cut to on the way out; 0 otherwise. */
   private refragmentAt = 0;
+  /** Every frame the router (and its services, given these) sends passes the failover's gate. */
+  readonly sendInside: (f: Uint8Array) => void;
+  readonly sendOutside: (f: Uint8Array) => void;
 
   constructor(
     readonly cfg: RouterConfig,
     tables: RouterTables,
-    private readonly sendInside: (f: Uint8Array) => void,
-    private readonly sendOutside: (f: Uint8Array) => void,
+    private readonly rawInside: (f: Uint8Array) => void,
+    rawOutside: (f: Uint8Array) => void,
   ) {
+    // A backup sends nothing at all: the link's switch must learn the shared MAC from the master alone.
+    const gated = (send: (f: Uint8Array) => void) => (f: Uint8Array): void => {
+      if (this.active()) send(f);
+      else this.counters.backupUnsent++;
+    };
+    const sendInside = (this.sendInside = gated(rawInside));
+    const sendOutside = (this.sendOutside = gated(rawOutside));
     const cache = new ArpCache(tables.arp, cfg.arp);
     this.insideArp = new ArpProtocol(cfg.inside, cache, sendInside);
     this.outsideArp = new ArpProtocol(cfg.outside, cache, sendOutside);
+    this.insideArp.active = this.outsideArp.active = () => this.active();
     this.rules = tables.dnat;
     this.nat = new NatEngine(tables.nat, cfg.nat, tables.dnat);
     this.icmpErrors = new IcmpErrors(cfg.icmpErrorsPerSecond ?? 100);
@@ -189,6 +227,22 @@ export class Router {
 
   receiveOutside(frames: readonly Uint8Array[], now: number): void {
     for (let i = 0; i < frames.length; i++) this.fromOutside(frames[i], now);
+  }
+
+  /** True unless this router is a failover backup. */
+  active(): boolean {
+    return this.failover === null || this.failover.active();
+  }
+
+  /**
+   * What the failover asks of a packet actor: `adverts` (whole frames, sent even as the master leaves and the gate
+   * closes) on the inside, then, on becoming the master, a gratuitous ARP for each of our addresses from the shared MAC.
+   */
+  failoverSend(adverts: readonly Uint8Array[], announce: boolean): void {
+    for (const f of adverts) this.rawInside(f);
+    if (!announce) return;
+    this.insideArp.announce();
+    if (this.cfg.outside.ip !== 0) this.outsideArp.announce();
   }
 
   /** ARP retries and failures, and datagrams whose reassembly timed out. */
@@ -215,6 +269,8 @@ export class Router {
       return;
     }
     if (type !== EtherType.Ipv4 || !this.l3()) return;
+    if (this.failover !== null && this.isVrrp()) { this.vrrpAdvert(this.failover, now); return; }
+    if (!this.active()) { this.counters.backupDropped++; return; }
     if (this.ip.isFragment) { this.fragment(frame, true, now); return; }
     if (this.local !== null && this.local.inside(this.ip, now)) return;
     this.routeOut(frame, now);
@@ -278,6 +334,7 @@ export class Router {
     const type = this.l2(frame, me);
     if (type === EtherType.Arp) { this.outsideArp.receive(frame, now); return; }
     if (type !== EtherType.Ipv4 || !this.l3()) return;
+    if (!this.active()) { this.counters.backupDropped++; return; }
     const ip = this.ip;
     if (this.local !== null && !ip.isFragment && this.local.outside(ip, now)) return;
     if (ip.dst !== me.ip || me.ip === 0) { this.counters.unsolicited++; return; } // masquerade: only replies come back
@@ -410,10 +467,42 @@ export class Router {
     const eth = this.eth.reset(frame);
     if (eth.checkLen() !== WireStatus.Ok) { this.counters.malformed++; return -1; }
     const dst = eth.dst;
-    if (dst !== me.mac && dst !== BROADCAST_MAC) { this.counters.notForUs++; return -1; }
+    if (dst !== me.mac && dst !== BROADCAST_MAC && !this.vrrpGroup(dst, me)) { this.counters.notForUs++; return -1; }
     const type = eth.ethertype;
     if (type !== EtherType.Arp && type !== EtherType.Ipv4) this.counters.unsupported++;
     return type;
+  }
+
+  /** VRRP's multicast group, which the inside hears in a failover pair (any other group is not for us). */
+  private vrrpGroup(dst: number, me: NetInterface): boolean {
+    return dst === VRRP_MULTICAST_MAC && me === this.cfg.inside && this.failover !== null;
+  }
+
+  /** Whether the datagram in `ip` (checked) is meant for VRRP: sent to its group by either address. */
+  private isVrrp(): boolean {
+    return this.ip.dst === VRRP_MULTICAST_IPV4 || this.eth.dst === VRRP_MULTICAST_MAC;
+  }
+
+  /** A datagram for VRRP's group: an advertisement that passes wire/vrrp.ts's checks goes to the failover, the rest is counted. */
+  private vrrpAdvert(failover: RouterFailover, now: number): void {
+    const ip = this.ip;
+    if (this.eth.dst !== VRRP_MULTICAST_MAC || ip.dst !== VRRP_MULTICAST_IPV4 || ip.protocol !== IpProtocol.Vrrp || ip.isFragment) {
+      this.counters.vrrpMalformed++;
+      return;
+    }
+    const view = this.vrrp.resetIn(ip, ip.headerLength, ip.payloadLength);
+    if (view.checkLen() !== WireStatus.Ok) { this.counters.vrrpMalformed++; return; }
+    let repr: VrrpRepr;
+    try {
+      repr = VrrpRepr.parse(view, ip.src, ip.dst);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      if (err.reason === 'bad-checksum') this.counters.vrrpBadChecksum++;
+      else this.counters.vrrpMalformed++;
+      return;
+    }
+    this.counters.vrrpHeard++;
+    failover.heard({ repr, src: ip.src, ttl: ip.ttl }, now);
   }
 
   /** IPv4 header checks of the frame `l2` passed: lengths, version, checksum. */

@@ -10,7 +10,9 @@ import { DeltaCodec, MergeCycle, Replica, type DeltaRejectedMessage, type HeadDe
 import { exposeControl } from './control.js';
 import { MergeTimer } from './merge-timer.js';
 import { actorInit } from './actor-init.js';
-import type { ActorControl, ActorInit, ActorKind, ActorStats, FromActor, HistoryAnswer, PrimaryAnswer, PrimaryQueryBody, StatsKind, ToActor } from './messages.js';
+import type {
+  ActorControl, ActorInit, ActorKind, ActorStats, FailoverSend, FromActor, HistoryAnswer, PrimaryAnswer, PrimaryQueryBody, StatsKind, ToActor, VrrpHeard,
+} from './messages.js';
 
 export class ActorRuntime {
   readonly init: ActorInit;
@@ -40,6 +42,8 @@ export class ActorRuntime {
   onHead: ((head: HeadDeltaMessage) => void) | null = null;
   /** Called after a fresh snapshot replaced the replica's base (everything may have changed). */
   onResync: (() => void) | null = null;
+  /** A router packet actor with failover sends what the main thread's VirtualRouter asks (false: it cannot). */
+  onFailoverSend: ((m: FailoverSend) => boolean) | null = null;
   private historyId = 0;
   private readonly historyWaiters = new Map<number, (a: HistoryAnswer) => void>();
   private readonly queryWaiters = new Map<number, (a: PrimaryAnswer) => void>();
@@ -199,7 +203,17 @@ export class ActorRuntime {
     });
   }
 
+  /** A VRRP advertisement heard on the inside, for the main thread's VirtualRouter. */
+  vrrpHeard(adv: Omit<VrrpHeard, 'type'>): void {
+    this.post({ type: 'vrrp-heard', ...adv });
+  }
+
   private onMessage(m: ToActor): void {
+    if (m.type === 'failover-send') {
+      const sent = this.onFailoverSend?.(m) ?? false;
+      this.post({ type: 'failover-sent', id: m.id, sent });
+      return;
+    }
     if (m.type === 'query') {
       const w = this.queryWaiters.get(m.id);
       this.queryWaiters.delete(m.id);

@@ -84,6 +84,14 @@ export interface RouterActorInit {
   maxFlows?: number;
   /** The router's own services (actors/router/local-services.ts); none: it only routes. */
   services?: RouterServicesInit;
+  /** Failover (actors/router/failover.ts); none: always forwarding, VRRP not heard. */
+  failover?: RouterFailoverInit;
+}
+
+/** A packet actor's side of the failover pair: the main thread's VirtualRouter decides, the actor reads the answer per frame. */
+export interface RouterFailoverInit {
+  /** One Int32: 1 while this router is the master (forward, answer ARP, run the services), 0 otherwise (silent). */
+  forwarding: SharedArrayBuffer;
 }
 
 /** Which of the router's own services run, and their settings (plain data: it crosses to the actor thread). */
@@ -174,7 +182,8 @@ export interface HistoryQuery {
 export type PrimaryQueryBody =
   | { op: 'report' }
   | { op: 'commits'; limit: number }
-  | { op: 'diff'; from: number; to?: number; limit: number };
+  | { op: 'diff'; from: number; to?: number; limit: number }
+  | { op: 'sync' };
 
 /** actor → main: a question only the main thread can answer (the primary, the supervisor and the stack live there). */
 export interface PrimaryQuery {
@@ -183,7 +192,30 @@ export interface PrimaryQuery {
   query: PrimaryQueryBody;
 }
 
-export type FromActor = DeltaPost | ResyncRequest | ActorReady | ActorLog | HistoryQuery | PrimaryQuery;
+/**
+ * actor → main: a VRRP advertisement a router packet actor heard on the inside, its codec's checks passed (checksum
+ * included); the TTL and VRID are the VirtualRouter's to judge (actors/router/virtual-router.ts).
+ */
+export interface VrrpHeard {
+  type: 'vrrp-heard';
+  vrid: number;
+  priority: number;
+  /** Centiseconds. */
+  maxAdverInterval: number;
+  addresses: number[];
+  /** The IPv4 source and TTL it came with. */
+  src: number;
+  ttl: number;
+}
+
+/** actor → main: the FailoverSend `id` was handled; `sent` false when the actor has no failover to send with. */
+export interface FailoverSent {
+  type: 'failover-sent';
+  id: number;
+  sent: boolean;
+}
+
+export type FromActor = DeltaPost | ResyncRequest | ActorReady | ActorLog | HistoryQuery | PrimaryQuery | VrrpHeard | FailoverSent;
 
 /** main → actor: SnapshotMessage, HeadDeltaMessage or DeltaRejectedMessage bytes. */
 export interface ReplicaPost {
@@ -208,7 +240,18 @@ export interface PrimaryAnswer {
   error?: string;
 }
 
-export type ToActor = ReplicaPost | HistoryAnswer | PrimaryAnswer;
+/**
+ * main → router packet actor: whole frames to send on its inside link (VRRP advertisements built on the main thread),
+ * then, with `announce`, a gratuitous ARP for each of its addresses (it just became the master). Answered by FailoverSent.
+ */
+export interface FailoverSend {
+  type: 'failover-send';
+  id: number;
+  adverts: Uint8Array[];
+  announce: boolean;
+}
+
+export type ToActor = ReplicaPost | HistoryAnswer | PrimaryAnswer | FailoverSend;
 
 /** What every actor answers over comlink. */
 export interface ActorControl {

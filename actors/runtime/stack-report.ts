@@ -2,7 +2,7 @@
 // restarts, the merges it ran), the primary (table sizes, head) and the git backend: what `stats`, `/metrics`,
 // `netbranch stats` and SIGUSR1 all show, gathered by one function so they never disagree.
 import type { Store } from '../../store/index.js';
-import type { ActorReport, StackReport } from '../../api/protocol.js';
+import type { ActorReport, FailoverReport, PeerSyncReport, StackReport } from '../../api/protocol.js';
 import type { Supervisor } from './supervisor.js';
 
 /** Where a stack's report comes from. */
@@ -14,6 +14,10 @@ export interface StackSources {
   limits?: Record<string, number>;
   /** With a git backend: its counters, read when the report is gathered. */
   git?: () => Record<string, number>;
+  /** With --peer: the sync with the peers (read when the report is gathered). */
+  peers?: (now: number) => Promise<PeerSyncReport>;
+  /** With --vrrp: the failover state. */
+  failover?: () => FailoverReport;
   /** When the process started (epoch ms). */
   startedAt: number;
 }
@@ -39,6 +43,8 @@ export async function gatherReport(src: StackSources, now: number): Promise<Stac
     conflictsByTable: { ...supervisor.merges.conflictsByTable },
     mergeMs: supervisor.merges.durations.snapshot(),
     ...(src.git ? { git: src.git() } : {}),
+    ...(src.peers ? { peers: await src.peers(now) } : {}),
+    ...(src.failover ? { failover: src.failover() } : {}),
   };
 }
 

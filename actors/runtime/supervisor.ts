@@ -12,8 +12,10 @@ import type { Remote } from 'comlink';
 import { startThread, type Logger, type ReplicaHost } from '../../store/index.js';
 import { releaseControl, wrapControl } from './control.js';
 import { RestartBackoff, type BackoffOptions } from './restart-backoff.js';
-import type { ActorControl, ActorInitBase, ActorInitPart, ActorKind, ActorStats, FromActor, HistoryAnswer, PrimaryAnswer, PrimaryQuery, ToActor } from './messages.js';
-import type { StackReport } from '../../api/protocol.js';
+import type {
+  ActorControl, ActorInitBase, ActorInitPart, ActorKind, ActorStats, FromActor, HistoryAnswer, PrimaryAnswer, PrimaryQuery, ToActor, VrrpHeard,
+} from './messages.js';
+import type { StackReport, SyncResult } from '../../api/protocol.js';
 import { commitsOf, diffOf } from '../../api/server/commit-view.js';
 import { MergeRecord } from './merge-record.js';
 
@@ -116,6 +118,13 @@ export class Supervisor extends EventEmitter {
   readonly merges: MergeRecord;
   /** Gathers the stack's report for a lookup actor's `stats` (set by the stack that owns this supervisor). */
   reporter: ((now: number) => Promise<StackReport>) | null = null;
+  /** Syncs with the peer routers now (a router with --peer): the API's `sync` op. */
+  syncer: ((now: number) => Promise<SyncResult>) | null = null;
+  /** VRRP advertisements the router's packet actors heard (set by a router with failover: actors/router/failover.ts). */
+  onVrrp: ((adv: VrrpHeard, now: number) => void) | null = null;
+  /** FailoverSends not yet answered: whom they went to, and what to tell the caller. */
+  private readonly sends = new Map<number, { worker: Worker; done: (sent: boolean) => void }>();
+  private sendId = 0;
 
   constructor(readonly host: ReplicaHost, opts: SupervisorOptions = {}) {
     super();
@@ -213,6 +222,12 @@ export class Supervisor extends EventEmitter {
       case 'query':
         void this.answer(w, m);
         break;
+      case 'vrrp-heard':
+        this.onVrrp?.(m, Date.now());
+        break;
+      case 'failover-sent':
+        this.sends.get(m.id)?.done(m.sent);
+        break;
       default:
         break;
     }
@@ -225,12 +240,37 @@ export class Supervisor extends EventEmitter {
       const q = m.query;
       if (q.op === 'commits') answer.result = commitsOf(this.host.branch, q.limit);
       else if (q.op === 'diff') answer.result = diffOf(this.host.branch, q.from, q.to, q.limit);
-      else if (this.reporter) answer.result = await this.reporter(Date.now());
+      else if (q.op === 'sync') {
+        if (this.syncer) answer.result = await this.syncer(Date.now());
+        else answer.error = 'this router has no peers to sync with (start it with --peer)';
+      } else if (this.reporter) answer.result = await this.reporter(Date.now());
       else answer.error = 'this stack gathers no report';
     } catch (err) {
       answer.error = (err as Error).message;
     }
     w.postMessage(answer);
+  }
+
+  /**
+   * Has router packet actor `h` send `adverts` on its inside link and, with `announce`, a gratuitous ARP for each of
+   * its addresses. Resolves true once it says they went out; false when it is down, cannot, or is silent for `timeoutMs`.
+   */
+  failoverSend(h: ActorHandle, adverts: Uint8Array[], announce: boolean, timeoutMs = 1_000): Promise<boolean> {
+    const w = h.worker;
+    if (w === null || !h.up || this.stopping) return Promise.resolve(false);
+    const id = ++this.sendId;
+    return new Promise((resolve) => {
+      const t = setTimeout(() => done(false), timeoutMs);
+      t.unref();
+      const done = (sent: boolean): void => {
+        clearTimeout(t);
+        this.sends.delete(id);
+        resolve(sent);
+      };
+      this.sends.set(id, { worker: w, done });
+      const m: ToActor = { type: 'failover-send', id, adverts, announce };
+      w.postMessage(m);
+    });
   }
 
   private send(w: Worker, bytes: Uint8Array): void {
@@ -245,6 +285,7 @@ export class Supervisor extends EventEmitter {
     if (h.control) releaseControl(h.control as Remote<unknown>);
     h.control = null;
     this.host.detach(h.replicaId); // its unmerged edits are gone; what it merged stays
+    for (const s of [...this.sends.values()]) if (s.worker === w) s.done(false);
     h.spec.onDown?.(h);
     this.emit('down', h, code);
     if (this.stopping) return;

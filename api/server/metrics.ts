@@ -4,7 +4,7 @@
 // primary's, git's) at scrape time. Rendering that snapshot is a pure function, with no registry to keep in step.
 // Names follow node_exporter's conventions: a `netbranch_` prefix, `_total` on counters, units in the name.
 // docs/operations.md#metrics lists the families and where each comes from.
-import type { ActorReport, Histogram, StackReport, StatsResult } from '../protocol.js';
+import type { ActorReport, FailoverReport, Histogram, PeerSyncReport, StackReport, StatsResult } from '../protocol.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -89,6 +89,21 @@ export const METRIC_FAMILIES = {
   netbranch_api_dropped_logs_total: ['counter', 'API log lines dropped by the rate limit'],
   netbranch_api_http_requests_total: ['counter', 'HTTP view requests'],
   netbranch_api_http_errors_total: ['counter', 'HTTP view error answers'],
+  netbranch_peer_syncs_total: ['counter', 'Syncs with the peer routers through the git server that worked'],
+  netbranch_peer_sync_errors_total: ['counter', 'Syncs with the peer routers that failed (the log says why)'],
+  netbranch_peer_sync_failing: ['gauge', 'Syncs failed in a row (0: the last one worked); alert on it staying above 0'],
+  netbranch_peer_sync_failures_total: ['counter', 'Pushes and fetches to the git server that failed, by reason (connect, http, timeout, rejected, other)'],
+  netbranch_peer_sync_last_success_timestamp_seconds: ['gauge', 'When the last push or fetch to the git server worked, by op'],
+  netbranch_peer_sync_bytes_total: ['counter', 'Bytes to and from the git server, by direction'],
+  netbranch_peer_merges_total: ['counter', "Peers' heads merged into the primary"],
+  netbranch_peer_entries_applied_total: ['counter', "Entries the peers' merges changed"],
+  netbranch_peer_files_rejected_total: ['counter', "Files of a peer's branch refused (bad key or value)"],
+  netbranch_peer_conflicts_total: ['counter', "Conflicts the peers' merges settled by the tables' rules"],
+  netbranch_peer_lag_seconds: ['gauge', 'How far the primary is behind each peer router: time since its head as last listed was merged'],
+  netbranch_peer_seen_timestamp_seconds: ['gauge', "When each peer router's branch was last listed by a fetch"],
+  netbranch_vrrp_state: ['gauge', 'The failover state: 1 on the current one of initialize, backup, master'],
+  netbranch_vrrp_priority: ['gauge', "This router's VRRP priority"],
+  netbranch_vrrp_events_total: ['counter', 'VRRP advertisements, drops by reason and transitions, by event'],
   netbranch_actor_stat: ['untyped', 'Every other counter an actor reports, by its own name (component.counter; counts and levels alike)'],
   netbranch_stat: ['untyped', 'Every other counter of the store, the supervisor, git or the API server, by its own name'],
 } as const satisfies Record<string, readonly [MetricType, string]>;
@@ -195,7 +210,31 @@ const GIT: readonly Mapping[] = [
   ['editsMerged', 'netbranch_git_edits_merged_total'], ['editEntriesApplied', 'netbranch_git_edit_entries_applied_total'],
   ['editFilesRejected', 'netbranch_git_edit_files_rejected_total'], ['editErrors', 'netbranch_git_edit_errors_total'],
   ['squashedCommits', 'netbranch_git_squashed_commits_total'], ['prunedObjects', 'netbranch_git_pruned_objects_total'],
+  ['peerSyncs', 'netbranch_peer_syncs_total'], ['peerSyncErrors', 'netbranch_peer_sync_errors_total'], ['peerMerges', 'netbranch_peer_merges_total'],
+  ['peerEntriesApplied', 'netbranch_peer_entries_applied_total'], ['peerFilesRejected', 'netbranch_peer_files_rejected_total'],
+  ['peerConflicts', 'netbranch_peer_conflicts_total'],
 ];
+
+/** The sync with the peers (--peer): failures by reason, the last successes, each peer's lag. */
+function peerMetrics(x: Exposition, p: PeerSyncReport): void {
+  x.sample('netbranch_peer_sync_failing', p.failingFor);
+  for (const [reason, n] of Object.entries(p.failures)) x.sample('netbranch_peer_sync_failures_total', n, { reason });
+  x.sample('netbranch_peer_sync_last_success_timestamp_seconds', p.lastPushAt / 1000, { op: 'push' });
+  x.sample('netbranch_peer_sync_last_success_timestamp_seconds', p.lastFetchAt / 1000, { op: 'fetch' });
+  x.sample('netbranch_peer_sync_bytes_total', p.bytesSent, { direction: 'sent' });
+  x.sample('netbranch_peer_sync_bytes_total', p.bytesReceived, { direction: 'received' });
+  for (const peer of p.peers) {
+    if (peer.lagMs >= 0) x.sample('netbranch_peer_lag_seconds', peer.lagMs / 1000, { peer: peer.name });
+    x.sample('netbranch_peer_seen_timestamp_seconds', peer.seenAt / 1000, { peer: peer.name });
+  }
+}
+
+/** VRRP failover (--vrrp): the state as one sample per state, the priority, the events. */
+function failoverMetrics(x: Exposition, f: FailoverReport): void {
+  for (const state of ['initialize', 'backup', 'master'] as const) x.sample('netbranch_vrrp_state', f.state === state ? 1 : 0, { vrid: String(f.vrid), state });
+  x.sample('netbranch_vrrp_priority', f.priority, { vrid: String(f.vrid) });
+  for (const [event, n] of Object.entries(f.counters)) x.sample('netbranch_vrrp_events_total', n, { vrid: String(f.vrid), event });
+}
 
 function primaryMetrics(x: Exposition, s: StackReport): void {
   x.sample('netbranch_info', 1, { role: s.role });
@@ -211,6 +250,8 @@ function primaryMetrics(x: Exposition, s: StackReport): void {
   }
   for (const [table, n] of Object.entries(s.conflictsByTable)) x.sample('netbranch_merge_conflicts_total', n, { table });
   x.histogramMs('netbranch_merge_duration_seconds', s.mergeMs);
+  if (s.peers) peerMetrics(x, s.peers);
+  if (s.failover) failoverMetrics(x, s.failover);
 }
 
 // ------------------------------------------------------------------ actors
@@ -243,7 +284,7 @@ const ROUTER: readonly Mapping[] = [
   ['forwardedIn', 'netbranch_router_packets_forwarded_total', { direction: 'inbound' }],
   ...([['malformed', 'malformed'], ['badChecksum', 'bad_checksum'], ['ttlExceeded', 'ttl_exceeded'], ['noRoute', 'no_route'], ['unsupported', 'unsupported'],
     ['unsolicited', 'unsolicited'], ['notForUs', 'not_for_us'], ['noOutsideAddress', 'no_outside_address'], ['broadcastDropped', 'broadcast'],
-    ['insideUnreachable', 'inside_unreachable']] as const).map(([k, reason]): Mapping => [k, 'netbranch_router_packets_dropped_total', { reason }]),
+    ['insideUnreachable', 'inside_unreachable'], ['backupDropped', 'backup'], ['backupUnsent', 'backup_unsent'], ['vrrpMalformed', 'vrrp_malformed'], ['vrrpBadChecksum', 'vrrp_bad_checksum']] as const).map(([k, reason]): Mapping => [k, 'netbranch_router_packets_dropped_total', { reason }]),
 ];
 /** nat-engine.ts's counters. Linux's insert_failed and early_drop have no counterpart: see docs/operations.md#metrics. */
 const NAT: readonly Mapping[] = [

@@ -4,7 +4,7 @@
 import {
   PROTOCOL_VERSION, hasScope,
   type AuthResult, type DeleteResult, type ErrorCode, type GetResult, type HelloResult, type HistoryResult, type ListResult,
-  type Request, type SetResult, type TableInfo, type WatchResult, type Op, type StatsResult, type InterfaceInfo, type CommitsResult, type DiffResult,
+  type Request, type SetResult, type TableInfo, type WatchResult, type Op, type StatsResult, type InterfaceInfo, type CommitsResult, type DiffResult, type SyncResult,
 } from '../protocol.js';
 import { CodecError, showValue, type Table } from '../../store/index.js';
 import type { LookupSource, SourceChange } from './source.js';
@@ -80,7 +80,7 @@ interface Named {
   t: Table;
 }
 
-const OP_LIST: readonly Op[] = ['hello', 'auth', 'get', 'list', 'watch', 'unwatch', 'history', 'set', 'delete', 'stats', 'commits', 'diff'];
+const OP_LIST: readonly Op[] = ['hello', 'auth', 'get', 'list', 'watch', 'unwatch', 'history', 'set', 'delete', 'stats', 'commits', 'diff', 'sync'];
 const OPS = OP_LIST.join(', ');
 
 export class Requests {
@@ -108,6 +108,7 @@ export class Requests {
       case 'stats': return this.stats(s, req);
       case 'commits': return this.commits(s, req);
       case 'diff': return this.diff(s, req);
+      case 'sync': return this.sync(s, req);
       default:
         throw new RequestError('unknown-op', `unknown op '${String((req as { op: unknown }).op)}' (ops: ${OPS})`);
     }
@@ -255,6 +256,19 @@ export class Requests {
       throw new RequestError('not-found', (err as Error).message); // a commit released from the log, or not yet made
     }
     return { ...r, changes: r.changes.filter((c) => hasScope(scopes, `read:${c.table}`)) };
+  }
+
+  /** A sync with the peer routers now: it merges into every table, so it needs `admin`. */
+  private async sync(s: Session, req: Request & { op: 'sync' }): Promise<SyncResult> {
+    const scopes = this.scopesFor(s, req);
+    if (scopes.length === 0) throw new RequestError('unauthenticated', 'authenticate first');
+    if (!hasScope(scopes, 'admin')) throw new RequestError('forbidden', 'sync needs the admin scope');
+    if (!this.source.sync) throw new RequestError('not-found', 'this stack has no peers to sync with (a router with --peer has)');
+    try {
+      return await this.source.sync();
+    } catch (err) {
+      throw new RequestError('not-found', (err as Error).message); // the router has no --peer
+    }
   }
 
   /** The session's scopes, which must include some read scope. */

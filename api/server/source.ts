@@ -2,7 +2,7 @@
 // lookup actor's replica (fresh at every merge, changes from head deltas); in the sim, a fork of a
 // node's primary on the main thread. Either way the server never touches the packet actors.
 import type { Branch, HeadDeltaMessage, Replica, Schema, TableView } from '../../store/index.js';
-import type { CommitsResult, DiffResult, HistoryEntry, StackReport } from '../protocol.js';
+import type { CommitsResult, DiffResult, HistoryEntry, StackReport, SyncResult } from '../protocol.js';
 import { commitsOf, diffOf } from './commit-view.js';
 
 export interface SourceHistory {
@@ -27,6 +27,8 @@ export interface LookupSource {
   diff(from: number, to: number | undefined, limit: number): Promise<DiffResult>;
   /** The whole stack's counters; undefined where nothing gathers them. */
   report(): Promise<StackReport | undefined>;
+  /** A sync with the peer routers now; absent where there are none to sync with (a host, a sim). */
+  sync?(): Promise<SyncResult>;
 }
 
 /** What ReplicaSource needs of the actor that holds the replica (actors/runtime/actor-runtime.ts). */
@@ -38,7 +40,7 @@ export interface ReplicaActor {
   push(): unknown;
   history(table: number, key: string | number, limit: number): Promise<{ complete: boolean; entries: SourceHistory['entries']; error?: string }>;
   /** A question answered on the main thread, where the primary lives (actor-runtime's PrimaryQuery). */
-  query(q: { op: 'report' } | { op: 'commits'; limit: number } | { op: 'diff'; from: number; to?: number; limit: number }): Promise<unknown>;
+  query(q: { op: 'report' } | { op: 'commits'; limit: number } | { op: 'diff'; from: number; to?: number; limit: number } | { op: 'sync' }, timeoutMs?: number): Promise<unknown>;
 }
 
 /** The router's lookup actor: a replica on its own thread. */
@@ -97,6 +99,11 @@ export class ReplicaSource implements LookupSource {
 
   report(): Promise<StackReport | undefined> {
     return this.rt.query({ op: 'report' }) as Promise<StackReport>;
+  }
+
+  /** A push, fetch and merge can take a sync timeout or two: the question waits as long (docs/ha.md). */
+  sync(): Promise<SyncResult> {
+    return this.rt.query({ op: 'sync' }, 60_000) as Promise<SyncResult>;
   }
 }
 

@@ -3,7 +3,7 @@
 // temporary file the next start removes, never a truncated object that `git fsck` would call corrupt.
 import { createHash } from 'node:crypto';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TypedObject } from './git-reach.js';
 
@@ -109,6 +109,8 @@ export class LooseObjects {
   private tmp = 0;
   written = 0;
   bytes = 0;
+  /** Objects that were here already: touched, not written. */
+  freshened = 0;
 
   constructor(readonly gitdir: string) {}
 
@@ -129,6 +131,7 @@ export class LooseObjects {
       mkdirSync(dir, { recursive: true });
       this.dirs.add(dir);
     }
+    if (this.freshen(oid)) return;
     const data = deflateSync(raw, { level: 1 });
     const tmp = join(this.gitdir, 'objects', `tmp_obj_${process.pid}_${++this.tmp}`);
     // Synchronous on purpose: the repository has a thread of its own, and awaiting one small file at
@@ -137,5 +140,20 @@ export class LooseObjects {
     renameSync(tmp, this.path(oid));
     this.written++;
     this.bytes += data.length;
+  }
+
+  /**
+   * An object already here (a peer's entry we merged, unpacked when fetched) is touched, not written again, as
+   * git's own freshen does: its new mtime keeps a sweep's grace (git-prune.ts) from taking it as old garbage.
+   */
+  private freshen(oid: string): boolean {
+    const now = new Date();
+    try {
+      utimesSync(this.path(oid), now, now);
+      this.freshened++;
+      return true;
+    } catch {
+      return false;
+    }
   }
 }

@@ -8,6 +8,9 @@ import git from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
 import { gitDirOf } from './git-reach.js';
+import { packForPush, PackError, unpackObjects } from './git-pack.js';
+import { uploadPack } from './git-upload-pack.js';
+import { receivePack, ZERO_OID } from './git-receive-pack.js';
 
 export type RemoteFailure = 'connect' | 'http' | 'timeout' | 'rejected' | 'other';
 
@@ -22,8 +25,6 @@ export interface GitRemoteOptions {
   timeoutMs?: number;
   /** The branch pushed (GitStore's). */
   branch?: string;
-  /** The remote's name in the repository's config (its fetch refspec lives there). */
-  remote?: string;
 }
 
 export interface GitRemoteStats {
@@ -34,6 +35,8 @@ export interface GitRemoteStats {
   /** `now` of the last push and fetch that succeeded (0: none yet). */
   lastPushAt: number;
   lastFetchAt: number;
+  /** Pushes packed whole because git could not pack over the server's heads (see GitRemote.pack). */
+  fullPacks: number;
   /** HTTP bodies, both ways. */
   bytesSent: number;
   bytesReceived: number;
@@ -49,7 +52,8 @@ export function failureReason(err: unknown): RemoteFailure {
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EPIPE' || code === 'ENOTFOUND') return 'connect';
   if (code === 'HttpError' || code === 'SmartHttpError') return 'http';
   if (code === 'PushRejectedError' || code === 'GitPushError') return 'rejected';
-  if (code === 'ETIMEDOUT' || e?.name === 'TimeoutError') return 'timeout';
+  // simple-get (isomorphic-git's node client) throws a plain Error when node's agent times the socket out.
+  if (code === 'ETIMEDOUT' || e?.name === 'TimeoutError' || (err as Error)?.message === 'Request timed out') return 'timeout';
   return 'other';
 }
 
@@ -76,19 +80,19 @@ async function* counted(body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, 
 export class GitRemote {
   readonly stats: GitRemoteStats = {
     pushes: 0, fetches: 0, failures: { connect: 0, http: 0, timeout: 0, rejected: 0, other: 0 },
-    lastError: null, lastPushAt: 0, lastFetchAt: 0, bytesSent: 0, bytesReceived: 0,
+    lastError: null, lastPushAt: 0, lastFetchAt: 0, fullPacks: 0, bytesSent: 0, bytesReceived: 0,
   };
   readonly gitdir: string;
   readonly url: string;
   readonly name: string;
   readonly timeoutMs: number;
   private readonly branch: string;
-  private readonly remote: string;
-  private configured = false;
   /** isomorphic-git's node client, with both bodies counted. */
   private readonly http: HttpClient = {
     request: async (req: GitHttpRequest): Promise<GitHttpResponse> => {
-      const body = req.body ? counted(req.body, (n) => { this.stats.bytesSent += n; }) : undefined;
+      const sent = (n: number) => { this.stats.bytesSent += n; };
+      // An array body stays one (sent with a Content-Length); a stream is counted as it goes.
+      const body = Array.isArray(req.body) ? (sent(req.body.reduce((s: number, c: Uint8Array) => s + c.byteLength, 0)), req.body) : req.body ? counted(req.body, sent) : undefined;
       const res = await nodeHttp.request({ ...req, body });
       return { ...res, body: res.body ? counted(res.body, (n) => { this.stats.bytesReceived += n; }) : undefined };
     },
@@ -101,53 +105,90 @@ export class GitRemote {
     this.name = opts.name;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.branch = opts.branch ?? 'main';
-    this.remote = opts.remote ?? 'netbranch-peers';
   }
 
-  /** Our branch, forced onto `routers/<name>` (each router owns its own). Resolves with the pushed head. */
+  /**
+   * Our branch, forced onto `routers/<name>` (each router owns its own). Resolves with the pushed head. Only what
+   * the server lacks is packed (git-push-objects.ts); a head the server already has costs one ref listing.
+   */
   async push(now: number): Promise<RemoteResult<string>> {
     return this.attempt('push', now, async () => {
-      const r = await git.push({ fs, http: this.http, gitdir: this.gitdir, url: this.url, ref: this.branch, remoteRef: `${ROUTER_BRANCHES}${this.name}`, force: true });
-      const mine = r.refs[`${ROUTER_BRANCHES}${this.name}`];
-      if (!r.ok || (mine && !mine.ok)) throw Object.assign(new Error(`push rejected: ${mine?.error ?? r.error ?? 'unknown'}`), { code: 'PushRejectedError' });
-      return git.resolveRef({ fs, gitdir: this.gitdir, ref: this.branch });
+      const ref = `${ROUTER_BRANCHES}${this.name}`;
+      const head = await git.resolveRef({ fs, gitdir: this.gitdir, ref: this.branch });
+      const server = await git.listServerRefs({ http: this.http, url: this.url, forPush: true, protocolVersion: 1 });
+      const old = server.find((r) => r.ref === ref)?.oid ?? ZERO_OID;
+      if (old === head) return head;
+      const haves: string[] = [];
+      for (const oid of new Set(server.map((r) => r.oid))) if (await this.holds(oid)) haves.push(oid);
+      await receivePack(this.http, this.url, { old, new: head, ref }, await this.pack(head, haves));
+      // As git's push moves the remote-tracking ref: the next fetch need not fetch our own branch back.
+      await git.writeRef({ fs, gitdir: this.gitdir, ref: `${PEER_REFS}${this.name}`, value: head, force: true });
+      return head;
     });
   }
 
-  /** Every router's branch, into `refs/peers/<router>`; resolves with the peers' heads (ours left out). */
+  /**
+   * The thin pack of `head` over `haves`. A have whose trees a history cut removed here makes git fail: then the
+   * whole history of `head` goes (correct, only larger), and the log says so.
+   */
+  private async pack(head: string, haves: readonly string[]): Promise<Buffer> {
+    try {
+      return await packForPush(this.gitdir, head, haves);
+    } catch (err) {
+      if (!(err instanceof PackError) || haves.length === 0) throw err;
+      this.stats.fullPacks++;
+      return packForPush(this.gitdir, head, []);
+    }
+  }
+
+  /** The commits our history is cut off at (git's `shallow` file, which git-prune.ts keeps). */
+  private shallow(): string[] {
+    try {
+      return fs.readFileSync(`${this.gitdir}/shallow`, 'utf8').split('\n').filter((l) => /^[0-9a-f]{40}$/.test(l));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Whether the commit is in our repository (the server's heads we hold are what it need not be sent). */
+  private holds(oid: string): Promise<boolean> {
+    return git.readCommit({ fs, gitdir: this.gitdir, oid }).then(() => true, () => false);
+  }
+
+  /**
+   * Every router's branch, into `refs/peers/<router>`; resolves with the peers' heads (ours left out). Only the
+   * branches that moved are fetched, their objects stored before their refs move (a crash never leaves a peer
+   * ref to objects we do not have).
+   */
   async fetch(now: number): Promise<RemoteResult<Map<string, string>>> {
     return this.attempt('fetch', now, async () => {
-      await this.configure();
-      // fetch wants one ref it can resolve on the server (HEAD by default, which a server of router
-      // branches need not have): any router's branch will do, and the refspec brings them all.
-      const refs = await git.listServerRefs({ http: this.http, url: this.url, symrefs: true });
-      const branches = refs.filter((r) => r.ref.startsWith(ROUTER_BRANCHES));
-      if (branches.length === 0) return new Map<string, string>();
-      // isomorphic-git 1.44 writes the fetched refs, then names the server's default branch from its
-      // HEAD, and throws before writing the pack when HEAD names no branch: refs to missing objects.
-      if (!refs.some((r) => r.ref === 'HEAD')) throw Object.assign(new Error(`the server's HEAD names no branch: point it at one (git symbolic-ref HEAD ${branches[0].ref})`), { code: 'NoHeadError' });
-      await git.fetch({ fs, http: this.http, gitdir: this.gitdir, remote: this.remote, remoteRef: branches[0].ref, tags: false });
+      const refs = await git.listServerRefs({ http: this.http, url: this.url, protocolVersion: 1 });
+      const known = await this.peerRefs();
+      const moved = refs.filter((r) => r.ref.startsWith(ROUTER_BRANCHES) && known.get(r.ref.slice(ROUTER_BRANCHES.length)) !== r.oid);
+      const wants: string[] = [];
+      for (const oid of new Set(moved.map((r) => r.oid))) if (!(await this.holds(oid))) wants.push(oid);
+      if (wants.length) {
+        const haves = [...new Set([...known.values(), await git.resolveRef({ fs, gitdir: this.gitdir, ref: this.branch }).catch(() => null)])];
+        await unpackObjects(this.gitdir, await uploadPack(this.http, this.url, wants, haves.filter((h): h is string => h !== null), this.shallow()));
+      }
+      for (const r of moved) await git.writeRef({ fs, gitdir: this.gitdir, ref: `${PEER_REFS}${r.ref.slice(ROUTER_BRANCHES.length)}`, value: r.oid, force: true });
       return this.peerHeads();
     });
   }
 
   /** The peers' heads as last fetched, by router name (ours left out). */
   async peerHeads(): Promise<Map<string, string>> {
-    const heads = new Map<string, string>();
-    const names = await git.listRefs({ fs, gitdir: this.gitdir, filepath: PEER_REFS }).catch(() => [] as string[]);
-    for (const peer of names) {
-      if (peer === this.name) continue;
-      heads.set(peer, await git.resolveRef({ fs, gitdir: this.gitdir, ref: `${PEER_REFS}${peer}` }));
-    }
+    const heads = await this.peerRefs();
+    heads.delete(this.name);
     return heads;
   }
 
-  /** The remote, as `git remote add` would write it, with the refspec that maps router branches to peer refs. */
-  private async configure(): Promise<void> {
-    if (this.configured) return;
-    await git.setConfig({ fs, gitdir: this.gitdir, path: `remote.${this.remote}.url`, value: this.url });
-    await git.setConfig({ fs, gitdir: this.gitdir, path: `remote.${this.remote}.fetch`, value: `+${ROUTER_BRANCHES}*:${PEER_REFS}*` });
-    this.configured = true;
+  /** Every `refs/peers/*` ref (ours included), by router name. */
+  private async peerRefs(): Promise<Map<string, string>> {
+    const heads = new Map<string, string>();
+    const names = await git.listRefs({ fs, gitdir: this.gitdir, filepath: PEER_REFS }).catch(() => [] as string[]);
+    for (const peer of names) heads.set(peer, await git.resolveRef({ fs, gitdir: this.gitdir, ref: `${PEER_REFS}${peer}` }));
+    return heads;
   }
 
   private async attempt<T>(what: 'push' | 'fetch', now: number, run: () => Promise<T>): Promise<RemoteResult<T>> {

@@ -98,6 +98,9 @@ export interface EditOutcome {
   conflicts: number;
 }
 
+/** While syncs keep failing, the error is logged again this often (the first failure at once). */
+const SYNC_FAILURE_LOG_MS = 30_000;
+
 const silent: Logger = { info() {}, warn() {}, error() {} };
 
 export class GitStore {
@@ -123,6 +126,8 @@ export class GitStore {
   private syncing: Promise<SyncOutcome | null> | null = null;
   private nextSync = 0;
   private failingFor = 0;
+  private failureLoggedAt = -Infinity;
+  private failureLogged = '';
   private lock: string | null = null;
   private flushing: Promise<FlushResult | null> | null = null;
   private polling: Promise<EditOutcome | null> | null = null;
@@ -413,12 +418,12 @@ export class GitStore {
     const out: SyncOutcome = { failed: null, merged: [] };
     // Our merges of earlier syncs must be written first: the merge base is read from the repository.
     const written = await this.flushed(now);
-    if (written) return this.syncFailed(out, 'flush', 'other', written);
+    if (written) return this.syncFailed(now, out, 'flush', 'other', written);
     // A router with nothing written yet has no branch to push: it only takes the peers' tables.
     const pushed = this.head === null ? null : await this.repo.push(now);
-    if (pushed && !pushed.ok) return this.syncFailed(out, 'push', pushed.reason, pushed.message);
+    if (pushed && !pushed.ok) return this.syncFailed(now, out, 'push', pushed.reason, pushed.message);
     const fetched = await this.repo.fetch(now);
-    if (!fetched.ok) return this.syncFailed(out, 'fetch', fetched.reason, fetched.message);
+    if (!fetched.ok) return this.syncFailed(now, out, 'fetch', fetched.reason, fetched.message);
     for (const [peer, head] of fetched.value) {
       const known = this.peerState.get(peer);
       const state = { head: known?.head ?? head, seenAt: now, syncedAt: known?.syncedAt ?? 0 };
@@ -426,13 +431,13 @@ export class GitStore {
       if (this.closed) break;
       if (known?.head !== head) {
         const failed = await this.mergePeerHead(peer, head, now, out);
-        if (failed) return this.syncFailed(out, failed.step, 'other', failed.message);
+        if (failed) return this.syncFailed(now, out, failed.step, 'other', failed.message);
       }
       state.head = head;
       state.syncedAt = now;
     }
     this.stats.peerSyncs++;
-    if (this.failingFor) this.log.info({ failedSyncs: this.failingFor }, 'git: peer sync works again');
+    if (this.failingFor) this.log.warn({ failedSyncs: this.failingFor }, 'git: peer sync works again');
     this.failingFor = 0;
     return out;
   }
@@ -462,11 +467,18 @@ export class GitStore {
     }
   }
 
-  private syncFailed(out: SyncOutcome, step: NonNullable<SyncOutcome['failed']>['step'], reason: RemoteFailure, message: string): SyncOutcome {
+  /** Counts a failed sync; logs it at error level at once (and at each new step or reason), else every SYNC_FAILURE_LOG_MS while it keeps failing. */
+  private syncFailed(now: number, out: SyncOutcome, step: NonNullable<SyncOutcome['failed']>['step'], reason: RemoteFailure, message: string): SyncOutcome {
     out.failed = { step, reason, message };
     this.stats.peerSyncErrors++;
     this.failingFor++;
-    this.log.error({ step, reason, message, failedSyncs: this.failingFor }, `git: peer sync failed at ${step} (${reason}); tables are not being shared`);
+    // A new step or reason is news (the server went from slow to refusing): logged at once too.
+    const kind = `${step}/${reason}`;
+    if (this.failingFor === 1 || kind !== this.failureLogged || now - this.failureLoggedAt >= SYNC_FAILURE_LOG_MS) {
+      this.failureLoggedAt = now;
+      this.failureLogged = kind;
+      this.log.error({ step, reason, message, failedSyncs: this.failingFor }, `git: peer sync failed at ${step} (${reason}); tables are not being shared`);
+    }
     return out;
   }
 
