@@ -63,7 +63,7 @@ test('push and fetch with plain git; HEAD follows the first router branch; a cor
   git(work, 'add', 'table');
   git(work, 'commit', '-q', '-m', 'router b');
   git(work, 'push', '-q', url, 'main:routers/b');
-  // --init pointed HEAD at routers/a; the first router to push was b, so HEAD names b now (store/git/git-remote.ts needs it to).
+  // --init pointed HEAD at routers/a; the first router to push was b, so HEAD names b now (a clone checks it out).
   assert.equal(git(root, '--git-dir', 'tables.git', 'symbolic-ref', 'HEAD').trim(), 'refs/heads/routers/b');
   const head = git(work, 'rev-parse', 'HEAD').trim();
   assert.match(git(dir, 'ls-remote', url), new RegExp(`^${head}\\tHEAD$`, 'm'));

@@ -39,7 +39,7 @@ interface Router {
   errors: string[];
 }
 
-/** A new repository on the server, HEAD on `routers/a` (isomorphic-git's fetch wants HEAD to name a branch: git-remote.ts). */
+/** A new repository on the server, HEAD on `routers/a` (as `netbranch git-serve --init` makes it). */
 function newServerRepo(): string {
   const name = `tables-${++repos}.git`;
   initBareRepo(serverRoot, name, 'routers/a');
@@ -204,7 +204,7 @@ test('property: random edits on both sides in random sync orders converge, count
       const rs = [await router('a', url, false, 2), await router('b', url, false, 2)];
       try {
         write(rs[0], (br) => br.table(maxima).set('start', 1));
-        await sync(rs[0]); // a's branch first: the server's HEAD names it
+        await sync(rs[0]); // a's branch first
         const bumped = new Map<string, number>();
         for (const s of steps) {
           const r = rs[s.who];

@@ -24,7 +24,7 @@ let url: string;
 
 before(async () => {
   mkdirSync(serverRoot);
-  initBareRepo(serverRoot, 'tables.git', 'routers/a'); // isomorphic-git's fetch needs HEAD to name a branch (git-remote.ts)
+  initBareRepo(serverRoot, 'tables.git', 'routers/a'); // as `netbranch git-serve --init` makes it
   server = await startGitHttpServer(serverRoot);
   url = `${server.url}/tables.git`;
 });

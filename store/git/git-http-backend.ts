@@ -45,11 +45,11 @@ export interface GitHttpServer {
 }
 
 /**
- * Run after each push: isomorphic-git's fetch needs the server's HEAD to name a branch that exists
- * (store/git/git-remote.ts), and which router pushes first is not known when the repository is made.
+ * Run after each push: so that `git clone URL` checks out a router's tables, HEAD must name a branch
+ * that exists, and which router pushes first is not known when the repository is made.
  */
 const POST_RECEIVE = `#!/bin/sh
-# netbranch: point HEAD at a router's branch while the one it names does not exist (store/git/git-remote.ts).
+# netbranch: point HEAD at a router's branch while the one it names does not exist (a clone then checks one out).
 git rev-parse -q --verify HEAD >/dev/null && exit 0
 first=$(git for-each-ref --count=1 --format='%(refname)' refs/heads/routers/)
 [ -n "$first" ] && git symbolic-ref HEAD "$first"
